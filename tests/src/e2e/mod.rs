@@ -1,0 +1,1 @@
+//! End-to-end support: real Envoy, real shim, real TLS.
