@@ -213,7 +213,9 @@ mod tests {
     fn public_key_bundle_is_identified_by_spki_digest() {
         let key = KeyPair::generate().unwrap();
         let public_pem = key.public_key_pem();
-        let spki_der = crate::pem::parse_blocks(&public_pem).unwrap()[0].der.clone();
+        let spki_der = crate::pem::parse_blocks(&public_pem).unwrap()[0]
+            .der
+            .clone();
         let bundle = parse_bundle(&public_pem).unwrap();
         assert!(bundle.certificates.is_empty());
         assert_eq!(bundle.fingerprint(), Some(Fingerprint::of_der(&spki_der)));
@@ -222,7 +224,10 @@ mod tests {
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        assert_eq!(parse_bundle(&cert.pem()).unwrap().leaf().unwrap().spki_der, spki_der);
+        assert_eq!(
+            parse_bundle(&cert.pem()).unwrap().leaf().unwrap().spki_der,
+            spki_der
+        );
     }
 
     #[test]

@@ -74,7 +74,11 @@ pub fn parse_blocks(text: &str) -> Result<Vec<PemBlock>, PemError> {
         let body = body_and_rest.get(..end_at).unwrap_or("");
         let tail = body_and_rest.get(end_at..).unwrap_or("");
         if !tail.starts_with(&end_marker) {
-            let found = tail.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            let found = tail
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
             return Err(PemError::MismatchedEnd {
                 expected: label.to_owned(),
                 found,
@@ -116,7 +120,8 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    const HELLO_BLOCK: &str = "-----BEGIN CERTIFICATE-----\naGVsbG8g\nd29ybGQ=\n-----END CERTIFICATE-----\n";
+    const HELLO_BLOCK: &str =
+        "-----BEGIN CERTIFICATE-----\naGVsbG8g\nd29ybGQ=\n-----END CERTIFICATE-----\n";
 
     #[test]
     fn parses_a_plain_block() {
@@ -172,7 +177,9 @@ mod tests {
             Err(PemError::MismatchedEnd { .. })
         ));
         assert!(matches!(
-            parse_blocks("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----"),
+            parse_blocks(
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----"
+            ),
             Err(PemError::Headers(_))
         ));
     }

@@ -1,0 +1,174 @@
+//! Host and port handling shared by API matching, the SNI check and upstream matching.
+//!
+//! Kept deliberately small: mtls-gate only ever needs `host[:port]` out of an `:authority`,
+//! a Tyk map key or an API's `proxy.target_url` (`scheme://host[:port]/...`). A full URL
+//! parser (`url` + IDNA tables) would add more to the wasm than everything else here.
+
+/// `host` and optional `port` of an authority. IPv6 literals lose their brackets, so
+/// `[::1]:8443` and the map key `::1` name the same host (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPort<'a> {
+    pub host: &'a str,
+    pub port: Option<&'a str>,
+}
+
+/// Splits `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 literal.
+pub fn split_host_port(authority: &str) -> HostPort<'_> {
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        return match bracketed.split_once(']') {
+            Some((host, rest)) => HostPort {
+                host,
+                port: rest.strip_prefix(':').filter(|p| !p.is_empty()),
+            },
+            None => HostPort {
+                host: authority,
+                port: None,
+            },
+        };
+    }
+    match authority.rsplit_once(':') {
+        // More than one colon and no brackets: a bare IPv6 literal, no port.
+        Some((host, _)) if host.contains(':') => HostPort {
+            host: authority,
+            port: None,
+        },
+        Some((host, port)) if !port.is_empty() => HostPort {
+            host,
+            port: Some(port),
+        },
+        Some((host, _)) => HostPort { host, port: None },
+        None => HostPort {
+            host: authority,
+            port: None,
+        },
+    }
+}
+
+/// The lowercase host of an `:authority`, port and IPv6 brackets removed. Hosts are
+/// case-insensitive (RFC 9110 §4.2.3); every comparison goes through this.
+pub fn normalized_host(authority: &str) -> String {
+    split_host_port(authority.trim())
+        .host
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// An upstream target parsed from Tyk's `proxy.target_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl {
+    pub scheme: String,
+    /// `host[:port]` as written (lowercased), which is what Tyk matches upstream maps against.
+    pub authority: String,
+}
+
+/// Parses `http(s)://authority[/path...]`. Returns a reason on error.
+pub fn parse_target_url(url: &str) -> Result<TargetUrl, &'static str> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or("must be an absolute http:// or https:// URL")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err("scheme must be http or https");
+    }
+    let authority = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let host_port = split_host_port(&authority);
+    if host_port.host.is_empty() {
+        return Err("has no host");
+    }
+    if host_port
+        .port
+        .is_some_and(|port| port.parse::<u16>().map_or(true, |p| p == 0))
+    {
+        return Err("has an invalid port");
+    }
+    Ok(TargetUrl { scheme, authority })
+}
+
+impl TargetUrl {
+    /// The port Envoy must connect to: explicit, or the scheme's default.
+    pub fn port(&self) -> u16 {
+        split_host_port(&self.authority)
+            .port
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
+    }
+
+    pub fn host(&self) -> &str {
+        split_host_port(&self.authority).host
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn host_port_split_table() {
+        let cases = [
+            ("example.com", "example.com", None),
+            ("example.com:8443", "example.com", Some("8443")),
+            ("example.com:", "example.com", None),
+            ("[::1]:8443", "::1", Some("8443")),
+            ("[::1]", "::1", None),
+            ("::1", "::1", None),
+            ("fe80::1:2", "fe80::1:2", None),
+            ("", "", None),
+        ];
+        for (input, host, port) in cases {
+            assert_eq!(split_host_port(input), HostPort { host, port }, "{input}");
+        }
+    }
+
+    #[test]
+    fn normalized_host_drops_port_case_and_trailing_dot() {
+        assert_eq!(normalized_host("API.Example.COM:443"), "api.example.com");
+        assert_eq!(normalized_host("api.example.com."), "api.example.com");
+        assert_eq!(normalized_host("[::1]:80"), "::1");
+    }
+
+    #[test]
+    fn target_url_table() {
+        let ok = [
+            ("http://httpbin.org", "http", "httpbin.org", 80),
+            (
+                "https://API.example.com:8443/v1?x=1",
+                "https",
+                "api.example.com:8443",
+                8443,
+            ),
+            ("https://user:pw@host.test/", "https", "host.test", 443),
+            ("http://[::1]:9000/", "http", "[::1]:9000", 9000),
+        ];
+        for (url, scheme, authority, port) in ok {
+            let target = parse_target_url(url).unwrap();
+            assert_eq!(
+                (
+                    target.scheme.as_str(),
+                    target.authority.as_str(),
+                    target.port()
+                ),
+                (scheme, authority, port),
+                "{url}"
+            );
+        }
+        for bad in [
+            "httpbin.org",
+            "ftp://x",
+            "http://",
+            "http://:80",
+            "http://h:0",
+            "http://h:99999",
+        ] {
+            assert!(parse_target_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The request decision: SNI check → API → static allow list → certificate auth → verdict.
+//!
+//! Pure: host data arrives through two traits, so the same pipeline runs in the filter,
+//! in unit tests and in the harness. [`RequestFacts`] reads host properties lazily and
+//! caches them, so the allow path costs one property read (the digest) and the deny path
+//! a second one (to tell "no TLS" from "no certificate").
+
+use crate::authority::normalized_host;
+use crate::cert_ref::CertRef;
+use crate::config::{ApiSpec, DefaultAction, GateConfig};
+use crate::denial::Denial;
+use crate::feed::CertIndexEntry;
+use crate::fingerprint::Fingerprint;
+use crate::session::SessionGrant;
+use crate::upstream::{choose_upstream_certificate, cluster_name};
+
+/// What the TLS connection says about the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerCertificate {
+    NotTls,
+    NoCertificate,
+    Presented(Fingerprint),
+}
+
+/// Per-request facts from the host, each read at most once.
+pub trait RequestFacts {
+    fn peer_certificate(&mut self) -> PeerCertificate;
+    /// TLS SNI, if the listener recorded one.
+    fn sni(&mut self) -> Option<String>;
+    /// `not_after` of the presented certificate, from Envoy's own XFCC PEM (parsed once
+    /// per fingerprint and cached by the implementation). `None` when unknown.
+    fn peer_not_after(&mut self, fingerprint: &Fingerprint) -> Option<i64>;
+    /// A request header; only read where a rule needs it (the legacy token mode).
+    fn request_header(&mut self, name: &str) -> Option<String>;
+}
+
+/// A session as the synced cache knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionLookup {
+    Found(SessionGrant),
+    /// Known not to exist (removed by the feed, or a recent negative lookup).
+    Absent,
+    /// Never seen: worth one lookup callout.
+    Unknown,
+}
+
+/// The synced certificate index and sessions (shared data in the filter).
+pub trait StoreView {
+    fn certificate(&self, id: &str) -> Option<CertIndexEntry>;
+    fn session(&self, key: &str) -> SessionLookup;
+    /// True when no sync has succeeded for longer than `max_stale_s`.
+    fn is_stale(&self, now: i64) -> bool;
+}
+
+/// The request as the decision sees it (headers already read by the filter).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub authority: &'a str,
+    pub path: &'a str,
+}
+
+/// Who the client is, once certificate auth has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub session_key: String,
+    pub alias: String,
+}
+
+/// A request that may go upstream.
+#[derive(Debug, Clone)]
+pub struct Admission<'a> {
+    pub api: Option<&'a ApiSpec>,
+    pub fingerprint: Option<Fingerprint>,
+    pub identity: Option<ClientIdentity>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Verdict<'a> {
+    Allow(Admission<'a>),
+    Deny(Denial),
+    /// The session for this key has never been seen; look it up once, then decide again.
+    LookupSession {
+        key: String,
+    },
+}
+
+/// Decides one request at time `now` (unix seconds).
+pub fn decide<'a>(
+    config: &'a GateConfig,
+    request: &RequestView<'_>,
+    facts: &mut dyn RequestFacts,
+    store: &dyn StoreView,
+    now: i64,
+) -> Verdict<'a> {
+    let host = normalized_host(request.authority);
+    if let Some(denial) = check_sni(config, &host, facts) {
+        return Verdict::Deny(denial);
+    }
+    let Some(api) = config.select_api(&host, request.path) else {
+        return match config.default_action {
+            DefaultAction::Allow => Verdict::Allow(Admission {
+                api: None,
+                fingerprint: None,
+                identity: None,
+            }),
+            DefaultAction::Deny => Verdict::Deny(Denial::NoMatchingApi),
+        };
+    };
+    // Static mTLS runs before authentication (Tyk), and both must pass when combined.
+    if api.use_mutual_tls_auth
+        && let Err(denial) = check_allow_lists(config, api, facts, store, now)
+    {
+        return Verdict::Deny(denial);
+    }
+    let identity = if api.use_certificate_auth {
+        match authenticate_certificate(config, api, facts, store, now) {
+            Ok(identity) => Some(identity),
+            Err(AuthOutcome::Deny(denial)) => return Verdict::Deny(denial),
+            Err(AuthOutcome::Lookup(key)) => return Verdict::LookupSession { key },
+        }
+    } else {
+        None
+    };
+    let fingerprint = match api.requires_client_certificate() {
+        true => match facts.peer_certificate() {
+            PeerCertificate::Presented(fp) => Some(fp),
+            _ => None,
+        },
+        false => None,
+    };
+    Verdict::Allow(Admission {
+        api: Some(api),
+        fingerprint,
+        identity,
+    })
+}
+
+/// Domain fronting (SPEC §5, a deviation: Tyk has no such check). The client cert was
+/// requested for the SNI's name; a different Host must not reach an mTLS API, nor may an
+/// mTLS SNI be used to reach another host.
+fn check_sni(config: &GateConfig, host: &str, facts: &mut dyn RequestFacts) -> Option<Denial> {
+    if config.mtls_domains.is_empty() {
+        return None;
+    }
+    let sni = normalized_host(&facts.sni()?);
+    let names_mtls_api = config.mtls_domains.contains(&sni) || config.mtls_domains.contains(host);
+    (!sni.is_empty() && sni != host && names_mtls_api).then_some(Denial::DomainDoesNotMatchSni)
+}
+
+/// SPEC §3: the leaf must be in the API's list or the global list, and be neither expired
+/// nor deleted from the store.
+fn check_allow_lists(
+    config: &GateConfig,
+    api: &ApiSpec,
+    facts: &mut dyn RequestFacts,
+    store: &dyn StoreView,
+    now: i64,
+) -> Result<(), Denial> {
+    let fingerprint = match facts.peer_certificate() {
+        PeerCertificate::NotTls => return Err(Denial::TlsNotEnabled),
+        PeerCertificate::NoCertificate => return Err(Denial::ClientTlsCertificateRequired),
+        PeerCertificate::Presented(fp) => fp,
+    };
+    let entries = [
+        api.client_certificates.get(&fingerprint),
+        config.global_allow_list.get(&fingerprint),
+    ];
+    let mut expired = false;
+    for entry in entries.into_iter().flatten() {
+        let not_after = match entry {
+            CertRef::StoreId { id, .. } => match store.certificate(id) {
+                Some(indexed) => known_expiry(indexed.not_after),
+                // Deleted from the store: no longer allowed (Tyk: deleted then rejected).
+                None => continue,
+            },
+            CertRef::Pinned { not_after, .. } => {
+                not_after.or_else(|| facts.peer_not_after(&fingerprint))
+            }
+        };
+        match not_after {
+            Some(not_after) if now > not_after => expired = true,
+            _ => return Ok(()),
+        }
+    }
+    Err(if expired {
+        Denial::CertificateExpired
+    } else {
+        Denial::CertificateNotAllowed(fingerprint)
+    })
+}
+
+/// Tyk accepts a key bare or as `Bearer <key>`.
+fn bearer_token(value: &str) -> String {
+    let value = value.trim();
+    match value.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => {
+            value.get(7..).unwrap_or("").trim().to_owned()
+        }
+        _ => value.to_owned(),
+    }
+}
+
+/// The store writes `not_after: 0` for entries that never expire (public keys).
+fn known_expiry(not_after: i64) -> Option<i64> {
+    (not_after > 0).then_some(not_after)
+}
+
+enum AuthOutcome {
+    Deny(Denial),
+    Lookup(String),
+}
+
+/// SPEC §4, in its order: expired certificate, no certificate, no session, session checks.
+fn authenticate_certificate(
+    config: &GateConfig,
+    api: &ApiSpec,
+    facts: &mut dyn RequestFacts,
+    store: &dyn StoreView,
+    now: i64,
+) -> Result<ClientIdentity, AuthOutcome> {
+    let deny = |d| Err(AuthOutcome::Deny(d));
+    let fingerprint = match facts.peer_certificate() {
+        PeerCertificate::Presented(fp) => fp,
+        // Deviation: with no certificate a token alone never passes, even in legacy mode.
+        PeerCertificate::NotTls | PeerCertificate::NoCertificate => {
+            return deny(Denial::ClientCertificateRequired);
+        }
+    };
+    let cert_id = format!("{}{}", api.org_id, fingerprint);
+    let not_after = store
+        .certificate(&cert_id)
+        .or_else(|| store.certificate(&fingerprint.to_hex()))
+        .and_then(|entry| known_expiry(entry.not_after))
+        .or_else(|| facts.peer_not_after(&fingerprint));
+    if not_after.is_some_and(|not_after| now > not_after) {
+        return deny(Denial::CertificateExpired);
+    }
+    if store.is_stale(now) {
+        return deny(Denial::StoreUnavailable);
+    }
+    let lookup_on_miss = config.store.as_ref().is_some_and(|s| s.lookup_on_miss);
+    let certificate_session = match store.session(&cert_id) {
+        SessionLookup::Found(grant) => grant,
+        SessionLookup::Unknown if lookup_on_miss => return Err(AuthOutcome::Lookup(cert_id)),
+        SessionLookup::Unknown | SessionLookup::Absent => return deny(Denial::NoSession),
+    };
+    // Legacy Dynamic mTLS: a token may pick the session, but only next to a certificate
+    // that itself resolves to a session (checked above).
+    let token = match config.allow_unsafe_dynamic_mtls_token {
+        true => facts
+            .request_header(&api.auth_header_name)
+            .map(|t| bearer_token(&t)),
+        false => None,
+    };
+    let (session_key, grant) = match token {
+        Some(token) if !token.is_empty() => match store.session(&token) {
+            SessionLookup::Found(grant) => (token, grant),
+            _ => return deny(Denial::NoSession),
+        },
+        _ => (cert_id, certificate_session),
+    };
+    if grant.is_inactive {
+        return deny(Denial::KeyInactive);
+    }
+    if grant.is_expired_at(now) {
+        return deny(Denial::KeyExpired);
+    }
+    if !grant.allows_api(&api.api_id) {
+        return deny(Denial::ApiNotInAccessRights);
+    }
+    Ok(ClientIdentity {
+        session_key,
+        alias: grant.alias,
+    })
+}
+
+/// The Envoy cluster for an admitted request (SPEC §6), or `None` when the API has no
+/// target (the route then decides). The chosen certificate must have a private key.
+pub fn upstream_cluster(
+    config: &GateConfig,
+    api: &ApiSpec,
+    store: &dyn StoreView,
+) -> Option<String> {
+    let target = api.target.as_ref()?;
+    let api_map = (!api.upstream_certificates_disabled).then_some(&api.upstream_certificates);
+    let client_certificate =
+        choose_upstream_certificate(&target.authority, api_map, &config.global_upstream)
+            .filter(|cert| match cert {
+                CertRef::StoreId { id, .. } => {
+                    store.certificate(id).is_some_and(|entry| entry.has_private)
+                }
+                CertRef::Pinned {
+                    has_private_key, ..
+                } => *has_private_key,
+            })
+            .map(CertRef::fingerprint);
+    Some(cluster_name(&api.api_id, client_certificate.as_ref()))
+}

@@ -1,0 +1,97 @@
+//! Why a request is refused, and the status and Tyk message each reason maps to.
+//! Reasons stay typed through the decision; text is made only here, at the edge.
+
+use crate::fingerprint::Fingerprint;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    // Static allow lists (SPEC §3), all 403.
+    TlsNotEnabled,
+    ClientTlsCertificateRequired,
+    CertificateNotAllowed(Fingerprint),
+    CertificateExpired,
+    // Certificate authentication (SPEC §4).
+    ClientCertificateRequired,
+    NoSession,
+    KeyInactive,
+    KeyExpired,
+    ApiNotInAccessRights,
+    StoreUnavailable,
+    // Matching (SPEC §5).
+    DomainDoesNotMatchSni,
+    NoMatchingApi,
+}
+
+impl Denial {
+    pub fn status(&self) -> u32 {
+        match self {
+            Denial::ClientCertificateRequired | Denial::NoSession | Denial::KeyExpired => 401,
+            Denial::StoreUnavailable => 503,
+            _ => 403,
+        }
+    }
+
+    /// Tyk's message for this reason, verbatim where Tyk has one.
+    pub fn message(&self) -> String {
+        match self {
+            Denial::TlsNotEnabled => "TLS not enabled".into(),
+            Denial::ClientTlsCertificateRequired => "Client TLS certificate is required".into(),
+            Denial::CertificateNotAllowed(fp) => {
+                format!("Certificate with SHA256 {fp} not allowed")
+            }
+            Denial::CertificateExpired => "Certificate has expired".into(),
+            Denial::ClientCertificateRequired => "Client certificate required".into(),
+            Denial::NoSession | Denial::ApiNotInAccessRights => {
+                "Access to this API has been disallowed".into()
+            }
+            Denial::KeyInactive => "Key is inactive, please renew".into(),
+            Denial::KeyExpired => "Key has expired, please renew".into(),
+            Denial::StoreUnavailable => "Certificate store unavailable".into(),
+            Denial::DomainDoesNotMatchSni => "Domain does not match SNI".into(),
+            Denial::NoMatchingApi => "No API matches this request".into(),
+        }
+    }
+
+    /// Stable label for the per-reason denial counter.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Denial::TlsNotEnabled => "tls_not_enabled",
+            Denial::ClientTlsCertificateRequired | Denial::ClientCertificateRequired => {
+                "no_certificate"
+            }
+            Denial::CertificateNotAllowed(_) => "not_allowed",
+            Denial::CertificateExpired => "certificate_expired",
+            Denial::NoSession => "no_session",
+            Denial::KeyInactive => "key_inactive",
+            Denial::KeyExpired => "key_expired",
+            Denial::ApiNotInAccessRights => "access_rights",
+            Denial::StoreUnavailable => "store_unavailable",
+            Denial::DomainDoesNotMatchSni => "sni_mismatch",
+            Denial::NoMatchingApi => "no_api",
+        }
+    }
+
+    pub const ALL_LABELS: [&'static str; 11] = [
+        "tls_not_enabled",
+        "no_certificate",
+        "not_allowed",
+        "certificate_expired",
+        "no_session",
+        "key_inactive",
+        "key_expired",
+        "access_rights",
+        "store_unavailable",
+        "sni_mismatch",
+        "no_api",
+    ];
+
+    /// Tyk's error template body: `{"error": "<message>"}`.
+    pub fn body(&self) -> String {
+        error_body(&self.message())
+    }
+}
+
+/// Tyk's default error template, with the message JSON-escaped.
+pub fn error_body(message: &str) -> String {
+    serde_json::json!({ "error": message }).to_string()
+}

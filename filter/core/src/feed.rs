@@ -1,0 +1,219 @@
+//! The change feed from the shim to the filter (ARCHITECTURE "Change feed"): the one
+//! definition of its paths and JSON bodies. The shim encodes these, the filter decodes them.
+//!
+//! Both endpoints take `Authorization: Bearer <feed token>` (SPEC §2: the feed token opens no
+//! admin route, and the admin secret does not open the feed).
+//!
+//! `GET /mtls-gate/v1/changes?since=<version>` answers a [`ChangeSet`]:
+//! - `since` = the `version` of the last set the receiver applied, or 0 for none.
+//! - An incremental set (`full: false`) holds every change after `since`, folded so that each
+//!   certificate ID and each session key appears at most once, in either the upserts or the
+//!   removals. Apply removals and upserts, then remember `version`.
+//! - A snapshot (`full: true`) is sent when `since` is 0, older than the retained change log,
+//!   or from another store (see below). The receiver drops everything it had, then applies it.
+//! - Versions only grow. Each store starts at its own random base, so a `since` from another
+//!   store, or from a store that was wiped, falls outside the retained window and is answered
+//!   with a snapshot.
+//!
+//! `GET /mtls-gate/v1/lookup/<session key>` answers a [`LookupAnswer`], status 200 whether or
+//! not the session exists: the filter's lookup on a cache miss (SPEC §4 "New keys").
+
+use crate::session::SessionGrant;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// `GET` with `?since=<u64>`.
+pub const CHANGES_PATH: &str = "/mtls-gate/v1/changes";
+/// `GET` + the percent-encoded session key (`org_id` + fingerprint).
+pub const LOOKUP_PATH_PREFIX: &str = "/mtls-gate/v1/lookup/";
+
+/// Everything that changed after `since`, or a snapshot.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeSet {
+    /// The store version this set brings the receiver to; send it back as `since`.
+    pub version: u64,
+    /// True for a snapshot: the receiver drops everything it had before applying it.
+    pub full: bool,
+    /// Certificates added (or, in a snapshot, present).
+    pub certs: Vec<CertIndexEntry>,
+    /// IDs of certificates deleted.
+    pub removed_certs: Vec<String>,
+    /// Sessions created or updated (or, in a snapshot, present).
+    pub sessions: Vec<SessionEntry>,
+    /// Keys of sessions deleted, including every session of a deleted certificate.
+    pub removed_sessions: Vec<String>,
+}
+
+/// What the filter knows about a stored certificate. No key or certificate material.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct CertIndexEntry {
+    /// Store ID: `org_id` + fingerprint.
+    pub id: String,
+    /// Bare 64 lowercase hex: the leaf's SHA-256, or for a public-key entry the SPKI's.
+    pub fingerprint: String,
+    /// Unix seconds. 0 for public-key entries, which do not expire.
+    pub not_after: i64,
+    /// True when the store holds the private key (usable as an upstream client certificate).
+    pub has_private: bool,
+    pub is_ca: bool,
+}
+
+/// One certificate session, by key.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionEntry {
+    /// `org_id` + fingerprint.
+    pub key: String,
+    pub grant: SessionGrant,
+}
+
+/// The answer to one lookup. `session` is `None` when no session has that key; `cert` is the
+/// certificate the session is bound to, or else the certificate whose ID equals the key.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct LookupAnswer {
+    pub key: String,
+    pub session: Option<SessionGrant>,
+    pub cert: Option<CertIndexEntry>,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FeedError {
+    #[error("malformed feed body: {0}")]
+    Malformed(String),
+}
+
+impl ChangeSet {
+    pub fn decode(bytes: &[u8]) -> Result<Self, FeedError> {
+        serde_json::from_slice(bytes).map_err(|e| FeedError::Malformed(e.to_string()))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain structs with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+impl LookupAnswer {
+    pub fn decode(bytes: &[u8]) -> Result<Self, FeedError> {
+        serde_json::from_slice(bytes).map_err(|e| FeedError::Malformed(e.to_string()))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// `CHANGES_PATH?since=<since>`.
+pub fn changes_path(since: u64) -> String {
+    format!("{CHANGES_PATH}?since={since}")
+}
+
+/// `LOOKUP_PATH_PREFIX` + the key, percent-encoded as one path segment.
+pub fn lookup_path(session_key: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    // RFC 3986 unreserved characters stay as they are.
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    format!(
+        "{LOOKUP_PATH_PREFIX}{}",
+        utf8_percent_encode(session_key, SEGMENT)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const FP: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn sample() -> ChangeSet {
+        ChangeSet {
+            version: 4_294_967_301,
+            full: false,
+            certs: vec![CertIndexEntry {
+                id: format!("org1{FP}"),
+                fingerprint: FP.into(),
+                not_after: 1_900_000_000,
+                has_private: true,
+                is_ca: false,
+            }],
+            removed_certs: vec!["gone".into()],
+            sessions: vec![SessionEntry {
+                key: format!("org1{FP}"),
+                grant: SessionGrant {
+                    alias: "client".into(),
+                    expires: 0,
+                    is_inactive: false,
+                    api_ids: vec!["api1".into()],
+                },
+            }],
+            removed_sessions: vec!["org1old".into()],
+        }
+    }
+
+    #[test]
+    fn change_set_round_trips() {
+        let set = sample();
+        assert_eq!(ChangeSet::decode(&set.encode()), Ok(set));
+    }
+
+    #[test]
+    fn change_set_wire_names_are_stable() {
+        let value: serde_json::Value = serde_json::from_slice(&sample().encode()).unwrap();
+        let keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
+        for key in [
+            "version",
+            "full",
+            "certs",
+            "removed_certs",
+            "sessions",
+            "removed_sessions",
+        ] {
+            assert!(keys.contains(&key.to_string()), "missing {key}");
+        }
+        assert_eq!(value["certs"][0]["fingerprint"], FP);
+        assert_eq!(value["sessions"][0]["grant"]["api_ids"][0], "api1");
+    }
+
+    #[test]
+    fn lookup_answer_round_trips_found_and_not_found() {
+        let found = LookupAnswer {
+            key: "k".into(),
+            session: Some(SessionGrant::default()),
+            cert: sample().certs.first().cloned(),
+        };
+        assert_eq!(LookupAnswer::decode(&found.encode()), Ok(found));
+        let missing = LookupAnswer {
+            key: "k".into(),
+            session: None,
+            cert: None,
+        };
+        let bytes = missing.encode();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"key":"k","session":null,"cert":null}"#
+        );
+        assert_eq!(LookupAnswer::decode(&bytes), Ok(missing));
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        for body in [&b""[..], b"{", b"null", b"{\"version\":-1}", b"\xff\xfe"] {
+            assert!(ChangeSet::decode(body).is_err(), "{body:?}");
+            assert!(LookupAnswer::decode(body).is_err(), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn paths_are_built_from_the_constants() {
+        assert_eq!(changes_path(7), "/mtls-gate/v1/changes?since=7");
+        assert_eq!(
+            lookup_path(&format!("org 1/{FP}")),
+            format!("/mtls-gate/v1/lookup/org%201%2F{FP}")
+        );
+    }
+}

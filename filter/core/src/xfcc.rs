@@ -1,0 +1,116 @@
+//! Envoy's `x-forwarded-client-cert` (XFCC): only used to learn the expiry of a presented
+//! certificate that neither config nor store describes. Never used for identity: the
+//! identity is the connection's digest, and a PEM counts only if it hashes to it.
+//!
+//! Format (Envoy docs): elements split by `,`, pairs by `;`, `key=value`, values optionally
+//! double-quoted; `Cert`/`Chain` are URL-encoded PEM. Separators inside quotes don't split.
+
+use crate::certificate::{CertificateFacts, parse_certificate};
+use crate::fingerprint::Fingerprint;
+use crate::pem::parse_blocks;
+use percent_encoding::percent_decode_str;
+
+/// Splits on `separator` outside double quotes.
+fn split_unquoted(text: &str, separator: char) -> impl Iterator<Item = &str> {
+    let mut pieces = Vec::new();
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            c if c == separator && !in_quotes => {
+                pieces.push(text.get(start..i).unwrap_or(""));
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    pieces.push(text.get(start..).unwrap_or(""));
+    pieces.into_iter()
+}
+
+/// The value of `key` in the LAST element (the one Envoy appended for this hop).
+pub fn field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let element = split_unquoted(header, ',').last()?;
+    split_unquoted(element, ';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// Facts of the certificate in the header's `Cert` field, only if it is the certificate
+/// with `expected` fingerprint (so a forged header can't lend a different expiry).
+pub fn verified_certificate(header: &str, expected: &Fingerprint) -> Option<CertificateFacts> {
+    let encoded = field(header, "Cert")?;
+    let pem = percent_decode_str(encoded).decode_utf8().ok()?;
+    let first = parse_blocks(&pem)
+        .ok()?
+        .into_iter()
+        .find(|b| b.is_certificate())?;
+    if Fingerprint::of_der(&first.der) != *expected {
+        return None;
+    }
+    parse_certificate(&first.der).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn fields_are_read_from_the_last_element_and_quotes_protect_separators() {
+        let header = r#"By=spiffe://a;Hash=aaa,By=spiffe://b;Hash=bbb;Subject="CN=x,O=y;z";URI="#;
+        assert_eq!(field(header, "Hash"), Some("bbb"));
+        assert_eq!(field(header, "subject"), Some("CN=x,O=y;z"));
+        assert_eq!(field(header, "URI"), Some(""));
+        assert_eq!(field(header, "Cert"), None);
+        assert_eq!(field("", "Hash"), None);
+    }
+
+    #[test]
+    fn garbage_cert_fields_yield_nothing() {
+        let fp = Fingerprint::of_der(b"x");
+        for header in [
+            "Cert=\"%ZZ\"",
+            "Cert=\"not pem\"",
+            "Cert=",
+            "Hash=abc",
+            "\"\"\"",
+            ";;,,",
+        ] {
+            assert!(verified_certificate(header, &fp).is_none(), "{header}");
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod native_tests {
+    use super::*;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+    fn envoy_style_header(pem: &str, hash: &str) -> String {
+        let cert = utf8_percent_encode(pem, NON_ALPHANUMERIC);
+        format!(r#"Hash={hash};Cert="{cert}";Subject="CN=client";URI=;DNS=client.test"#)
+    }
+
+    #[test]
+    fn certificate_counts_only_when_it_hashes_to_the_connection_digest() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let fp = Fingerprint::of_der(cert.der());
+        let header = envoy_style_header(&cert.pem(), &fp.to_hex());
+        let facts = verified_certificate(&header, &fp).expect("matching certificate");
+        assert_eq!(facts.fingerprint, fp);
+        assert!(verified_certificate(&header, &Fingerprint::of_der(b"other")).is_none());
+    }
+}

@@ -1,0 +1,259 @@
+//! One request: read what the decision needs, decide, apply the verdict.
+
+use crate::facts::{EnvoyFacts, ExpiryCache};
+use crate::host;
+use crate::metrics::Metrics;
+use crate::store_view::{NoStore, SharedDataStore, WithLookupAnswer};
+use mtls_gate_core::config::GateConfig;
+use mtls_gate_core::decision::{
+    Admission, RequestFacts, RequestView, StoreView, Verdict, decide, upstream_cluster,
+};
+use mtls_gate_core::denial::{Denial, error_body};
+use mtls_gate_core::feed::{LOOKUP_PATH_PREFIX, LookupAnswer};
+use mtls_gate_core::headers;
+use mtls_gate_core::xfcc;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How long "this certificate has no session" is believed after a lookup (SPEC §4: ≤ 1 s).
+const NEGATIVE_LOOKUP_TTL_MS: i64 = 1000;
+
+pub struct GateRequest {
+    config: Option<Rc<GateConfig>>,
+    metrics: Option<Rc<Metrics>>,
+    facts: EnvoyFacts,
+    authority: String,
+    path: String,
+    pending_lookup: Option<u32>,
+}
+
+impl GateRequest {
+    pub fn new(
+        config: Option<Rc<GateConfig>>,
+        metrics: Option<Rc<Metrics>>,
+        expiry_cache: Rc<RefCell<ExpiryCache>>,
+    ) -> Self {
+        GateRequest {
+            config,
+            metrics,
+            facts: EnvoyFacts::new(expiry_cache),
+            authority: String::new(),
+            path: String::new(),
+            pending_lookup: None,
+        }
+    }
+
+    fn deny(&self, denial: &Denial) {
+        if let Some(metrics) = &self.metrics {
+            metrics.denied(denial);
+        }
+        log::debug!(
+            "mtls-gate: {} {} {}",
+            denial.status(),
+            self.authority,
+            denial.message()
+        );
+        host::send_local_response(denial.status(), &denial.body());
+    }
+
+    /// Runs the decision and applies it. Returns true if the request may continue now.
+    fn decide_and_apply(
+        &mut self,
+        config: &GateConfig,
+        store: &dyn StoreView,
+        now_ms: i64,
+    ) -> bool {
+        let request = RequestView {
+            authority: &self.authority,
+            path: &self.path,
+        };
+        let verdict = decide(config, &request, &mut self.facts, store, now_ms / 1000);
+        match verdict {
+            Verdict::Allow(admission) => {
+                apply_admission(config, &admission, store, &mut self.facts);
+                if let Some(metrics) = &self.metrics {
+                    metrics.allowed();
+                }
+                true
+            }
+            Verdict::Deny(denial) => {
+                self.deny(&denial);
+                false
+            }
+            Verdict::LookupSession { key } => {
+                match dispatch_lookup(config, &key) {
+                    Some(token) => {
+                        self.pending_lookup = Some(token);
+                        if let Some(metrics) = &self.metrics {
+                            metrics.lookup_called();
+                        }
+                    }
+                    None => self.deny(&Denial::StoreUnavailable),
+                }
+                false
+            }
+        }
+    }
+}
+
+impl Context for GateRequest {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if self.pending_lookup != Some(token_id) {
+            return;
+        }
+        self.pending_lookup = None;
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        let now_ms = host::now_ms();
+        let answer = read_lookup_answer(body_size);
+        let Some(link) = config.store.as_ref() else {
+            return;
+        };
+        let shared = SharedDataStore::new(link.max_stale_s, now_ms);
+        let proceed = match answer {
+            Some(answer) => {
+                shared.record_lookup(&answer, NEGATIVE_LOOKUP_TTL_MS);
+                let store = WithLookupAnswer {
+                    inner: &shared,
+                    answer: &answer,
+                };
+                self.decide_and_apply(&config, &store, now_ms)
+            }
+            // Fail closed: an unanswered lookup is an unavailable store, never a pass.
+            None => {
+                self.deny(&Denial::StoreUnavailable);
+                false
+            }
+        };
+        if proceed {
+            host::resume_request();
+        }
+    }
+}
+
+impl HttpContext for GateRequest {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // A client must never steer routing or pose as an authenticated identity.
+        for name in headers::GATE_OWNED {
+            host::remove_request_header(name);
+        }
+        let Some(config) = self.config.clone() else {
+            host::send_local_response(500, &error_body("mtls-gate is not configured"));
+            return Action::Pause;
+        };
+        self.authority = host::request_header(":authority").unwrap_or_default();
+        self.path = host::request_header(":path").unwrap_or_default();
+        let now_ms = host::now_ms();
+        let proceed = match &config.store {
+            Some(link) => {
+                let store = SharedDataStore::new(link.max_stale_s, now_ms);
+                self.decide_and_apply(&config, &store, now_ms)
+            }
+            None => self.decide_and_apply(&config, &NoStore, now_ms),
+        };
+        if proceed {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
+    }
+}
+
+/// Headers and routing for an admitted request.
+fn apply_admission(
+    config: &GateConfig,
+    admission: &Admission<'_>,
+    store: &dyn StoreView,
+    facts: &mut EnvoyFacts,
+) {
+    sanitize_xfcc(config, facts);
+    let Some(api) = admission.api else {
+        return;
+    };
+    if api.strip_auth_data {
+        host::remove_request_header(&api.auth_header_name);
+    }
+    host::set_request_header(headers::API_ID, &api.api_id);
+    if let Some(fingerprint) = &admission.fingerprint {
+        host::set_request_header(headers::CERT_SHA256, &fingerprint.to_hex());
+    }
+    if let Some(identity) = &admission.identity {
+        host::set_request_header(headers::SESSION_KEY, &identity.session_key);
+        host::set_request_header(headers::KEY_ALIAS, &identity.alias);
+    }
+    if let Some(cluster) = upstream_cluster(config, api, store) {
+        host::set_request_header(headers::ROUTING, &cluster);
+        host::clear_route_cache();
+    }
+}
+
+/// XFCC goes upstream only when asked for, and only Envoy's own value for this connection.
+fn sanitize_xfcc(config: &GateConfig, facts: &mut EnvoyFacts) {
+    if !config.forward_client_cert {
+        host::remove_request_header(headers::XFCC);
+        return;
+    }
+    let Some(value) = host::request_header(headers::XFCC) else {
+        return;
+    };
+    let ours = match facts.peer_certificate() {
+        mtls_gate_core::decision::PeerCertificate::Presented(fp) => {
+            xfcc::field(&value, "Hash").is_some_and(|hash| hash.eq_ignore_ascii_case(&fp.to_hex()))
+        }
+        _ => false,
+    };
+    if !ours {
+        host::remove_request_header(headers::XFCC);
+    }
+}
+
+fn dispatch_lookup(config: &GateConfig, key: &str) -> Option<u32> {
+    let link = config.store.as_ref()?;
+    let path = format!("{LOOKUP_PATH_PREFIX}{key}");
+    let authorization = format!("Bearer {}", link.token);
+    let headers = vec![
+        (":method", "GET"),
+        (":path", path.as_str()),
+        (":authority", link.authority.as_str()),
+        ("authorization", authorization.as_str()),
+    ];
+    hostcalls::dispatch_http_call(
+        &link.cluster,
+        headers,
+        None,
+        vec![],
+        Duration::from_millis(link.timeout_ms),
+    )
+    .map_err(|status| log::warn!("mtls-gate: session lookup could not start: {status:?}"))
+    .ok()
+}
+
+fn read_lookup_answer(body_size: usize) -> Option<LookupAnswer> {
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()?;
+    if status != b"200" {
+        log::warn!(
+            "mtls-gate: session lookup answered {:?}",
+            String::from_utf8_lossy(&status)
+        );
+        return None;
+    }
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()?;
+    LookupAnswer::decode(&body)
+        .map_err(|e| log::warn!("mtls-gate: malformed session lookup answer: {e}"))
+        .ok()
+}
