@@ -1,0 +1,177 @@
+//! The shim's HTTP API: Tyk's certificate and key admin API (SPEC §2), the change feed for
+//! the filters (ARCHITECTURE "Change feed"), `/hello` and `/metrics`.
+//!
+//! [`router`] is the one place routes are declared; it reads like the API table.
+//! Handlers are thin: extract, call one domain function (on a blocking thread, since the
+//! store blocks), map the result. Typed errors become Tyk JSON in [`error`].
+
+mod auth;
+mod certs;
+pub mod error;
+mod feed;
+mod health;
+mod keys;
+
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::{ApiError, METHOD_NOT_SUPPORTED, NOT_FOUND};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// SPEC §2: a body over 1 MiB is answered with 413.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub admin_secret: Secret,
+    /// `None`: the feed is closed (every feed request is refused).
+    pub feed_token: Option<Secret>,
+    pub metrics: Metrics,
+    /// Bumped after every acknowledged write; long-polling feed readers wait on it.
+    pub writes: watch::Sender<u64>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        admin_secret: Secret,
+        feed_token: Option<Secret>,
+    ) -> Result<Self, prometheus::Error> {
+        Ok(AppState {
+            store,
+            admin_secret,
+            feed_token,
+            metrics: Metrics::new()?,
+            writes: watch::Sender::new(0),
+        })
+    }
+
+    /// Called after a write was acknowledged by the store.
+    fn wrote(&self) {
+        self.writes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Runs a blocking store call off the async workers.
+    async fn blocking<T, F>(self: &Arc<Self>, call: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> T + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "store task failed");
+                ApiError::internal()
+            })
+    }
+}
+
+/// The whole API. Trailing slashes are trimmed before routing (see `serve`).
+pub fn router(state: Arc<AppState>) -> Router {
+    // SPEC §2, the admin API table. Auth runs first, so a wrong method without the secret is 403.
+    let admin = Router::new()
+        .route("/tyk/certs", get(certs::list).post(certs::add))
+        .route("/tyk/certs/{ids}", get(certs::show).delete(certs::delete))
+        .route("/tyk/keys/create", post(keys::create))
+        .route(
+            "/tyk/keys/{key}",
+            get(keys::show).put(keys::update).delete(keys::delete),
+        )
+        .method_not_allowed_fallback(method_not_supported)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_admin_secret,
+        ));
+
+    // ARCHITECTURE "Change feed": read-only, its own token.
+    let feed = Router::new()
+        .route(mtls_gate_core::feed::CHANGES_PATH, get(feed::changes))
+        .route(
+            &format!("{}{{key}}", mtls_gate_core::feed::LOOKUP_PATH_PREFIX),
+            get(feed::lookup),
+        )
+        .method_not_allowed_fallback(method_not_supported)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_feed_token,
+        ));
+
+    let open = Router::new()
+        .route("/hello", get(health::hello))
+        .route("/metrics", get(health::metrics))
+        .method_not_allowed_fallback(method_not_supported);
+
+    Router::new()
+        .merge(admin)
+        .merge(feed)
+        .merge(open)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .layer(middleware::map_response(json_errors))
+        .with_state(state)
+}
+
+async fn method_not_supported() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_SUPPORTED)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, NOT_FOUND)
+}
+
+/// Counts every request by route template (never by raw path: keys and IDs stay out of labels).
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// Safety net for SPEC §2 "error bodies are JSON": any error response not already JSON
+/// (a framework rejection, say) is rewritten as `{"status":"error","message":…}`.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => error::BODY_TOO_LARGE,
+        StatusCode::METHOD_NOT_ALLOWED => METHOD_NOT_SUPPORTED,
+        StatusCode::NOT_FOUND => NOT_FOUND,
+        other => other.canonical_reason().unwrap_or("Error"),
+    };
+    let mut rewritten = ApiError::new(status, message).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    rewritten
+}

@@ -1,0 +1,89 @@
+//! The certificate store operations behind `/tyk/certs` (SPEC §2), between the HTTP handlers
+//! and the [`Store`]. Typed errors here; Tyk's messages are chosen at the HTTP edge.
+
+use crate::cert_meta::{self, CertificateBasics, CertificateMeta, UnreadableCertificate};
+use crate::store::{NewCertificate, Store, StoreError};
+use crate::upload::{self, UploadError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error("certificate {0} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Unreadable(#[from] UnreadableCertificate),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CertificateError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::CertificateExists(id) => CertificateError::Exists(id),
+            other => CertificateError::Store(other),
+        }
+    }
+}
+
+/// `POST /tyk/certs`: admits the PEM under `org_id` and stores it. Returns the new ID.
+pub fn add(
+    store: &dyn Store,
+    body: &[u8],
+    org_id: &str,
+    now: i64,
+) -> Result<String, CertificateError> {
+    let pem = std::str::from_utf8(body).map_err(|_| UploadError::NotPem)?;
+    let upload = upload::admit(pem, org_id, now)?;
+    let id = upload.id.clone();
+    store.add_certificate(NewCertificate::from(upload))?;
+    tracing::info!(%id, org_id, "certificate added");
+    Ok(id)
+}
+
+/// `GET /tyk/certs[?org_id=O]`. An empty org lists every certificate.
+pub fn list_ids(store: &dyn Store, org_id: &str) -> Result<Vec<String>, CertificateError> {
+    Ok(store
+        .certificates(org_filter(org_id))?
+        .into_iter()
+        .map(|c| c.id)
+        .collect())
+}
+
+/// `GET /tyk/certs?mode=detailed`.
+pub fn list_detailed(
+    store: &dyn Store,
+    org_id: &str,
+) -> Result<Vec<CertificateBasics>, CertificateError> {
+    store
+        .certificates(org_filter(org_id))?
+        .iter()
+        .map(|c| cert_meta::basics(c).map_err(CertificateError::from))
+        .collect()
+}
+
+/// `GET /tyk/certs/<id1>,<id2>`: one entry per ID, in order, `None` where missing.
+pub fn show(
+    store: &dyn Store,
+    ids: &[&str],
+) -> Result<Vec<Option<CertificateMeta>>, CertificateError> {
+    ids.iter()
+        .map(|id| match store.certificate(id)? {
+            Some(stored) => Ok(Some(cert_meta::meta(&stored)?)),
+            None => Ok(None),
+        })
+        .collect()
+}
+
+/// `DELETE /tyk/certs/<id>`: the certificate and every session bound to it (SPEC §2
+/// "Revocation by deletion"). Deleting a missing ID is not an error, as in Tyk.
+pub fn delete(store: &dyn Store, id: &str) -> Result<(), CertificateError> {
+    if store.delete_certificate(id)? {
+        tracing::info!(%id, "certificate and its sessions deleted");
+    }
+    Ok(())
+}
+
+fn org_filter(org_id: &str) -> Option<&str> {
+    (!org_id.is_empty()).then_some(org_id)
+}

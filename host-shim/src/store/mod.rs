@@ -1,0 +1,138 @@
+//! The certificate and session store.
+//!
+//! [`Store`] is what every backend implements: the embedded SQLite default ([`sqlite`]) and,
+//! later, Redis. Every method that writes is one atomic transaction that also bumps the
+//! change-feed version and appends to the change log (ARCHITECTURE "Change feed"), so the
+//! feed never shows half a write. [`conformance`] is the one test suite every backend passes.
+//!
+//! Private keys cross this trait in clear (as [`Zeroizing`] DER) and are sealed by the backend
+//! with [`sealing::KeySealer`] before they are written: no backend ever stores one in clear.
+
+pub mod changelog;
+pub mod conformance;
+pub mod sealing;
+pub mod sqlite;
+
+use crate::upload::{CertificateUpload, MaterialKind};
+use mtls_gate_core::feed::{CertIndexEntry, ChangeSet, LookupAnswer};
+use mtls_gate_core::session::Session;
+use zeroize::Zeroizing;
+
+/// How many versions of changes the log keeps; a `since` older than that gets a snapshot.
+pub const DEFAULT_RETAINED_VERSIONS: u64 = 1000;
+
+/// A stored certificate (or public key): everything but the private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCertificate {
+    pub id: String,
+    pub org_id: String,
+    pub kind: MaterialKind,
+    /// Bare 64 lowercase hex.
+    pub fingerprint: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub is_ca: bool,
+    pub has_private: bool,
+    /// The certificate chain (leaf first) or the public key, as PEM.
+    pub material_pem: String,
+}
+
+impl StoredCertificate {
+    /// The feed's view of this certificate.
+    pub fn index_entry(&self) -> CertIndexEntry {
+        CertIndexEntry {
+            id: self.id.clone(),
+            fingerprint: self.fingerprint.clone(),
+            not_after: self.not_after,
+            has_private: self.has_private,
+            is_ca: self.is_ca,
+        }
+    }
+}
+
+/// A certificate about to be stored. The private key is in clear here, only in memory.
+pub struct NewCertificate {
+    pub certificate: StoredCertificate,
+    pub private_key_der: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl From<CertificateUpload> for NewCertificate {
+    fn from(upload: CertificateUpload) -> Self {
+        NewCertificate {
+            certificate: StoredCertificate {
+                id: upload.id,
+                org_id: upload.org_id,
+                kind: upload.kind,
+                fingerprint: upload.fingerprint.to_hex(),
+                not_before: upload.not_before,
+                not_after: upload.not_after,
+                is_ca: upload.is_ca,
+                has_private: upload.private_key_der.is_some(),
+                material_pem: upload.material_pem,
+            },
+            private_key_der: upload.private_key_der,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("certificate {0} already exists")]
+    CertificateExists(String),
+    #[error("certificate {0} does not exist")]
+    CertificateNotFound(String),
+    #[error("a session with key {0} already exists")]
+    SessionExists(String),
+    #[error("no session with key {0}")]
+    SessionNotFound(String),
+    /// The store was written with another encoding secret (or its key check is damaged).
+    #[error(
+        "wrong MTLS_GATE_ENCODING_SECRET for store {store}: its key check does not decrypt (start with the secret the store was created with)"
+    )]
+    WrongEncodingSecret { store: String },
+    #[error("store {store} is corrupt: {detail}")]
+    Corrupt { store: String, detail: String },
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+/// A certificate and session store. Methods block; async callers use `spawn_blocking`.
+pub trait Store: Send + Sync {
+    /// A short human name for logs and errors (e.g. the file path).
+    fn describe(&self) -> String;
+
+    /// The current change-feed version.
+    fn version(&self) -> Result<u64, StoreError>;
+
+    /// Adds a certificate. Fails with [`StoreError::CertificateExists`] if the ID is taken.
+    fn add_certificate(&self, certificate: NewCertificate) -> Result<(), StoreError>;
+
+    fn certificate(&self, id: &str) -> Result<Option<StoredCertificate>, StoreError>;
+
+    /// Certificates in upload order; only `org_id`'s when given.
+    fn certificates(&self, org_id: Option<&str>) -> Result<Vec<StoredCertificate>, StoreError>;
+
+    /// The decrypted private key of a certificate, if it has one.
+    fn private_key(&self, id: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
+
+    /// Deletes a certificate and every session bound to it, in one transaction.
+    /// Returns false when there was no such certificate (nothing is written).
+    fn delete_certificate(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Creates a session under `key`, bound to `session.certificate`, which must exist.
+    fn create_session(&self, key: &str, session: &Session) -> Result<(), StoreError>;
+
+    fn session(&self, key: &str) -> Result<Option<Session>, StoreError>;
+
+    /// Replaces an existing session; its certificate must exist.
+    fn update_session(&self, key: &str, session: &Session) -> Result<(), StoreError>;
+
+    /// Returns false when there was no such session (nothing is written).
+    fn delete_session(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// The feed: changes after `since`, or a snapshot (see `mtls_gate_core::feed`).
+    fn changes_since(&self, since: u64) -> Result<ChangeSet, StoreError>;
+
+    /// The feed's lookup of one session key.
+    fn lookup(&self, key: &str) -> Result<LookupAnswer, StoreError>;
+}

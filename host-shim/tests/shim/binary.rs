@@ -1,0 +1,426 @@
+//! The real `mtls-gate-shim` binary: start-up refusals, durability, keys at rest, the CLI.
+
+use crate::common::{
+    ADMIN_HEADER, ADMIN_SECRET, FEED_TOKEN, ShimProcess, binary, send, shim_command,
+};
+use crate::test_pki::{Leaf, Pki};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use mtls_gate_core::pem::parse_blocks;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::Path;
+
+const ENV: [(&str, &str); 2] = [
+    ("MTLS_GATE_SECRET", ADMIN_SECRET),
+    ("MTLS_GATE_FEED_TOKEN", FEED_TOKEN),
+];
+
+async fn admin(
+    shim: &ShimProcess,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> crate::common::Answer {
+    send(
+        method,
+        &shim.url(path),
+        &[(ADMIN_HEADER, ADMIN_SECRET)],
+        body.map(|b| b.as_bytes().to_vec()),
+    )
+    .await
+}
+
+fn start(store: &Path, env: &[(&str, &str)]) -> ShimProcess {
+    ShimProcess::start(store, env)
+        .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"))
+}
+
+#[test]
+fn refuses_to_start_with_an_empty_secret() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("s.db");
+    for env in [
+        vec![],
+        vec![("MTLS_GATE_SECRET", "")],
+        vec![("MTLS_GATE_SECRET", "  ")],
+    ] {
+        let Err((status, log)) = ShimProcess::start(&store, &env) else {
+            panic!("started without a secret");
+        };
+        assert!(!status.success());
+        assert!(
+            log.contains("refusing to start: the admin secret is empty"),
+            "{log}"
+        );
+    }
+    let empty_file = dir.path().join("secret");
+    std::fs::write(&empty_file, "\n").unwrap_or_else(|e| panic!("{e}"));
+    let output = shim_command(&[])
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .arg("--secret-file")
+        .arg(&empty_file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("admin secret is empty"));
+}
+
+#[test]
+fn refuses_a_feed_token_equal_to_the_admin_secret() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let env = [
+        ("MTLS_GATE_SECRET", "same"),
+        ("MTLS_GATE_FEED_TOKEN", "same"),
+    ];
+    let Err((status, log)) = ShimProcess::start(&dir.path().join("s.db"), &env) else {
+        panic!("started");
+    };
+    assert!(!status.success());
+    assert!(
+        log.contains("MTLS_GATE_FEED_TOKEN must differ from the admin secret"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn secret_file_works_and_sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{ADMIN_SECRET}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let shim = ShimProcess::start_with_args(
+        &dir.path().join("s.db"),
+        &[],
+        &["--secret-file".as_ref(), secret_file.as_os_str()],
+    )
+    .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"));
+    assert_eq!(
+        admin(&shim, Method::GET, "/tyk/certs", None).await.status,
+        200
+    );
+    let status = shim.terminate();
+    assert!(status.success(), "SIGTERM exit: {status}");
+}
+
+#[tokio::test]
+async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("s.db");
+    let leaf = Pki::new().leaf("upstream");
+    let first = start(
+        &store,
+        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
+    );
+    assert_eq!(
+        admin(&first, Method::POST, "/tyk/certs", Some(&leaf.bundle()))
+            .await
+            .status,
+        200
+    );
+    assert!(first.terminate().success());
+
+    let Err((status, log)) = ShimProcess::start(
+        &store,
+        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "second")],
+    ) else {
+        panic!("started with the wrong encoding secret");
+    };
+    assert!(!status.success());
+    assert!(
+        log.contains("wrong MTLS_GATE_ENCODING_SECRET for store"),
+        "{log}"
+    );
+    // Without MTLS_GATE_ENCODING_SECRET the admin secret is the encoding secret: also wrong here.
+    assert!(ShimProcess::start(&store, &ENV).is_err());
+
+    let again = start(
+        &store,
+        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
+    );
+    let meta = admin(
+        &again,
+        Method::GET,
+        &format!("/tyk/certs/{}", leaf.fingerprint()),
+        None,
+    )
+    .await;
+    assert_eq!(meta.json()["has_private"], true);
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("s.db");
+    let leaf = Pki::new().leaf("durable");
+    let shim = start(&store, &ENV);
+    let id = admin(
+        &shim,
+        Method::POST,
+        "/tyk/certs?org_id=o",
+        Some(&leaf.bundle()),
+    )
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let body = json!({"org_id": "o", "certificate": id, "alias": "kept"}).to_string();
+    assert_eq!(
+        admin(&shim, Method::POST, "/tyk/keys/create", Some(&body))
+            .await
+            .status,
+        200
+    );
+    let version = changes_version(&shim).await;
+    shim.kill_9();
+
+    let restarted = start(&store, &ENV);
+    let meta = admin(&restarted, Method::GET, &format!("/tyk/certs/{id}"), None).await;
+    assert_eq!(meta.status, 200, "{}", meta.text);
+    assert_eq!(meta.json()["has_private"], true);
+    let session = admin(&restarted, Method::GET, &format!("/tyk/keys/{id}"), None).await;
+    assert_eq!(session.json()["alias"], "kept");
+    assert_eq!(
+        changes_version(&restarted).await,
+        version,
+        "the feed version is persisted"
+    );
+}
+
+async fn changes_version(shim: &ShimProcess) -> u64 {
+    let bearer = format!("Bearer {FEED_TOKEN}");
+    send(
+        Method::GET,
+        &shim.url("/mtls-gate/v1/changes?since=0"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await
+    .json()["version"]
+        .as_u64()
+        .unwrap_or_default()
+}
+
+/// Every byte sequence a key could leak as: its DER, the base64 body of its PEM (joined and
+/// line by line), and the uploaded PEM as sent.
+fn key_forms(leaf: &Leaf) -> Vec<Vec<u8>> {
+    let der = parse_blocks(&leaf.key_pem)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0)
+        .der;
+    assert_eq!(der, leaf.key_der);
+    let body = STANDARD.encode(&der);
+    let mut forms = vec![
+        der,
+        body.clone().into_bytes(),
+        leaf.key_pem.clone().into_bytes(),
+    ];
+    forms.extend(
+        leaf.key_pem
+            .lines()
+            .filter(|line| !line.starts_with("-----") && line.len() >= 16)
+            .map(|line| line.as_bytes().to_vec()),
+    );
+    forms
+}
+
+fn assert_no_key_in_store_files(store: &Path, leaves: &[&Leaf]) {
+    let dir = store.parent().unwrap_or_else(|| panic!("no parent"));
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.starts_with("s.db") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        scanned += bytes.len();
+        for leaf in leaves {
+            for form in key_forms(leaf) {
+                assert!(
+                    !bytes
+                        .windows(form.len())
+                        .any(|window| window == form.as_slice()),
+                    "{name} holds private key material in clear"
+                );
+            }
+        }
+    }
+    assert!(scanned > 0, "no store files found");
+    // Control: the scan does see stored material (certificates are kept as PEM).
+    let cert_line = leaves[0]
+        .cert_pem
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let seen = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("s.db"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .any(|bytes| {
+            bytes
+                .windows(cert_line.len())
+                .any(|w| w == cert_line.as_slice())
+        });
+    assert!(
+        seen,
+        "the scan found no stored certificate either: it proves nothing"
+    );
+}
+
+#[tokio::test]
+async fn store_files_never_hold_a_private_key_in_clear() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("s.db");
+    let pki = Pki::new();
+    let ec = pki.leaf("ec");
+    let rsa = pki.rsa_pkcs1_leaf("rsa");
+    let shim = start(&store, &ENV);
+    for leaf in [&ec, &rsa] {
+        let answer = admin(&shim, Method::POST, "/tyk/certs", Some(&leaf.bundle())).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    assert!(std::fs::metadata(dir.path().join("s.db-wal")).is_ok_and(|m| m.len() > 0));
+    // While running (data in the WAL) and after a crash (nothing checkpointed or cleaned).
+    assert_no_key_in_store_files(&store, &[&ec, &rsa]);
+    shim.kill_9();
+    assert_no_key_in_store_files(&store, &[&ec, &rsa]);
+    // And after a clean restart and shutdown (WAL checkpointed into the main file).
+    let again = start(&store, &ENV);
+    assert!(again.terminate().success());
+    assert_no_key_in_store_files(&store, &[&ec, &rsa]);
+}
+
+fn cli(shim: &ShimProcess, args: &[&str]) -> (bool, String, String) {
+    let output = shim_command(&ENV)
+        .args(args)
+        .args(["--url", &shim.base])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_subcommands_drive_a_running_shim() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let shim = start(&dir.path().join("s.db"), &ENV);
+    let leaf = Pki::new().leaf("cli");
+    let pem_path = dir.path().join("client.pem");
+    std::fs::write(&pem_path, leaf.bundle()).unwrap_or_else(|e| panic!("{e}"));
+    let pem_arg = pem_path.to_string_lossy().into_owned();
+    let id = format!("acme{}", leaf.fingerprint());
+
+    let (ok, out, err) = cli(&shim, &["certs", "add", &pem_arg, "--org", "acme"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out)
+            .ok()
+            .map(|v| v["id"].clone()),
+        Some(json!(id))
+    );
+
+    let (ok, out, _) = cli(&shim, &["certs", "ls"]);
+    assert!(ok);
+    assert_eq!(out.trim(), id);
+    let (ok, out, _) = cli(&shim, &["certs", "ls", "--detailed", "--org", "acme"]);
+    assert!(ok);
+    assert!(out.contains("\"subject_cn\": \"cli\""), "{out}");
+    let (ok, out, _) = cli(&shim, &["certs", "show", &id]);
+    assert!(ok);
+    assert!(
+        out.contains(&format!("\"fingerprint\": \"{}\"", leaf.fingerprint())),
+        "{out}"
+    );
+
+    let (ok, out, err) = cli(
+        &shim,
+        &[
+            "keys",
+            "create",
+            "--certificate",
+            &id,
+            "--alias",
+            "cli-user",
+            "--expires",
+            "+1d",
+            "--api",
+            "api1",
+            "--api",
+            "api2",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key = serde_json::from_str::<Value>(&out)
+        .ok()
+        .map(|v| v["key"].clone());
+    assert_eq!(
+        key,
+        Some(json!(id)),
+        "org defaults to the certificate ID's prefix"
+    );
+    let session = admin(&shim, Method::GET, &format!("/tyk/keys/{id}"), None)
+        .await
+        .json();
+    assert_eq!(session["alias"], "cli-user");
+    assert_eq!(session["org_id"], "acme");
+    assert!(session["expires"].as_i64().unwrap_or_default() > 0);
+    assert!(session["access_rights"]["api2"].is_object());
+
+    let (ok, _, err) = cli(&shim, &["keys", "create", "--certificate", &id]);
+    assert!(!ok);
+    assert!(
+        err.contains("Key with given certificate already found"),
+        "{err}"
+    );
+    let (ok, _, _) = cli(&shim, &["keys", "rm", &id]);
+    assert!(ok);
+    let (ok, _, _) = cli(&shim, &["certs", "rm", &id]);
+    assert!(ok);
+    let (ok, out, _) = cli(&shim, &["certs", "ls"]);
+    assert!(ok && out.trim().is_empty(), "{out}");
+
+    let output = shim_command(&[("MTLS_GATE_SECRET", "wrong")])
+        .args(["certs", "ls", "--url", &shim.base])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Attempted administrative access"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["certs", "--help"],
+        vec!["certs", "add", "--help"],
+        vec!["certs", "ls", "--help"],
+        vec!["certs", "show", "--help"],
+        vec!["certs", "rm", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "create", "--help"],
+        vec!["keys", "show", "--help"],
+        vec!["keys", "rm", "--help"],
+    ] {
+        let output = std::process::Command::new(binary())
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}

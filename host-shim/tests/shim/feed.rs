@@ -1,0 +1,198 @@
+//! The change feed and lookup (ARCHITECTURE "Change feed"; `mtls_gate_core::feed`).
+
+use crate::common::{ADMIN_HEADER, ADMIN_SECRET, FEED_TOKEN, FORBIDDEN_BODY, TestShim, send};
+use crate::test_pki::Pki;
+use mtls_gate_core::feed::{ChangeSet, LookupAnswer, changes_path, lookup_path};
+use reqwest::Method;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn changes(shim: &TestShim, since: u64) -> ChangeSet {
+    let answer = shim.feed(&changes_path(since)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(answer.content_type.starts_with("application/json"));
+    ChangeSet::decode(answer.text.as_bytes()).unwrap_or_else(|e| panic!("{e}: {}", answer.text))
+}
+
+#[tokio::test]
+async fn feed_token_and_admin_secret_do_not_open_each_others_routes() {
+    let shim = TestShim::start().await;
+    let feed_bearer = format!("Bearer {FEED_TOKEN}");
+    let admin_bearer = format!("Bearer {ADMIN_SECRET}");
+    for path in ["/mtls-gate/v1/changes?since=0", "/mtls-gate/v1/lookup/abc"] {
+        let ok = send(
+            Method::GET,
+            &shim.url(path),
+            &[("Authorization", &feed_bearer)],
+            None,
+        )
+        .await;
+        assert_eq!(ok.status, 200, "{path}: {}", ok.text);
+        for headers in [
+            vec![],
+            vec![("Authorization", admin_bearer.as_str())],
+            vec![(ADMIN_HEADER, ADMIN_SECRET)],
+            vec![("Authorization", FEED_TOKEN)],
+            vec![("Authorization", "Bearer wrong")],
+        ] {
+            let refused = send(Method::GET, &shim.url(path), &headers, None).await;
+            refused.assert_error(401, "Invalid or missing feed token");
+        }
+    }
+    for headers in [
+        vec![("Authorization", feed_bearer.as_str())],
+        vec![(ADMIN_HEADER, FEED_TOKEN)],
+    ] {
+        let refused = send(Method::GET, &shim.url("/tyk/certs"), &headers, None).await;
+        assert_eq!(refused.status, 403);
+        assert_eq!(refused.text, FORBIDDEN_BODY);
+    }
+}
+
+#[tokio::test]
+async fn without_a_feed_token_the_feed_is_closed() {
+    let shim = TestShim::start_with(None, 1000).await;
+    let bearer = format!("Bearer {FEED_TOKEN}");
+    send(
+        Method::GET,
+        &shim.url("/mtls-gate/v1/changes?since=0"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await
+    .assert_error(401, "Invalid or missing feed token");
+}
+
+#[tokio::test]
+async fn since_zero_is_a_snapshot_then_changes_are_incremental() {
+    let shim = TestShim::start().await;
+    let empty = changes(&shim, 0).await;
+    assert!(empty.full);
+    let v0 = empty.version;
+
+    let leaf = Pki::new().leaf("client");
+    let cert_id = shim.add_cert(&leaf.bundle(), "org1").await;
+    let body = json!({"org_id": "org1", "certificate": cert_id, "alias": "a", "expires": 1_900_000_000,
+                      "access_rights": {"api1": {"api_id": "api1"}}});
+    assert_eq!(
+        shim.admin(Method::POST, "/tyk/keys/create", Some(&body.to_string()))
+            .await
+            .status,
+        200
+    );
+
+    let set = changes(&shim, v0).await;
+    assert!(!set.full);
+    assert_eq!(set.version, v0 + 2);
+    assert_eq!(set.certs.len(), 1);
+    let entry = &set.certs[0];
+    assert_eq!(entry.id, cert_id);
+    assert_eq!(entry.fingerprint, leaf.fingerprint());
+    assert!(entry.has_private && !entry.is_ca && entry.not_after > 0);
+    assert_eq!(set.sessions.len(), 1);
+    assert_eq!(set.sessions[0].key, format!("org1{}", leaf.fingerprint()));
+    assert_eq!(set.sessions[0].grant.alias, "a");
+    assert_eq!(set.sessions[0].grant.expires, 1_900_000_000);
+    assert_eq!(set.sessions[0].grant.api_ids, ["api1"]);
+
+    let nothing_new = changes(&shim, set.version).await;
+    assert!(!nothing_new.full && nothing_new.certs.is_empty() && nothing_new.sessions.is_empty());
+
+    let snapshot = changes(&shim, 0).await;
+    assert!(snapshot.full);
+    assert_eq!((snapshot.certs.len(), snapshot.sessions.len()), (1, 1));
+
+    // Revocation by deletion: the certificate and its session leave the feed.
+    shim.admin(Method::DELETE, &format!("/tyk/certs/{cert_id}"), None)
+        .await;
+    let after = changes(&shim, set.version).await;
+    assert!(!after.full);
+    assert_eq!(after.removed_certs, [cert_id]);
+    assert_eq!(
+        after.removed_sessions,
+        [format!("org1{}", leaf.fingerprint())]
+    );
+    assert!(after.certs.is_empty() && after.sessions.is_empty());
+}
+
+#[tokio::test]
+async fn a_since_older_than_the_retained_log_or_from_elsewhere_gets_a_snapshot() {
+    let shim = TestShim::start_with(Some(FEED_TOKEN), 3).await;
+    let start = changes(&shim, 0).await.version;
+    let pki = Pki::new();
+    for n in 0..5 {
+        shim.add_cert(&pki.leaf(&format!("c{n}")).cert_pem, "")
+            .await;
+    }
+    let old = changes(&shim, start + 1).await;
+    assert!(old.full);
+    assert_eq!(old.certs.len(), 5);
+    let recent = changes(&shim, start + 3).await;
+    assert!(!recent.full);
+    assert_eq!(recent.certs.len(), 2);
+    assert!(
+        changes(&shim, start + 1000).await.full,
+        "a version this store never had"
+    );
+    assert!(changes(&shim, 1).await.full);
+}
+
+#[tokio::test]
+async fn malformed_since_is_400_json() {
+    let shim = TestShim::start().await;
+    shim.feed("/mtls-gate/v1/changes?since=abc")
+        .await
+        .assert_error(400, "since must be an unsigned integer");
+    shim.feed("/mtls-gate/v1/changes?since=-1")
+        .await
+        .assert_error(400, "since must be an unsigned integer");
+    assert!(
+        ChangeSet::decode(shim.feed("/mtls-gate/v1/changes").await.text.as_bytes())
+            .is_ok_and(|s| s.full)
+    );
+}
+
+#[tokio::test]
+async fn lookup_answers_200_found_or_not() {
+    let shim = TestShim::start().await;
+    let leaf = Pki::new().leaf("client");
+    let key = format!("org1{}", leaf.fingerprint());
+    let missing = shim.feed(&lookup_path(&key)).await;
+    assert_eq!(missing.status, 200);
+    assert_eq!(
+        missing.text,
+        format!(r#"{{"key":"{key}","session":null,"cert":null}}"#)
+    );
+
+    let cert_id = shim.add_cert(&leaf.cert_pem, "").await;
+    let body = json!({"org_id": "org1", "certificate": cert_id, "alias": "who"}).to_string();
+    shim.admin(Method::POST, "/tyk/keys/create", Some(&body))
+        .await;
+    let found = LookupAnswer::decode(shim.feed(&lookup_path(&key)).await.text.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.key, key);
+    assert_eq!(found.session.map(|g| g.alias), Some("who".into()));
+    assert_eq!(found.cert.map(|c| c.id), Some(cert_id));
+}
+
+#[tokio::test]
+async fn wait_ms_long_poll_returns_at_the_next_write() {
+    let shim = TestShim::start().await;
+    let version = changes(&shim, 0).await.version;
+    let url = shim.url(&format!("{}&wait_ms=10000", changes_path(version)));
+    let bearer = format!("Bearer {FEED_TOKEN}");
+    let started = Instant::now();
+    let poll =
+        tokio::spawn(
+            async move { send(Method::GET, &url, &[("Authorization", &bearer)], None).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shim.add_cert(&Pki::new().leaf("late").cert_pem, "").await;
+    let answer = poll.await.unwrap_or_else(|e| panic!("{e}"));
+    let set = ChangeSet::decode(answer.text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.certs.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "returned at the write, not the timeout"
+    );
+}
