@@ -4,17 +4,18 @@ use crate::facts::{EnvoyFacts, ExpiryCache};
 use crate::host;
 use crate::metrics::Metrics;
 use crate::store_view::{NoStore, SharedDataStore, WithLookupAnswer};
+use crate::sync::call_response_status;
 use mtls_gate_core::config::GateConfig;
 use mtls_gate_core::decision::{
     Admission, RequestFacts, RequestView, StoreView, Verdict, decide, upstream_cluster,
 };
 use mtls_gate_core::denial::{Denial, error_body};
-use mtls_gate_core::feed::{LOOKUP_PATH_PREFIX, LookupAnswer};
+use mtls_gate_core::feed::{LookupAnswer, lookup_path};
 use mtls_gate_core::headers;
 use mtls_gate_core::xfcc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::{Action, BufferType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -104,7 +105,7 @@ impl Context for GateRequest {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _num_headers: usize,
+        num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
@@ -116,7 +117,7 @@ impl Context for GateRequest {
             return;
         };
         let now_ms = host::now_ms();
-        let answer = read_lookup_answer(body_size);
+        let answer = read_lookup_answer(num_headers, body_size);
         let Some(link) = config.store.as_ref() else {
             return;
         };
@@ -220,7 +221,7 @@ fn sanitize_xfcc(config: &GateConfig, facts: &mut EnvoyFacts) {
 
 fn dispatch_lookup(config: &GateConfig, key: &str) -> Option<u32> {
     let link = config.store.as_ref()?;
-    let path = format!("{LOOKUP_PATH_PREFIX}{key}");
+    let path = lookup_path(key);
     let authorization = format!("Bearer {}", link.token);
     let headers = vec![
         (":method", "GET"),
@@ -239,10 +240,11 @@ fn dispatch_lookup(config: &GateConfig, key: &str) -> Option<u32> {
     .ok()
 }
 
-fn read_lookup_answer(body_size: usize) -> Option<LookupAnswer> {
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()?;
+fn read_lookup_answer(num_headers: usize, body_size: usize) -> Option<LookupAnswer> {
+    let Some(status) = call_response_status(num_headers) else {
+        log::warn!("mtls-gate: session lookup failed (no answer from the store)");
+        return None;
+    };
     if status != b"200" {
         log::warn!(
             "mtls-gate: session lookup answered {:?}",

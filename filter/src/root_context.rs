@@ -23,12 +23,12 @@ impl Context for GateRoot {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _num_headers: usize,
+        num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
         if let Some(syncer) = self.syncer.as_mut() {
-            syncer.on_response(token_id, body_size);
+            syncer.on_response(token_id, num_headers, body_size);
         }
     }
 }

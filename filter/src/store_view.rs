@@ -74,7 +74,7 @@ impl StoreView for SharedDataStore {
 
     fn session(&self, key: &str) -> SessionLookup {
         match host::shared_get(&shared_data::session_key(self.generation(), key)).0 {
-            Some(value) if value.is_empty() => SessionLookup::Absent,
+            Some(value) if shared_data::is_tombstone(&value) => SessionLookup::Absent,
             Some(value) => shared_data::decode_session(&value)
                 .map_or(SessionLookup::Absent, SessionLookup::Found),
             None => {

@@ -7,7 +7,7 @@
 use crate::host;
 use crate::metrics::Metrics;
 use mtls_gate_core::config::StoreLink;
-use mtls_gate_core::feed::{CHANGES_PATH, ChangeSet};
+use mtls_gate_core::feed::{ChangeSet, changes_path};
 use mtls_gate_core::shared_data::{self, Lease, SyncState, WORKER_COUNTER_KEY};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
@@ -67,7 +67,7 @@ impl Syncer {
             .0
             .and_then(|v| SyncState::decode(&v))
             .map_or(0, |s| s.version);
-        let path = format!("{CHANGES_PATH}?since={since}");
+        let path = changes_path(since);
         let authorization = format!("Bearer {}", self.link.token);
         let headers = vec![
             (":method", "GET"),
@@ -92,15 +92,12 @@ impl Syncer {
     }
 
     /// Returns true when `token` was this syncer's call.
-    pub fn on_response(&mut self, token: u32, body_size: usize) -> bool {
+    pub fn on_response(&mut self, token: u32, num_headers: usize, body_size: usize) -> bool {
         if self.in_flight.as_ref().is_none_or(|f| f.token != token) {
             return false;
         }
         self.in_flight = None;
-        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let status = call_response_status(num_headers).unwrap_or_default();
         if status != b"200" {
             log::warn!(
                 "mtls-gate: change feed answered {:?}; keeping the last synced snapshot",
@@ -142,6 +139,17 @@ impl Syncer {
     }
 }
 
+/// The `:status` of a callout's answer. A failed or timed-out callout has no headers, and
+/// Envoy then refuses the header map with BadArgument, on which the SDK panics: never ask.
+pub fn call_response_status(num_headers: usize) -> Option<Vec<u8>> {
+    if num_headers == 0 {
+        return None;
+    }
+    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+}
+
 /// Writes a change set into shared data and advances the sync state.
 fn apply(changes: &ChangeSet, now_ms: i64) {
     let (state_bytes, state_cas) = host::shared_get(SyncState::KEY);
@@ -166,7 +174,11 @@ fn apply(changes: &ChangeSet, now_ms: i64) {
         );
     }
     for id in &changes.removed_certs {
-        let _ = host::shared_set(&shared_data::certificate_key(generation, id), b"", None);
+        let _ = host::shared_set(
+            &shared_data::certificate_key(generation, id),
+            shared_data::TOMBSTONE,
+            None,
+        );
     }
     for entry in &changes.sessions {
         let _ = host::shared_set(
@@ -176,7 +188,11 @@ fn apply(changes: &ChangeSet, now_ms: i64) {
         );
     }
     for key in &changes.removed_sessions {
-        let _ = host::shared_set(&shared_data::session_key(generation, key), b"", None);
+        let _ = host::shared_set(
+            &shared_data::session_key(generation, key),
+            shared_data::TOMBSTONE,
+            None,
+        );
     }
     let next = SyncState {
         version: changes.version,

@@ -2,9 +2,11 @@
 //! syncing worker writes and every HTTP context reads. Versioned (`v1`) so that a new
 //! filter never misreads an old layout.
 //!
-//! Shared data has no delete and no listing (ABI 0.2.1): removals are tombstones (empty
-//! values), and a full snapshot moves to a new `generation`, so stale entries of the old
-//! generation are simply never read again.
+//! Shared data has no delete and no listing (ABI 0.2.1): removals are tombstones, and a
+//! full snapshot moves to a new `generation`, so stale entries of the old generation are
+//! simply never read again. A tombstone is an explicit one-byte marker, not an empty value:
+//! the Rust SDK reads an empty value back as "no value", which would turn a removal into
+//! "never seen" (and a lookup) instead of "known absent".
 
 use crate::feed::CertIndexEntry;
 use crate::session::SessionGrant;
@@ -74,6 +76,13 @@ impl Lease {
     pub fn available_to(&self, me: u64, now_ms: i64) -> bool {
         self.holder == me || now_ms >= self.expires_ms
     }
+}
+
+/// The value that marks a removed entry.
+pub const TOMBSTONE: &[u8] = b"-";
+
+pub fn is_tombstone(value: &[u8]) -> bool {
+    value == TOMBSTONE || value.is_empty()
 }
 
 /// Counter used to hand each VM a distinct holder ID (incremented with CAS).
@@ -160,7 +169,8 @@ mod tests {
     fn generations_never_share_keys() {
         assert_ne!(certificate_key(1, "x"), certificate_key(2, "x"));
         assert_ne!(session_key(1, "x"), certificate_key(1, "x"));
-        assert_eq!(decode_session(b""), None, "tombstone reads as absent");
+        assert_eq!(decode_session(TOMBSTONE), None, "tombstone reads as absent");
+        assert!(is_tombstone(TOMBSTONE) && is_tombstone(b"") && !is_tombstone(b"{}"));
         assert_eq!(decode_miss(&encode_miss(42)), Some(42));
     }
 }
