@@ -669,3 +669,25 @@ fn the_real_filter_loads_and_needs_no_unimplemented_host_call() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn shared_queue_items_reach_the_registering_worker_when_delivered() -> Result<()> {
+    let host = fixture()?;
+    let mut w1 = host.worker("name=w1")?;
+    let none = op(&mut w1, "enqueue", &[("x-value", "early")])?;
+    assert_eq!(result(&none), "no queue");
+
+    let mut owner = host.worker("name=owner,queue")?;
+    let sent = op(&mut w1, "enqueue", &[("x-value", "hello")])?;
+    assert_eq!(result(&sent), "Ok(())");
+    assert!(!owner.logs_contain("dequeued"), "delivered only on request");
+    assert_eq!(w1.deliver_queue_ready()?, 0);
+    assert_eq!(owner.deliver_queue_ready()?, 1);
+    assert!(
+        owner.logs_contain("owner dequeued hello"),
+        "{:?}",
+        owner.logs()
+    );
+    assert_eq!(owner.deliver_queue_ready()?, 0);
+    Ok(())
+}

@@ -80,6 +80,9 @@ fn render_logs(logs: &[(Level, String)]) -> String {
     out
 }
 
+/// `proxy_on_http_call_response(context, token, headers, body_size, trailers)`.
+type HttpCallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 /// The plugin's exported callbacks; a missing export is skipped, as Envoy does.
 struct Callbacks {
     context_create: Option<TypedFunc<(i32, i32), ()>>,
@@ -93,7 +96,7 @@ struct Callbacks {
     done: Option<TypedFunc<i32, i32>>,
     log: Option<TypedFunc<i32, ()>>,
     delete: Option<TypedFunc<i32, ()>>,
-    http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    http_call_response: Option<HttpCallResponseFn>,
     foreign_function: Option<TypedFunc<(i32, i32, i32), ()>>,
 }
 
@@ -276,7 +279,11 @@ impl Worker {
         match result {
             Ok(value) => Ok(Some(value)),
             Err(trap) => {
-                let trap = format!("{what} (context {context}): {trap:?}");
+                // The cause first (panic/unreachable, or the harness's own message), then
+                // the wasm backtrace wasmtime attaches.
+                let trap = anyhow::Error::from(trap);
+                let cause = trap.root_cause().to_string();
+                let trap = format!("{what} (context {context}): {cause}\n{trap}");
                 let message = format!(
                     "plugin trapped in {trap}{}",
                     render_logs(&self.store.data().logs)
