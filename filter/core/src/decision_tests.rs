@@ -239,7 +239,13 @@ fn cert_auth_config(extra: &str) -> GateConfig {
 fn certificate_auth_rows_of_spec_section_4() {
     let config = cert_auth_config("");
     let session = |g: SessionGrant| FakeStore::default().with_session("o", "c", g);
-    let cases: Vec<(&str, FakeFacts, FakeStore, Result<Option<String>, Denial>)> = vec![
+    type Case = (
+        &'static str,
+        FakeFacts,
+        FakeStore,
+        Result<Option<String>, Denial>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "valid session",
             FakeFacts::with_cert("c"),

