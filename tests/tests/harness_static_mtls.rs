@@ -425,3 +425,16 @@ fn hostile_property_and_header_values_never_trap() {
     }
     assert!(!worker.has_crashed());
 }
+
+#[test]
+fn the_release_filter_is_under_one_mebibyte() {
+    let path = mtls_gate_harness::host::Host::filter_wasm_path();
+    let size = std::fs::metadata(&path)
+        .expect("build the filter first: make wasm")
+        .len();
+    assert!(
+        size < 1024 * 1024,
+        "{} is {size} bytes; Envoy loads it into every worker",
+        path.display()
+    );
+}
