@@ -11,12 +11,13 @@
 
 use crate::store::StoredCertificate;
 use crate::upload::MaterialKind;
+use mtls_gate_core::certificate::dns_names;
 use mtls_gate_core::pem::parse_blocks;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::X509Name;
 
 /// Go's zero `time.Time`, as `encoding/json` writes it.
@@ -161,21 +162,6 @@ pub fn basics(stored: &StoredCertificate) -> Result<CertificateBasics, Unreadabl
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| GO_ZERO_TIME.into())
-}
-
-fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
-    match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|name| match name {
-                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Go's `pkix.Name.FillFromRDNSequence`: every attribute goes to `Names`; the well-known

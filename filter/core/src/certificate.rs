@@ -44,18 +44,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, CertificateErro
     if !rest.is_empty() {
         return Err(CertificateError::TrailingData);
     }
-    let dns_names = match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|name| match name {
-                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let dns_names = dns_names(&cert);
     let first_cn = |name: &x509_parser::x509::X509Name<'_>| {
         name.iter_common_name()
             .next()
@@ -73,6 +62,22 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, CertificateErro
         dns_names,
         spki_der: cert.public_key().raw.to_vec(),
     })
+}
+
+/// The certificate's DNS subject alternative names, in order.
+pub fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The blocks of one PEM upload or config entry, sorted by kind, each kind in input order.

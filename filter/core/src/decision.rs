@@ -296,7 +296,3 @@ pub fn upstream_cluster(
             .map(CertRef::fingerprint);
     Some(cluster_name(&api.api_id, client_certificate.as_ref()))
 }
-
-#[cfg(test)]
-#[path = "decision_tests.rs"]
-mod tests;

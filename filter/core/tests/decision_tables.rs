@@ -1,7 +1,17 @@
 //! Decision tables for SPEC §3 (static lists), §4 (certificate auth) and §5 (matching).
 
-use super::*;
-use crate::session::SessionGrant;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mtls_gate_core::config::GateConfig;
+use mtls_gate_core::decision::{
+    PeerCertificate, RequestFacts, RequestView, SessionLookup, StoreView, Verdict, decide,
+    upstream_cluster,
+};
+use mtls_gate_core::denial::Denial;
+use mtls_gate_core::feed::CertIndexEntry;
+use mtls_gate_core::fingerprint::Fingerprint;
+use mtls_gate_core::session::SessionGrant;
+use mtls_gate_core::upstream::cluster_name;
 use std::collections::HashMap;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
