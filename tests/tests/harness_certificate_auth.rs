@@ -127,12 +127,7 @@ fn known_certificate_passes_and_the_upstream_learns_who_it_is() {
         &mut worker,
         &snapshot(1, &[(&alice, grant("alice-app"))]),
     );
-    let out = worker
-        .request()
-        .tls("TLSv1.3")
-        .peer_digest(&alice.fingerprint)
-        .header(":authority", "dyn.test")
-        .header(":path", "/orders")
+    let out = tls_request(&mut worker, &alice.fingerprint, "dyn.test", "/orders")
         .header("authorization", "Bearer whatever")
         .send_headers()
         .unwrap();
@@ -430,12 +425,7 @@ fn legacy_unsafe_mode_uses_the_tokens_session_next_to_a_certificate() {
         &mut worker,
         &snapshot(1, &[(&alice, grant("alice")), (&bob, grant("bob"))]),
     );
-    let out = worker
-        .request()
-        .tls("TLSv1.3")
-        .peer_digest(&alice.fingerprint)
-        .header(":authority", "dyn.test")
-        .header(":path", "/")
+    let out = tls_request(&mut worker, &alice.fingerprint, "dyn.test", "/")
         .header("authorization", &key_of(&bob))
         .send_headers()
         .unwrap();

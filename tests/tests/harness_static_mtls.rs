@@ -169,12 +169,7 @@ fn expired_certificate_pinned_by_fingerprint_is_refused_using_envoys_xfcc() {
         expired.fingerprint
     );
     let mut worker = host.worker(gate).unwrap();
-    let out = worker
-        .request()
-        .tls("TLSv1.3")
-        .peer_digest(&expired.fingerprint)
-        .header(":authority", "h.test")
-        .header(":path", "/")
+    let out = tls_request(&mut worker, &expired.fingerprint, "h.test", "/")
         .header("x-forwarded-client-cert", &expired.xfcc())
         .send_headers()
         .unwrap();
@@ -195,12 +190,7 @@ fn forged_xfcc_cannot_make_an_expired_certificate_look_valid_or_reach_upstream()
     let forged = other_valid
         .xfcc()
         .replace(&other_valid.fingerprint, &presented.fingerprint);
-    let out = worker
-        .request()
-        .tls("TLSv1.3")
-        .peer_digest(&other_valid.fingerprint)
-        .header(":authority", "h.test")
-        .header(":path", "/")
+    let out = tls_request(&mut worker, &other_valid.fingerprint, "h.test", "/")
         .header("x-forwarded-client-cert", &forged)
         .send_headers()
         .unwrap();
@@ -217,17 +207,17 @@ fn client_supplied_gate_headers_are_removed_or_overwritten() {
     let f = fixture();
     let host = filter();
     let mut worker = host.worker(static_gate(&f.allowed, &f.global)).unwrap();
-    let out = worker
-        .request()
-        .tls("TLSv1.3")
-        .peer_digest(&f.allowed.fingerprint)
-        .header(":authority", "api.example.test")
-        .header(":path", "/open/x")
-        .header("x-mtls-gate-cluster", "attacker-cluster")
-        .header("x-mtls-gate-key-alias", "admin")
-        .header("x-mtls-gate-cert-sha256", "00")
-        .send_headers()
-        .unwrap();
+    let out = tls_request(
+        &mut worker,
+        &f.allowed.fingerprint,
+        "api.example.test",
+        "/open/x",
+    )
+    .header("x-mtls-gate-cluster", "attacker-cluster")
+    .header("x-mtls-gate-key-alias", "admin")
+    .header("x-mtls-gate-cert-sha256", "00")
+    .send_headers()
+    .unwrap();
     assert_forwarded(&out);
     let routed = out
         .header("x-mtls-gate-cluster")
@@ -350,12 +340,7 @@ fn strip_auth_data_removes_the_authorization_header() {
     );
     let host = filter();
     let mut worker = host.worker(gate).unwrap();
-    let out = worker
-        .request()
-        .tls("TLSv1.3")
-        .peer_digest(&cert.fingerprint)
-        .header(":authority", "h")
-        .header(":path", "/")
+    let out = tls_request(&mut worker, &cert.fingerprint, "h", "/")
         .header("authorization", "Bearer secret")
         .send_headers()
         .unwrap();

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use mtls_gate_harness::host::{Host, Outcome, Worker};
+use mtls_gate_harness::host::{Host, Outcome, Request, Worker};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rcgen::{CertificateParams, KeyPair, date_time_ymd};
 use sha2::{Digest, Sha256};
@@ -61,13 +61,13 @@ pub fn filter() -> Host {
     Host::load_filter().expect("build the filter first: make wasm")
 }
 
-/// A TLS request with a client certificate to `authority` + `path`.
-pub fn mtls_request(
-    worker: &mut Worker,
+/// A TLS request presenting the certificate with `fingerprint`, ready for more headers.
+pub fn tls_request<'w>(
+    worker: &'w mut Worker,
     fingerprint: &str,
     authority: &str,
     path: &str,
-) -> Outcome {
+) -> Request<'w> {
     worker
         .request()
         .tls("TLSv1.3")
@@ -76,6 +76,16 @@ pub fn mtls_request(
         .header(":authority", authority)
         .header(":path", path)
         .header(":method", "GET")
+}
+
+/// A TLS request with a client certificate to `authority` + `path`, sent.
+pub fn mtls_request(
+    worker: &mut Worker,
+    fingerprint: &str,
+    authority: &str,
+    path: &str,
+) -> Outcome {
+    tls_request(worker, fingerprint, authority, path)
         .send_headers()
         .unwrap()
 }
