@@ -9,6 +9,7 @@
 //! - [`pki`]: test certificates made at test time (CA, server, clients, upstream clients).
 //! - [`envoy_config`]: renders the templates in `envoy-config/`.
 //! - [`envoy`]: launches Envoy with the real filter and reads its stats.
+//! - [`shim`]: launches the real `mtls-gate-shim` (temp store, random secrets) with admin helpers.
 //! - [`upstream`]: launches the `echo-upstream` helper and parses what it saw.
 //! - [`client`]: an HTTPS client (real curl) with client certs and SNI independent of Host.
 //!
@@ -31,6 +32,7 @@ pub mod paths;
 pub mod pki;
 pub mod ports;
 pub mod process;
+pub mod shim;
 pub mod upstream;
 pub mod wait;
 
@@ -40,4 +42,5 @@ pub use envoy_config::{EnvoyConfig, UpstreamCluster};
 pub use pki::{CertFiles, TestPki};
 pub use ports::free_port;
 pub use process::Process;
+pub use shim::Shim;
 pub use upstream::{EchoReply, EchoUpstream};
