@@ -126,7 +126,7 @@ bench: build envoy ## load figures (scripts/bench.sh)
 
 ## ---- run ----
 
-run: ## demo: echo upstream + Envoy with the filter, in the foreground (scripts/run.sh)
+run: sysdeps ## demo: shim + rendered Envoy + TLS echo upstream, in the foreground (scripts/run.sh)
 	ENVOY=$(ENVOY) scripts/run.sh
 
 clean: ## build outputs and run/ (keeps .venv and .tools)

@@ -2,6 +2,7 @@
 //! secret is `MTLS_GATE_SECRET` or `--secret-file`, the feed token `MTLS_GATE_FEED_TOKEN`,
 //! the key-encryption secret `MTLS_GATE_ENCODING_SECRET` (default: the admin secret).
 
+use crate::render::plan::Resolve;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +28,75 @@ pub enum Command {
     /// Manage certificate keys (Tyk sessions) on a running shim.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write the Envoy config for a gate: bootstrap, file-based LDS/CDS, and SDS files with
+    /// the upstream client certificates' keys (0600). Run it again after a change; a running
+    /// Envoy picks the new files up without a restart.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes into --out (0700): envoy.yaml (start Envoy with `envoy -c DIR/envoy.yaml`),
+xds/lds.yaml and xds/cds.yaml (listeners, clusters), secrets/<sha256>.{yaml,crt.pem,key.pem}
+(upstream client certificates, decrypted from the store), and envoy-validate.yaml: the same
+resources in one static file, for `envoy --mode validate -c DIR/envoy-validate.yaml` (validate
+mode reads no LDS/CDS file). Every file is replaced atomically
+(temp file, fsync, rename), so a running Envoy reloads it.
+
+Routing: the filter names the cluster in x-mtls-gate-cluster (removed before the upstream).
+Per API with a target_url: cluster `mtls-gate_<api>_<tag>` without client certificate, and
+`..._cert_<sha256 prefix>` when the chosen upstream certificate has a key in the store.
+A request for which the filter names no cluster gets 404 {\"error\": \"No upstream for this request\"}.
+The gate's `store.cluster`/`store.authority` are pointed at the shim (--shim-url); an empty
+`store.token` is filled from MTLS_GATE_FEED_TOKEN.
+
+Environment:
+  MTLS_GATE_SECRET           admin secret (or --secret-file): opens the store when
+  MTLS_GATE_ENCODING_SECRET  (the key-encryption secret, default the admin secret) is unset
+  MTLS_GATE_FEED_TOKEN       filled into the gate's empty store.token
+  MTLS_GATE_FILTER_WASM      default for --wasm"
+)]
+pub struct RenderArgs {
+    /// The gate JSON (the filter's configuration).
+    #[arg(long, value_name = "FILE")]
+    pub gate: PathBuf,
+    /// Output directory (created 0700).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The store file the shim serves (read for certificates and their keys).
+    #[arg(long, default_value = "./mtls-gate.db", value_name = "PATH")]
+    pub store: PathBuf,
+    /// The TLS listener (requests client certificates).
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Also a plain-HTTP listener into the same filter chain (answers "TLS not enabled" for mTLS APIs).
+    #[arg(long, value_name = "ADDR")]
+    pub plain_listen: Option<SocketAddr>,
+    /// Envoy's admin listener.
+    #[arg(long, default_value = "127.0.0.1:9901", value_name = "ADDR")]
+    pub admin: SocketAddr,
+    /// The TLS listener's certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub server_cert: PathBuf,
+    /// The TLS listener's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub server_key: PathBuf,
+    /// The filter, mtls_gate_filter.wasm.
+    #[arg(long, env = "MTLS_GATE_FILTER_WASM", value_name = "FILE")]
+    pub wasm: PathBuf,
+    /// The shim, as Envoy reaches it (the filter's change feed and look-ups).
+    #[arg(long, default_value = "http://127.0.0.1:8181", value_name = "URL")]
+    pub shim_url: String,
+    /// CA bundle that https upstreams must chain to (default: the system bundle).
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Connect to ADDR for target HOST:PORT (like curl --resolve); SNI and certificate
+    /// matching still use HOST. Repeatable.
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<Resolve>,
+    /// Read the admin secret from this file instead of MTLS_GATE_SECRET.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

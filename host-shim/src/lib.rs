@@ -8,6 +8,7 @@
 //!   against its certificate; [`cert_meta`] renders Tyk's certificate JSON.
 //! - [`certificates`], [`keys`]: the operations behind `/tyk/certs` and `/tyk/keys`.
 //! - [`store`]: the `Store` trait, its SQLite backend, sealing of private keys, the change log.
+//! - [`render`]: the Envoy config for a gate (`mtls-gate-shim render`).
 //! - [`serve`], [`client`], [`cli`]: the binary.
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod metrics;
 pub mod pem_text;
 pub mod private_key;
+pub mod render;
 pub mod secret;
 pub mod serve;
 pub mod store;
@@ -35,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve(args) => serve::run(args).await?,
         Command::Certs(command) => client::certs(command).await?,
         Command::Keys(command) => client::keys(command).await?,
+        Command::Render(args) => render::command::run(args)?,
     }
     Ok(())
 }

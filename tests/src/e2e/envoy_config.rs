@@ -1,18 +1,22 @@
-//! Renders the Envoy bootstrap from the templates in `envoy-config/` (shared with `make run`).
-//!
-//! Templates use `{{NAME}}` placeholders; rendering fails if one is left unfilled, so a new
-//! placeholder in a template cannot silently reach Envoy.
+//! The Envoy bootstrap for one test: the same `envoy-config/` templates and the same
+//! renderer as `mtls-gate-shim render` (`mtls_gate_shim::render`), with the clusters a test
+//! names instead of the ones a gate implies. A test of the rendered output itself uses
+//! [`EnvoyConfig::from_bootstrap`] on what `mtls-gate-shim render` wrote.
 
 use crate::e2e::paths;
 use crate::e2e::pki::{CertFiles, TestPki};
 use crate::e2e::upstream::EchoUpstream;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use mtls_gate_shim::render::envoy::{
+    self as layout, ClientCertificate, DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener,
+};
+use mtls_gate_shim::render::{SHIM_CLUSTER, template};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub const BOOTSTRAP_TEMPLATE: &str = "envoy.yaml.tmpl";
-pub const TLS_CLUSTER_TEMPLATE: &str = "cluster-tls.yaml.tmpl";
-pub const PLAIN_CLUSTER_TEMPLATE: &str = "cluster-plain.yaml.tmpl";
+pub const BOOTSTRAP_TEMPLATE: &str = template::BOOTSTRAP.name;
+pub const TLS_CLUSTER_TEMPLATE: &str = template::CLUSTER_TLS.name;
+pub const PLAIN_CLUSTER_TEMPLATE: &str = template::CLUSTER_PLAIN.name;
 
 /// The header the filter sets and the route reads with `cluster_header`.
 pub const ROUTING_HEADER: &str = "x-mtls-gate-cluster";
@@ -74,35 +78,21 @@ impl UpstreamCluster {
         self
     }
 
-    fn render(&self) -> Result<String> {
-        let host = self.addr.ip().to_string();
-        let port = self.addr.port().to_string();
-        match &self.tls {
-            None => render(
-                &template(PLAIN_CLUSTER_TEMPLATE)?,
-                &[("NAME", &self.name), ("HOST", &host), ("PORT", &port)],
-            ),
-            Some(tls) => {
-                let certificates = match &tls.client_cert {
-                    None => "[]".to_string(),
-                    Some((cert, key)) => format!(
-                        "[{{certificate_chain: {{filename: {}}}, private_key: {{filename: {}}}}}]",
-                        yaml_string(cert),
-                        yaml_string(key)
-                    ),
-                };
-                render(
-                    &template(TLS_CLUSTER_TEMPLATE)?,
-                    &[
-                        ("NAME", &self.name),
-                        ("HOST", &host),
-                        ("PORT", &port),
-                        ("SNI", &tls.sni),
-                        ("CA", &tls.ca.display().to_string()),
-                        ("TLS_CERTIFICATES", &certificates),
-                    ],
-                )
-            }
+    fn to_layout(&self) -> layout::Cluster {
+        layout::Cluster {
+            name: self.name.clone(),
+            endpoint: Endpoint::from(self.addr),
+            tls: self.tls.as_ref().map(|tls| layout::UpstreamTls {
+                sni: tls.sni.clone(),
+                ca: Some(tls.ca.clone()),
+                client_certificate: match &tls.client_cert {
+                    None => ClientCertificate::None,
+                    Some((cert, key)) => ClientCertificate::Files {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    },
+                },
+            }),
         }
     }
 }
@@ -123,6 +113,8 @@ pub struct EnvoyConfig {
     pub shim_port: u16,
     pub default_cluster: String,
     pub clusters: Vec<UpstreamCluster>,
+    /// A finished bootstrap (from `mtls-gate-shim render`); overrides everything above.
+    pub bootstrap: Option<String>,
 }
 
 impl EnvoyConfig {
@@ -139,7 +131,30 @@ impl EnvoyConfig {
             shim_port: 0,
             default_cluster: DEFAULT_CLUSTER.to_string(),
             clusters: Vec::new(),
+            bootstrap: None,
         }
+    }
+
+    /// The bootstrap `mtls-gate-shim render --out DIR` wrote (`DIR/envoy.yaml`). Its LDS/CDS
+    /// paths are absolute, so Envoy may run it from anywhere, and re-rendering `DIR`
+    /// reconfigures that Envoy live. Render with `--admin 127.0.0.1:0` and a
+    /// `--plain-listen`: [`crate::e2e::Envoy`] reads both listeners' ports back.
+    pub fn from_bootstrap(path: &Path) -> Result<Self> {
+        let bootstrap =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Self {
+            gate_config: String::new(),
+            wasm: None,
+            server_cert: PathBuf::new(),
+            server_key: PathBuf::new(),
+            admin_port: 0,
+            tls_port: 0,
+            plain_port: 0,
+            shim_port: 0,
+            default_cluster: DEFAULT_CLUSTER.to_string(),
+            clusters: Vec::new(),
+            bootstrap: Some(bootstrap),
+        })
     }
 
     /// Adds a cluster.
@@ -165,66 +180,57 @@ impl EnvoyConfig {
         self
     }
 
-    /// The bootstrap YAML.
+    /// The bootstrap YAML: everything in `static_resources`, one file.
     pub fn render(&self) -> Result<String> {
+        if let Some(bootstrap) = &self.bootstrap {
+            return Ok(bootstrap.clone());
+        }
         let wasm = match &self.wasm {
             Some(w) => w.clone(),
             None => paths::filter_wasm()?,
         };
-        let mut clusters = String::new();
-        for c in &self.clusters {
-            clusters.push_str(&c.render()?);
-        }
-        render(
-            &template(BOOTSTRAP_TEMPLATE)?,
-            &[
-                ("ADMIN_PORT", &self.admin_port.to_string()),
-                ("TLS_PORT", &self.tls_port.to_string()),
-                ("PLAIN_PORT", &self.plain_port.to_string()),
-                ("SHIM_PORT", &self.shim_port.to_string()),
-                ("SERVER_CERT", &self.server_cert.display().to_string()),
-                ("SERVER_KEY", &self.server_key.display().to_string()),
-                ("WASM", &wasm.display().to_string()),
-                ("GATE_CONFIG", &serde_json::to_string(&self.gate_config)?),
-                ("DEFAULT_CLUSTER", &self.default_cluster),
-                ("CLUSTERS", &clusters),
+        let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut clusters = vec![layout::Cluster {
+            name: SHIM_CLUSTER.to_string(),
+            endpoint: Endpoint::from(loopback(self.shim_port)),
+            tls: None,
+        }];
+        clusters.extend(self.clusters.iter().map(UpstreamCluster::to_layout));
+        let envoy = EnvoyLayout {
+            admin: loopback(self.admin_port),
+            listeners: vec![
+                Listener {
+                    name: layout::TLS_LISTENER.to_string(),
+                    address: loopback(self.tls_port),
+                    server_tls: Some((self.server_cert.clone(), self.server_key.clone())),
+                },
+                Listener {
+                    name: layout::PLAIN_LISTENER.to_string(),
+                    address: loopback(self.plain_port),
+                    server_tls: None,
+                },
             ],
-        )
+            http: HttpFilter {
+                gate_json: self.gate_config.clone(),
+                wasm,
+                default_route: DefaultRoute::Cluster(self.default_cluster.clone()),
+            },
+            clusters,
+        };
+        Ok(envoy.render_static()?)
     }
 }
 
-/// Reads a template from `envoy-config/`.
+/// Reads a template from `envoy-config/` (the renderer compiles the same files in).
 pub fn template(name: &str) -> Result<String> {
     let path = paths::envoy_config_dir().join(name);
     std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Replaces each `{{KEY}}`; fails on an unknown key or on a placeholder left unfilled.
+/// Replaces each `{{KEY}}`; fails on an unknown key or on a placeholder left unfilled
+/// (`mtls_gate_shim::render::template`'s rule).
 pub fn render(template: &str, values: &[(&str, &str)]) -> Result<String> {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        let placeholder = format!("{{{{{key}}}}}");
-        if !out.contains(&placeholder) {
-            bail!("template has no placeholder {placeholder}");
-        }
-        out = out.replace(&placeholder, value);
-    }
-    // Only look outside comments: the header of a template documents its placeholders.
-    for line in out.lines() {
-        let code = line.split('#').next().unwrap_or("");
-        if let Some(start) = code.find("{{") {
-            bail!(
-                "unfilled placeholder in line: {}",
-                line.get(start..).unwrap_or(line)
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// A path as a YAML double-quoted scalar (JSON string syntax is valid YAML).
-fn yaml_string(path: &Path) -> String {
-    serde_json::to_string(&path.display().to_string()).unwrap_or_default()
+    Ok(template::fill_text("template", template, values)?)
 }
 
 #[cfg(test)]
@@ -232,14 +238,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn routing_header_is_the_filters() {
+        assert_eq!(ROUTING_HEADER, mtls_gate_core::headers::ROUTING);
+    }
+
+    #[test]
     fn render_fills_placeholders_and_rejects_leftovers() {
-        assert_eq!(render("a {{X}} b", &[("X", "1")]).unwrap(), "a 1 b");
+        assert_eq!(render("a {{X}} b", &[("X", "1")]).unwrap(), "a 1 b\n");
         assert!(render("a {{X}} {{Y}}", &[("X", "1")]).is_err());
         assert!(render("a", &[("X", "1")]).is_err());
         // Placeholders named in comments are documentation, not holes.
         assert_eq!(
             render("# {{Y}}\n{{X}}", &[("X", "1")]).unwrap(),
-            "# {{Y}}\n1"
+            "# {{Y}}\n1\n"
         );
     }
 
@@ -263,5 +274,7 @@ mod tests {
         );
         assert!(yaml.contains(&pki.upstream_client_a.cert_path.display().to_string()));
         assert!(yaml.contains(r#"- name: "up-plain""#));
+        assert!(yaml.contains("request_headers_to_remove: [x-mtls-gate-cluster]"));
+        assert!(yaml.contains(r#"route: {cluster: "upstream-default", timeout: 15s}"#));
     }
 }

@@ -1,0 +1,387 @@
+//! The Envoy config as data (listeners, clusters, secrets) and its rendering into the
+//! `envoy-config/` templates: as one static bootstrap (tests, `--mode validate`) or as a
+//! bootstrap plus file-based LDS/CDS/SDS resources (what `render` writes, so a re-render
+//! reaches a running Envoy).
+
+use super::template::{self, TemplateError, yaml_string};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+pub const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+pub const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+pub const SECRET_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+
+/// Listener names; the e2e launcher reads their ports back from the admin API.
+pub const TLS_LISTENER: &str = "mtls_gate_tls";
+pub const PLAIN_LISTENER: &str = "mtls_gate_plain";
+
+/// A listener; all share one HTTP connection manager.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    /// `Some`: TLS with this server certificate, requesting a client certificate.
+    pub server_tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Where a request goes when the filter names no cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultRoute {
+    /// This cluster (tests: a pass-through filter still reaches an upstream).
+    Cluster(String),
+    /// 404 `{"error": "No upstream for this request"}`: the filter names a cluster for
+    /// every admitted request to an API with a `target_url`, so anything else has nowhere to go.
+    NotFound,
+}
+
+/// The HTTP connection manager: the filter and its config, and the default route.
+#[derive(Debug, Clone)]
+pub struct HttpFilter {
+    /// The filter's JSON configuration, verbatim.
+    pub gate_json: String,
+    pub wasm: PathBuf,
+    pub default_route: DefaultRoute,
+}
+
+/// Where a cluster connects. A host name is resolved by Envoy (`STRICT_DNS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(addr: SocketAddr) -> Self {
+        Endpoint {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
+/// The client certificate a TLS cluster presents upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCertificate {
+    None,
+    /// PEM files, read when the cluster is created.
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// A secret from a file-based SDS resource (reloaded when the file is replaced).
+    Sds {
+        secret: String,
+        sds_path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    pub sni: String,
+    /// Verify the upstream against this CA; `None` does not verify it.
+    pub ca: Option<PathBuf>,
+    pub client_certificate: ClientCertificate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub name: String,
+    pub endpoint: Endpoint,
+    /// `None`: plain HTTP.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// A file-based SDS secret: an upstream client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A whole Envoy config.
+#[derive(Debug, Clone)]
+pub struct EnvoyLayout {
+    pub admin: SocketAddr,
+    pub listeners: Vec<Listener>,
+    pub http: HttpFilter,
+    pub clusters: Vec<Cluster>,
+}
+
+/// Paths of the file-based xDS resources, as the bootstrap names them.
+#[derive(Debug, Clone)]
+pub struct XdsPaths {
+    pub lds: PathBuf,
+    pub cds: PathBuf,
+}
+
+impl XdsPaths {
+    fn watched_directory(path: &Path) -> String {
+        path.parent()
+            .unwrap_or_else(|| Path::new("."))
+            .display()
+            .to_string()
+    }
+}
+
+impl EnvoyLayout {
+    /// One self-contained bootstrap (`static_resources`).
+    pub fn render_static(&self) -> Result<String, TemplateError> {
+        let resources = template::STATIC_RESOURCES.fill(&[
+            ("LISTENERS", &yaml_list(self.listeners_yaml()?.concat())),
+            ("CLUSTERS", &yaml_list(self.clusters_yaml()?.concat())),
+        ])?;
+        self.bootstrap(&resources)
+    }
+
+    /// A bootstrap that reads listeners and clusters from `paths`.
+    pub fn render_dynamic_bootstrap(&self, paths: &XdsPaths) -> Result<String, TemplateError> {
+        let resources = template::DYNAMIC_RESOURCES.fill(&[
+            ("LDS_PATH", &paths.lds.display().to_string()),
+            ("CDS_PATH", &paths.cds.display().to_string()),
+            ("XDS_DIR", &XdsPaths::watched_directory(&paths.lds)),
+        ])?;
+        self.bootstrap(&resources)
+    }
+
+    /// The LDS file: every listener.
+    pub fn render_lds(&self) -> Result<String, TemplateError> {
+        xds_file(&self.listeners_yaml()?, LISTENER_TYPE)
+    }
+
+    /// The CDS file: every cluster.
+    pub fn render_cds(&self) -> Result<String, TemplateError> {
+        xds_file(&self.clusters_yaml()?, CLUSTER_TYPE)
+    }
+
+    fn bootstrap(&self, resources: &str) -> Result<String, TemplateError> {
+        template::BOOTSTRAP.fill(&[
+            ("ADMIN_ADDRESS", &self.admin.ip().to_string()),
+            ("ADMIN_PORT", &self.admin.port().to_string()),
+            ("RESOURCES", resources),
+        ])
+    }
+
+    fn listeners_yaml(&self) -> Result<Vec<String>, TemplateError> {
+        let default_route = match &self.http.default_route {
+            DefaultRoute::Cluster(cluster) => {
+                template::ROUTE_DEFAULT_CLUSTER.fill(&[("CLUSTER", cluster)])?
+            }
+            DefaultRoute::NotFound => template::ROUTE_DEFAULT_404.fill(&[])?,
+        };
+        let hcm = template::HTTP_CONNECTION_MANAGER.fill(&[
+            ("GATE_CONFIG", &yaml_string(&self.http.gate_json)),
+            ("WASM", &self.http.wasm.display().to_string()),
+            ("DEFAULT_ROUTE", &default_route),
+        ])?;
+        self.listeners
+            .iter()
+            .map(|listener| {
+                let name = listener.name.as_str();
+                let address = listener.address.ip().to_string();
+                let port = listener.address.port().to_string();
+                match &listener.server_tls {
+                    Some((cert, key)) => template::LISTENER_TLS.fill(&[
+                        ("NAME", name),
+                        ("ADDRESS", &address),
+                        ("PORT", &port),
+                        ("SERVER_CERT", &cert.display().to_string()),
+                        ("SERVER_KEY", &key.display().to_string()),
+                        ("HTTP_CONNECTION_MANAGER", &hcm),
+                    ]),
+                    None => template::LISTENER_PLAIN.fill(&[
+                        ("NAME", name),
+                        ("ADDRESS", &address),
+                        ("PORT", &port),
+                        ("HTTP_CONNECTION_MANAGER", &hcm),
+                    ]),
+                }
+            })
+            .collect()
+    }
+
+    fn clusters_yaml(&self) -> Result<Vec<String>, TemplateError> {
+        self.clusters.iter().map(Cluster::render).collect()
+    }
+}
+
+impl Cluster {
+    pub fn render(&self) -> Result<String, TemplateError> {
+        let port = self.endpoint.port.to_string();
+        let host = self.endpoint.host.as_str();
+        let kind = if host.parse::<IpAddr>().is_ok() {
+            "STATIC"
+        } else {
+            "STRICT_DNS"
+        };
+        let common = [
+            ("NAME", self.name.as_str()),
+            ("TYPE", kind),
+            ("HOST", host),
+            ("PORT", port.as_str()),
+        ];
+        let Some(tls) = &self.tls else {
+            return template::CLUSTER_PLAIN.fill(&common);
+        };
+        let client_certificate = match &tls.client_certificate {
+            ClientCertificate::None => template::CLIENT_CERT_NONE.fill(&[])?,
+            ClientCertificate::Files { cert, key } => template::CLIENT_CERT_FILES.fill(&[
+                ("CERT", &cert.display().to_string()),
+                ("KEY", &key.display().to_string()),
+            ])?,
+            ClientCertificate::Sds { secret, sds_path } => template::CLIENT_CERT_SDS.fill(&[
+                ("SECRET", secret),
+                ("SDS_PATH", &sds_path.display().to_string()),
+                ("SDS_DIR", &XdsPaths::watched_directory(sds_path)),
+            ])?,
+        };
+        let validation = match &tls.ca {
+            Some(ca) => {
+                let san_type = if tls.sni.parse::<IpAddr>().is_ok() {
+                    "IP_ADDRESS"
+                } else {
+                    "DNS"
+                };
+                template::UPSTREAM_VALIDATION.fill(&[
+                    ("CA", &ca.display().to_string()),
+                    ("SNI", &tls.sni),
+                    ("SAN_TYPE", san_type),
+                ])?
+            }
+            None => String::new(),
+        };
+        let mut values = common.to_vec();
+        values.extend([
+            ("SNI", tls.sni.as_str()),
+            ("CLIENT_CERTIFICATE", client_certificate.as_str()),
+            ("VALIDATION", validation.as_str()),
+        ]);
+        template::CLUSTER_TLS.fill(&values)
+    }
+}
+
+impl Secret {
+    /// The SDS file holding this one secret.
+    pub fn render_sds(&self) -> Result<String, TemplateError> {
+        let secret = template::SECRET.fill(&[
+            ("SECRET", &self.name),
+            ("CERT", &self.cert.display().to_string()),
+            ("KEY", &self.key.display().to_string()),
+        ])?;
+        xds_file(&[secret], SECRET_TYPE)
+    }
+}
+
+fn xds_file(resources: &[String], type_url: &str) -> Result<String, TemplateError> {
+    let items: String = resources
+        .iter()
+        .map(|r| template::with_type_url(r, type_url))
+        .collect();
+    template::XDS_RESOURCES.fill(&[("RESOURCES", &yaml_list(items))])
+}
+
+/// Concatenated list items, or `[]`: an empty list must still be a YAML list.
+fn yaml_list(items: String) -> String {
+    if items.trim().is_empty() {
+        "[]".to_owned()
+    } else {
+        items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(default_route: DefaultRoute, client_certificate: ClientCertificate) -> EnvoyLayout {
+        EnvoyLayout {
+            admin: "127.0.0.1:0".parse().unwrap(),
+            listeners: vec![
+                Listener {
+                    name: TLS_LISTENER.into(),
+                    address: "127.0.0.1:8443".parse().unwrap(),
+                    server_tls: Some(("/s.pem".into(), "/s.key".into())),
+                },
+                Listener {
+                    name: PLAIN_LISTENER.into(),
+                    address: "127.0.0.1:8080".parse().unwrap(),
+                    server_tls: None,
+                },
+            ],
+            http: HttpFilter {
+                gate_json: r#"{"apis": []}"#.into(),
+                wasm: "/f.wasm".into(),
+                default_route,
+            },
+            clusters: vec![
+                Cluster {
+                    name: "up".into(),
+                    endpoint: Endpoint {
+                        host: "::1".into(),
+                        port: 9443,
+                    },
+                    tls: Some(UpstreamTls {
+                        sni: "::1".into(),
+                        ca: Some("/ca.pem".into()),
+                        client_certificate,
+                    }),
+                },
+                Cluster {
+                    name: "named".into(),
+                    endpoint: Endpoint {
+                        host: "api.example.test".into(),
+                        port: 80,
+                    },
+                    tls: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn every_variant_fills_every_template() {
+        let files = ClientCertificate::Files {
+            cert: "/c.pem".into(),
+            key: "/c.key".into(),
+        };
+        let sds = ClientCertificate::Sds {
+            secret: "s".into(),
+            sds_path: "/out/secrets/s.yaml".into(),
+        };
+        let static_yaml = layout(DefaultRoute::Cluster("up".into()), files)
+            .render_static()
+            .unwrap();
+        assert!(static_yaml.contains(r#"private_key: {filename: "/c.key"}"#));
+        assert!(static_yaml.contains(r#"route: {cluster: "up", timeout: 15s}"#));
+        // An IP upstream: STATIC, its SAN checked as an IP address.
+        assert!(static_yaml.contains("san_type: IP_ADDRESS"));
+        assert!(static_yaml.contains("type: STRICT_DNS"));
+
+        let dynamic = layout(DefaultRoute::NotFound, sds);
+        let cds = dynamic.render_cds().unwrap();
+        assert!(
+            cds.contains(r#"watched_directory: {path: "/out/secrets"}"#),
+            "{cds}"
+        );
+        assert_eq!(cds.matches(CLUSTER_TYPE).count(), 2);
+        let lds = dynamic.render_lds().unwrap();
+        assert_eq!(lds.matches(LISTENER_TYPE).count(), 2);
+        assert!(lds.contains("status: 404"));
+        let bootstrap = dynamic
+            .render_dynamic_bootstrap(&XdsPaths {
+                lds: "/out/xds/lds.yaml".into(),
+                cds: "/out/xds/cds.yaml".into(),
+            })
+            .unwrap();
+        assert!(bootstrap.contains(r#"watched_directory: {path: "/out/xds"}"#));
+        assert!(!bootstrap.contains("static_resources"));
+    }
+
+    #[test]
+    fn an_empty_resource_list_is_still_a_list() {
+        let mut empty = layout(DefaultRoute::NotFound, ClientCertificate::None);
+        empty.clusters.clear();
+        assert!(empty.render_cds().unwrap().ends_with("resources:\n  []\n"));
+    }
+}

@@ -1,0 +1,277 @@
+//! Which clusters and secrets a gate needs, decided with the filter's own functions.
+//!
+//! Per API with a `proxy.target_url`:
+//! - the plain cluster `cluster_name(api_id, None)`: TLS without a client certificate for an
+//!   `https` target (SNI = the target host), plain HTTP for an `http` one;
+//! - when the certificate chosen for the target (`choose_upstream_certificate`: API map
+//!   beats global map, Tyk host precedence) has a private key in the store index, the
+//!   cluster `cluster_name(api_id, Some(fingerprint))`, presenting it through file-based SDS.
+//!
+//! The routed name comes from `decision::upstream_cluster` over the same store index, so
+//! every name the filter can route to is rendered, and nothing else.
+
+use super::RenderError;
+use super::envoy::{ClientCertificate, Cluster, Endpoint, Secret, UpstreamTls};
+use crate::pem_text;
+use crate::store::Store;
+use mtls_gate_core::cert_ref::CertRef;
+use mtls_gate_core::config::{ApiSpec, GateConfig};
+use mtls_gate_core::decision::{SessionLookup, StoreView, upstream_cluster};
+use mtls_gate_core::feed::CertIndexEntry;
+use mtls_gate_core::upstream::{choose_upstream_certificate, cluster_name};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use zeroize::Zeroizing;
+
+/// How upstream clusters connect.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamOptions {
+    /// Verify `https` upstreams against this CA bundle; `None` does not verify them.
+    pub ca: Option<PathBuf>,
+    /// Connect to these addresses instead of resolving the target host (curl's `--resolve`).
+    pub resolve: Vec<Resolve>,
+}
+
+/// `HOST:PORT:ADDR`: connect to ADDR for target HOST:PORT; SNI and certificate matching
+/// still use HOST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub host: String,
+    pub port: u16,
+    pub addr: IpAddr,
+}
+
+impl FromStr for Resolve {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}`: expected HOST:PORT:ADDR, e.g. api.example.com:443:127.0.0.1");
+        let (host, rest) = s.split_once(':').ok_or_else(bad)?;
+        let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        Ok(Resolve {
+            host: host.to_ascii_lowercase(),
+            port: port.parse().map_err(|_| bad())?,
+            addr: addr.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// The clusters of one API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUpstream {
+    pub api_id: String,
+    /// The target's `host[:port]`, which the certificate maps are matched against.
+    pub target: String,
+    pub plain_cluster: Cluster,
+    /// The cluster with the chosen client certificate, when that certificate has a key.
+    pub certificate_cluster: Option<CertificateCluster>,
+    /// The cluster the filter routes this API's requests to.
+    pub routed_cluster: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateCluster {
+    pub cluster: Cluster,
+    pub certificate_id: String,
+    /// Bare 64 lowercase hex.
+    pub fingerprint: String,
+}
+
+/// An upstream client certificate to write: the SDS file and the PEM files it names.
+pub struct PlannedSecret {
+    pub secret: Secret,
+    /// Bare 64 lowercase hex.
+    pub fingerprint: String,
+    pub sds_path: PathBuf,
+    pub cert_pem: String,
+    pub key_pem: Zeroizing<String>,
+}
+
+pub struct Plan {
+    pub apis: Vec<ApiUpstream>,
+    pub secrets: Vec<PlannedSecret>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Every upstream cluster, plain ones first per API.
+    pub fn clusters(&self) -> impl Iterator<Item = Cluster> + '_ {
+        self.apis.iter().flat_map(|api| {
+            std::iter::once(api.plain_cluster.clone())
+                .chain(api.certificate_cluster.iter().map(|c| c.cluster.clone()))
+        })
+    }
+}
+
+/// The store index as the filter sees it after a sync.
+struct StoreIndex(HashMap<String, CertIndexEntry>);
+
+impl StoreView for StoreIndex {
+    fn certificate(&self, id: &str) -> Option<CertIndexEntry> {
+        self.0.get(id).cloned()
+    }
+    fn session(&self, _key: &str) -> SessionLookup {
+        SessionLookup::Absent
+    }
+    fn is_stale(&self, _now: i64) -> bool {
+        false
+    }
+}
+
+/// Plans the upstream clusters of `config`; secret files go in `secrets_dir`.
+pub fn plan(
+    config: &GateConfig,
+    store: &dyn Store,
+    options: &UpstreamOptions,
+    secrets_dir: &Path,
+) -> Result<Plan, RenderError> {
+    let index = StoreIndex(
+        store
+            .certificates(None)?
+            .into_iter()
+            .map(|c| (c.id.clone(), c.index_entry()))
+            .collect(),
+    );
+    let mut plan = Plan {
+        apis: Vec::new(),
+        secrets: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for api in &config.apis {
+        let Some(target) = &api.target else { continue };
+        let Some(routed) = upstream_cluster(config, api, &index) else {
+            continue;
+        };
+        let host = target.host().to_owned();
+        let port = target.port();
+        let endpoint = options
+            .resolve
+            .iter()
+            .find(|r| r.host == host && r.port == port)
+            .map(|r| Endpoint {
+                host: r.addr.to_string(),
+                port,
+            })
+            .unwrap_or(Endpoint {
+                host: host.clone(),
+                port,
+            });
+        let https = target.scheme == "https";
+        let cluster = |name: String, client_certificate: ClientCertificate| Cluster {
+            name,
+            endpoint: endpoint.clone(),
+            tls: https.then(|| UpstreamTls {
+                sni: host.clone(),
+                ca: options.ca.clone(),
+                client_certificate,
+            }),
+        };
+        let plain_name = cluster_name(&api.api_id, None);
+        let certificate_cluster = if routed == plain_name {
+            None
+        } else {
+            let (certificate_id, secret) = secret_for(config, api, store, secrets_dir)?;
+            if !https {
+                plan.warnings.push(format!(
+                    "API {}: target {} is plain http, so its upstream certificate {certificate_id} is not presented",
+                    api.api_id, target.authority
+                ));
+            }
+            let fingerprint = secret.fingerprint.clone();
+            let client_certificate = ClientCertificate::Sds {
+                secret: secret.secret.name.clone(),
+                sds_path: secret.sds_path.clone(),
+            };
+            if !plan.secrets.iter().any(|s| s.secret == secret.secret) {
+                plan.secrets.push(secret);
+            }
+            Some(CertificateCluster {
+                cluster: cluster(routed.clone(), client_certificate),
+                certificate_id,
+                fingerprint,
+            })
+        };
+        plan.apis.push(ApiUpstream {
+            api_id: api.api_id.clone(),
+            target: target.authority.clone(),
+            plain_cluster: cluster(plain_name, ClientCertificate::None),
+            certificate_cluster,
+            routed_cluster: routed,
+        });
+    }
+    Ok(plan)
+}
+
+/// The key material of the certificate the filter chose for `api` (it has a key, or the
+/// filter would have routed to the plain cluster).
+fn secret_for(
+    config: &GateConfig,
+    api: &ApiSpec,
+    store: &dyn Store,
+    secrets_dir: &Path,
+) -> Result<(String, PlannedSecret), RenderError> {
+    let target = api
+        .target
+        .as_ref()
+        .map(|t| t.authority.as_str())
+        .unwrap_or("");
+    let api_map = (!api.upstream_certificates_disabled).then_some(&api.upstream_certificates);
+    let chosen = choose_upstream_certificate(target, api_map, &config.global_upstream);
+    let id = match chosen {
+        Some(CertRef::StoreId { id, .. }) => id.clone(),
+        _ => {
+            return Err(RenderError::InlinePrivateKey {
+                api_id: api.api_id.clone(),
+            });
+        }
+    };
+    let stored = store
+        .certificate(&id)?
+        .ok_or_else(|| RenderError::MissingPrivateKey { id: id.clone() })?;
+    let key_der = store
+        .private_key(&id)?
+        .ok_or_else(|| RenderError::MissingPrivateKey { id: id.clone() })?;
+    let fingerprint = stored.fingerprint.clone();
+    let secret = Secret {
+        name: format!("upstream-client-{fingerprint}"),
+        cert: secrets_dir.join(format!("{fingerprint}.crt.pem")),
+        key: secrets_dir.join(format!("{fingerprint}.key.pem")),
+    };
+    let sds_path = secrets_dir.join(format!("{fingerprint}.yaml"));
+    Ok((
+        id,
+        PlannedSecret {
+            secret,
+            sds_path,
+            fingerprint,
+            cert_pem: stored.material_pem.clone(),
+            key_pem: Zeroizing::new(pem_text::encode(private_key_label(&key_der), &key_der)),
+        },
+    ))
+}
+
+/// The PEM label of a stored private key (the store keeps the DER as uploaded).
+fn private_key_label(der: &[u8]) -> &'static str {
+    if pkcs8::PrivateKeyInfo::try_from(der).is_ok() {
+        "PRIVATE KEY"
+    } else if sec1::EcPrivateKey::try_from(der).is_ok() {
+        "EC PRIVATE KEY"
+    } else {
+        "RSA PRIVATE KEY"
+    }
+}
+
+/// Is this a file `render` writes into the secrets directory (`<sha256>.{yaml,crt.pem,key.pem}`)?
+pub fn is_secret_file_name(name: &str) -> bool {
+    [".yaml", ".crt.pem", ".key.pem"].iter().any(|suffix| {
+        name.strip_suffix(suffix).is_some_and(|fp| {
+            fp.len() == 64
+                && fp
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    })
+}
