@@ -113,15 +113,21 @@ impl Context for GateRequest {
             return;
         }
         self.pending_lookup = None;
-        let Some(config) = self.config.clone() else {
+        // A lookup is only ever made with a store configured; anything else answers 503
+        // rather than leave the request paused forever.
+        let (Some(config), Some(max_stale_s)) = (
+            self.config.clone(),
+            self.config
+                .as_ref()
+                .and_then(|c| c.store.as_ref())
+                .map(|s| s.max_stale_s),
+        ) else {
+            self.deny(&Denial::StoreUnavailable);
             return;
         };
         let now_ms = host::now_ms();
         let answer = read_lookup_answer(num_headers, body_size);
-        let Some(link) = config.store.as_ref() else {
-            return;
-        };
-        let shared = SharedDataStore::new(link.max_stale_s, now_ms);
+        let shared = SharedDataStore::new(max_stale_s, now_ms);
         let proceed = match answer {
             Some(answer) => {
                 shared.record_lookup(&answer, NEGATIVE_LOOKUP_TTL_MS);
