@@ -91,7 +91,29 @@ impl Denial {
     }
 }
 
-/// Tyk's default error template, with the message JSON-escaped.
+/// Tyk's default error template, `{"error": "<message>"}`, with the message JSON-escaped.
+/// The space after the colon is Tyk's: its own tests match bodies as text (`"error": "…`),
+/// and so may a user's scripts.
 pub fn error_body(message: &str) -> String {
-    serde_json::json!({ "error": message }).to_string()
+    let escaped = serde_json::Value::String(message.to_owned()).to_string();
+    format!("{{\"error\": {escaped}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn error_body_is_tyks_template_byte_for_byte() {
+        assert_eq!(
+            Denial::TlsNotEnabled.body(),
+            r#"{"error": "TLS not enabled"}"#
+        );
+        let tricky = error_body("a \"quoted\" \\ line\nbreak");
+        assert_eq!(tricky, r#"{"error": "a \"quoted\" \\ line\nbreak"}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&tricky).unwrap();
+        assert_eq!(parsed["error"], "a \"quoted\" \\ line\nbreak");
+    }
 }
