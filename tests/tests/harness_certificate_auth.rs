@@ -505,3 +505,27 @@ fn a_failed_lookup_denies_rather_than_allows() {
         .expect("stream resolved");
     assert_denied(&resolved, 503, "Certificate store unavailable");
 }
+
+#[test]
+fn a_client_that_disconnects_during_a_lookup_leaves_the_worker_healthy() {
+    let host = filter();
+    let mut worker = host.worker(default_gate()).unwrap();
+    sync(&host, &mut worker, &snapshot(1, &[]));
+    let stranger = TestCert::new("stranger");
+    let paused = dyn_request(&mut worker, &stranger);
+    assert!(paused.is_paused());
+    // Envoy ends the stream and cancels its callout; the answer never arrives.
+    worker.finish(paused.context_id()).unwrap();
+    assert!(worker.pending_http_calls().is_empty());
+    let alice = TestCert::new("alice");
+    sync(
+        &host,
+        &mut worker,
+        &ChangeSet {
+            version: 2,
+            ..snapshot(2, &[(&alice, grant("a"))])
+        },
+    );
+    assert_forwarded(&dyn_request(&mut worker, &alice));
+    assert!(!worker.has_crashed());
+}
