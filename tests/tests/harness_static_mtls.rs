@@ -423,3 +423,37 @@ fn the_release_filter_is_under_one_mebibyte() {
         path.display()
     );
 }
+
+#[test]
+fn sni_is_read_only_when_some_mtls_api_has_a_domain() {
+    let cert = TestCert::new("c");
+    let host = filter();
+    let without_domains = format!(
+        r#"{{"apis": [{{"api_id": "a", "use_mutual_tls_auth": true, "client_certificates": ["{}"]}}]}}"#,
+        cert.fingerprint
+    );
+    let mut worker = host.worker(without_domains).unwrap();
+    let out = tls_request(&mut worker, &cert.fingerprint, "h.test", "/")
+        .sni("h.test")
+        .send_headers()
+        .unwrap();
+    assert_forwarded(&out);
+    assert_eq!(out.property_reads("connection.requested_server_name"), 0);
+    let f = fixture();
+    let mut worker = host.worker(static_gate(&f.allowed, &f.global)).unwrap();
+    let out = tls_request(
+        &mut worker,
+        &f.allowed.fingerprint,
+        "api.example.test",
+        "/secure/x",
+    )
+    .sni("api.example.test")
+    .send_headers()
+    .unwrap();
+    assert_forwarded(&out);
+    assert_eq!(out.property_reads("connection.requested_server_name"), 1);
+    assert_eq!(
+        out.property_reads("connection.sha256_peer_certificate_digest"),
+        1
+    );
+}
