@@ -10,19 +10,6 @@ const ORG: &str = "acme";
 const SYNC_MS: u64 = 500;
 const API: &str = "dyn";
 
-fn assert_denied(resp: &Response, status: u16, message: &str) {
-    assert_eq!(resp.status, status, "body: {}", resp.body);
-    let body: Value = serde_json::from_str(&resp.body)
-        .unwrap_or_else(|e| panic!("denial body is not JSON ({e}): {:?}", resp.body));
-    assert_eq!(body, json!({ "error": message }), "raw body: {}", resp.body);
-    assert_eq!(
-        resp.header("content-type"),
-        Some("application/json"),
-        "{:?}",
-        resp.headers
-    );
-}
-
 struct DynEnv {
     pki: TestPki,
     shim: Shim,

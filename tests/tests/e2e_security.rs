@@ -8,19 +8,6 @@ use serde_json::json;
 
 const FORGED_XFCC: &str = "Hash=0000000000000000000000000000000000000000000000000000000000000000;Subject=\"CN=admin\";URI=spiffe://forged";
 
-fn assert_denied(resp: &Response, status: u16, message: &str) {
-    assert_eq!(resp.status, status, "body: {}", resp.body);
-    let body: serde_json::Value = serde_json::from_str(&resp.body)
-        .unwrap_or_else(|e| panic!("denial body is not JSON ({e}): {:?}", resp.body));
-    assert_eq!(body, json!({ "error": message }), "raw body: {}", resp.body);
-    assert_eq!(
-        resp.header("content-type"),
-        Some("application/json"),
-        "{:?}",
-        resp.headers
-    );
-}
-
 /// Three upstreams: the default route (`default`), the API's own cluster (`api`), and a
 /// cluster a forger would like to reach (`evil`).
 struct Env {

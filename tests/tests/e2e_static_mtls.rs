@@ -8,20 +8,6 @@ use std::time::{Duration, Instant};
 
 const SYNC_MS: u64 = 500;
 
-/// Asserts a refusal in Tyk's error template: exact status, exact JSON body, JSON type.
-fn assert_denied(resp: &Response, status: u16, message: &str) {
-    assert_eq!(resp.status, status, "body: {}", resp.body);
-    let body: serde_json::Value = serde_json::from_str(&resp.body)
-        .unwrap_or_else(|e| panic!("denial body is not JSON ({e}): {:?}", resp.body));
-    assert_eq!(body, json!({ "error": message }), "raw body: {}", resp.body);
-    assert_eq!(
-        resp.header("content-type"),
-        Some("application/json"),
-        "{:?}",
-        resp.headers
-    );
-}
-
 fn not_allowed(cert: &CertFiles) -> String {
     format!("Certificate with SHA256 {} not allowed", cert.fingerprint)
 }

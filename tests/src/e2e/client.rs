@@ -212,6 +212,26 @@ fn parse_last_header_block(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts a refusal in Tyk's error template: exact status, exact JSON body
+/// `{"error": "<message>"}`, and `content-type: application/json`.
+pub fn assert_denied(resp: &Response, status: u16, message: &str) {
+    assert_eq!(resp.status, status, "body: {}", resp.body);
+    let body: serde_json::Value = serde_json::from_str(&resp.body)
+        .unwrap_or_else(|e| panic!("denial body is not JSON ({e}): {:?}", resp.body));
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": message }),
+        "raw body: {}",
+        resp.body
+    );
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/json"),
+        "{:?}",
+        resp.headers
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ pub mod shim;
 pub mod upstream;
 pub mod wait;
 
-pub use client::{Client, Response};
+pub use client::{Client, Response, assert_denied};
 pub use envoy::Envoy;
 pub use envoy_config::{EnvoyConfig, UpstreamCluster};
 pub use pki::{CertFiles, TestPki};
