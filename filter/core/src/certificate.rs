@@ -154,7 +154,8 @@ pub fn certificate_id(org_id: &str, fingerprint: &Fingerprint) -> String {
     format!("{org_id}{fingerprint}")
 }
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
