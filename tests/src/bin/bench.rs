@@ -26,12 +26,9 @@
 
 #[path = "bench/envoy_raw.rs"]
 mod envoy_raw;
-#[path = "bench/shim.rs"]
-mod shim;
 
 use anyhow::{Context, Result, bail};
-use envoy_raw::RawEnvoy;
-use mtls_gate_harness::e2e::{CertFiles, EchoUpstream, EnvoyConfig, TestPki, paths};
+use mtls_gate_harness::e2e::{CertFiles, EchoUpstream, Envoy, EnvoyConfig, Shim, TestPki, paths};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -94,7 +91,7 @@ fn parse_args() -> Result<Args> {
 struct Scenario {
     name: &'static str,
     what: String,
-    envoy: RawEnvoy,
+    envoy: Envoy,
     /// Status a certificate the scenario does not allow gets (checked before measuring).
     rogue_status: Option<u16>,
 }
@@ -262,24 +259,19 @@ fn main() -> Result<()> {
     scenarios.push(Scenario {
         name: "baseline",
         what: "TLS listener requesting client certs, no wasm filter".into(),
-        envoy: RawEnvoy::start("baseline", &baseline_yaml, args.concurrency)?,
+        envoy: Envoy::start_yaml(&baseline_yaml, args.concurrency)?,
         rogue_status: None,
     });
     scenarios.push(Scenario {
         name: "passthrough",
         what: "filter, `{\"apis\": []}`".into(),
-        envoy: RawEnvoy::start(
-            "passthrough",
-            &config(r#"{"apis": []}"#).render()?,
-            args.concurrency,
-        )?,
+        envoy: Envoy::start_yaml(&config(r#"{"apis": []}"#).render()?, args.concurrency)?,
         rogue_status: None,
     });
     scenarios.push(Scenario {
         name: "static-1",
         what: "filter, `use_mutual_tls_auth`, 1-entry allow list".into(),
-        envoy: RawEnvoy::start(
-            "static-1",
+        envoy: Envoy::start_yaml(
             &config(&static_api(std::slice::from_ref(&pki.client.fingerprint))).render()?,
             args.concurrency,
         )?,
@@ -293,19 +285,19 @@ fn main() -> Result<()> {
             "filter, `use_mutual_tls_auth`, {}-entry allow list",
             big.len()
         ),
-        envoy: RawEnvoy::start(
-            "static-10k",
-            &config(&static_api(&big)).render()?,
-            args.concurrency,
-        )?,
+        envoy: Envoy::start_yaml(&config(&static_api(&big)).render()?, args.concurrency)?,
         rogue_status: Some(403),
     });
     let shim = if args.shim {
-        let shim = shim::Shim::start()?;
-        let id = shim.register(&pki.client)?;
-        eprintln!("bench: shim on port {}, client certificate {id}", shim.port);
+        let shim = Shim::start()?;
+        let id = shim.add_cert(&pki.client.cert_pem, "")?;
+        shim.create_key(&json!({ "certificate": id }))?;
+        eprintln!(
+            "bench: shim on port {}, client certificate {id}",
+            shim.port()
+        );
         let gate = json!({
-            "store": {"cluster": "mtls-gate-shim", "authority": "shim", "token": shim::FEED_TOKEN},
+            "store": {"cluster": "mtls-gate-shim", "authority": "shim", "token": shim.feed_token()},
             "apis": [{
                 "api_id": "bench",
                 "name": "bench",
@@ -314,11 +306,11 @@ fn main() -> Result<()> {
             }],
         })
         .to_string();
-        let yaml = config(&gate).shim_port(shim.port).render()?;
+        let yaml = config(&gate).shim_port(shim.port()).render()?;
         scenarios.push(Scenario {
             name: "cert-auth",
             what: "filter, certificate auth, session synced from the shim".into(),
-            envoy: RawEnvoy::start("cert-auth", &yaml, args.concurrency)?,
+            envoy: Envoy::start_yaml(&yaml, args.concurrency)?,
             rogue_status: Some(401),
         });
         Some(shim)
@@ -329,7 +321,7 @@ fn main() -> Result<()> {
     // Check every scenario before measuring: the allow path answers 200 and, where the filter
     // enforces something, a certificate it does not know is refused.
     for s in &scenarios {
-        let port = s.envoy.tls_port;
+        let port = s.envoy.tls_port();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             // The cert-auth session arrives by sync (or look-up); allow it time.
@@ -358,7 +350,7 @@ fn main() -> Result<()> {
             let i = (k + round) % n;
             let s = &scenarios[i];
             let (run, v) = lg.run(
-                s.envoy.tls_port,
+                s.envoy.tls_port(),
                 &pki.client,
                 args.connections,
                 args.warmup,
@@ -366,7 +358,7 @@ fn main() -> Result<()> {
                 200,
             )?;
             let (run1, v1) = lg.run(
-                s.envoy.tls_port,
+                s.envoy.tls_port(),
                 &pki.client,
                 1,
                 args.warmup.min(0.5),

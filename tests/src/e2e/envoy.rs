@@ -20,7 +20,7 @@ use tempfile::TempDir;
 
 /// V8 compiles the filter once per VM (main thread + each worker); allow for a busy machine.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-const CONCURRENCY: &str = "2";
+const CONCURRENCY: usize = 2;
 /// Listener names in `envoy-config/envoy.yaml.tmpl`.
 const TLS_LISTENER: &str = "mtls_gate_tls";
 const PLAIN_LISTENER: &str = "mtls_gate_plain";
@@ -39,18 +39,24 @@ pub struct Envoy {
 impl Envoy {
     /// Renders `config`, starts Envoy and waits until the admin API reports `/ready`.
     pub fn start(config: EnvoyConfig) -> Result<Self> {
+        Self::start_yaml(&config.render()?, CONCURRENCY)
+    }
+
+    /// Starts Envoy from a bootstrap already rendered (the bench edits one to drop the
+    /// filter) with `concurrency` workers, and waits until the admin API reports `/ready`.
+    pub fn start_yaml(bootstrap: &str, concurrency: usize) -> Result<Self> {
         let envoy = paths::envoy_bin()?;
         let dir = tempfile::Builder::new()
             .prefix("mtls-gate-envoy-")
             .tempdir()?;
         let config_path = dir.path().join("envoy.yaml");
-        std::fs::write(&config_path, config.render()?)?;
+        std::fs::write(&config_path, bootstrap)?;
         let admin_path = dir.path().join("admin.addr");
 
         let mut cmd = Command::new(&envoy);
         cmd.arg("-c")
             .arg(&config_path)
-            .args(["--concurrency", CONCURRENCY])
+            .args(["--concurrency", &concurrency.to_string()])
             .args(["--base-id", &unique_base_id().to_string()])
             .arg("--disable-hot-restart")
             .arg("--admin-address-path")
