@@ -115,11 +115,11 @@ test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32
 	  $(CARGO) test -p mtls-gate-core --target wasm32-unknown-unknown
 
 test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host, and the test-support unit tests
-	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-tests --lib --test 'harness*'
+	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-tests --lib --test harness
 
 test-e2e: sysdeps envoy wasm shim ## real Envoy + the filter + the shim + echo upstreams
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
-	  $(CARGO) test -p mtls-gate-tests --test 'e2e_*'
+	  $(CARGO) test -p mtls-gate-tests --test e2e
 
 bench: build envoy ## load figures (scripts/bench.sh)
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh

@@ -1,17 +1,15 @@
 //! Shared pieces for the filter's harness tests: certificates made at test time, Envoy-style
 //! request builders, and assertions on Tyk's error template.
 
-#![allow(dead_code)]
-
 use mtls_gate_harness::host::{Host, Outcome, Request, Worker};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rcgen::{CertificateParams, KeyPair, date_time_ymd};
 use sha2::{Digest, Sha256};
 
-/// A client certificate generated for one test (the key stays in memory).
+/// A client certificate generated for one test. The harness never does a handshake, so only
+/// the certificate is kept: Envoy would hand the filter its digest and PEM.
 pub struct TestCert {
     pub pem: String,
-    pub key_pem: String,
     pub fingerprint: String,
 }
 
@@ -38,7 +36,6 @@ impl TestCert {
         TestCert {
             fingerprint: hex::encode(Sha256::digest(cert.der())),
             pem: cert.pem(),
-            key_pem: key.serialize_pem(),
         }
     }
 

@@ -1,9 +1,7 @@
 //! The real filter `.wasm` under the harness: static mTLS (SPEC §3), API matching (§5),
 //! header hygiene (§7). One test per row or rule.
 
-mod filter_support;
-
-use filter_support::*;
+use crate::support::*;
 use mtls_gate_harness::host::{Action, Level};
 
 fn static_gate(allowed: &TestCert, global: &TestCert) -> String {
@@ -365,7 +363,7 @@ fn bad_config_is_refused_and_the_log_names_the_field() {
 
 #[test]
 fn a_full_tyk_api_definition_loads() {
-    let sample = include_str!("../../filter/core/tests/fixtures/app_sample.json");
+    let sample = include_str!("../../../filter/core/tests/fixtures/app_sample.json");
     let host = filter();
     let mut worker = host.worker(format!(r#"{{"apis": [{sample}]}}"#)).unwrap();
     let out = worker

@@ -2,9 +2,7 @@
 //! shared-data session cache, the sync lease, lookups on miss and staleness (SPEC §7).
 //! Callouts to the shim are answered by the tests with the core's own wire types.
 
-mod filter_support;
-
-use filter_support::*;
+use crate::support::*;
 use mtls_gate_core::feed::{CertIndexEntry, ChangeSet, LookupAnswer, SessionEntry};
 use mtls_gate_core::session::SessionGrant;
 use mtls_gate_harness::host::{Host, HttpCall, Outcome, Worker};

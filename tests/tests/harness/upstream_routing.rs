@@ -1,9 +1,7 @@
 //! The real filter `.wasm` under the harness: which Envoy cluster (and so which upstream
 //! client certificate) each API's upstream gets (SPEC §6).
 
-mod filter_support;
-
-use filter_support::*;
+use crate::support::*;
 use mtls_gate_core::feed::{CertIndexEntry, ChangeSet};
 use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::upstream::cluster_name;
