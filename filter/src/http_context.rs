@@ -12,6 +12,7 @@ use mtls_gate_core::decision::{
 use mtls_gate_core::denial::{Denial, error_body};
 use mtls_gate_core::feed::{LookupAnswer, lookup_path};
 use mtls_gate_core::headers;
+use mtls_gate_core::lookup_budget::{LookupBudget, LookupPermit};
 use mtls_gate_core::xfcc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -29,7 +30,9 @@ pub struct GateRequest {
     facts: EnvoyFacts,
     authority: String,
     path: String,
-    pending_lookup: Option<u32>,
+    lookup_budget: Option<LookupBudget>,
+    /// The callout token of the lookup this request waits for, and its place in the budget.
+    pending_lookup: Option<(u32, LookupPermit)>,
 }
 
 impl GateRequest {
@@ -37,6 +40,7 @@ impl GateRequest {
         config: Option<Rc<GateConfig>>,
         metrics: Option<Rc<Metrics>>,
         expiry_cache: Rc<RefCell<ExpiryCache>>,
+        lookup_budget: Option<LookupBudget>,
     ) -> Self {
         GateRequest {
             config,
@@ -44,6 +48,7 @@ impl GateRequest {
             facts: EnvoyFacts::new(expiry_cache),
             authority: String::new(),
             path: String::new(),
+            lookup_budget,
             pending_lookup: None,
         }
     }
@@ -86,9 +91,16 @@ impl GateRequest {
                 false
             }
             Verdict::LookupSession { key } => {
+                let Some(permit) = self.lookup_budget.as_ref().and_then(|b| b.try_acquire()) else {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.lookup_shed();
+                    }
+                    self.deny(&Denial::StoreUnavailable);
+                    return false;
+                };
                 match dispatch_lookup(config, &key) {
                     Some(token) => {
-                        self.pending_lookup = Some(token);
+                        self.pending_lookup = Some((token, permit));
                         if let Some(metrics) = &self.metrics {
                             metrics.lookup_called();
                         }
@@ -109,9 +121,10 @@ impl Context for GateRequest {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if self.pending_lookup != Some(token_id) {
+        if self.pending_lookup.as_ref().map(|(token, _)| *token) != Some(token_id) {
             return;
         }
+        // The answer is in: the permit goes back to the budget with it.
         self.pending_lookup = None;
         // A lookup is only ever made with a store configured; anything else answers 503
         // rather than leave the request paused forever.

@@ -12,6 +12,7 @@ pub struct Metrics {
     sync_ok: Option<u32>,
     sync_failed: Option<u32>,
     lookups: Option<u32>,
+    lookups_shed: Option<u32>,
     stale_denials: Option<u32>,
 }
 
@@ -36,6 +37,7 @@ impl Metrics {
             sync_ok: counter("mtls_gate.sync.success"),
             sync_failed: counter("mtls_gate.sync.failure"),
             lookups: counter("mtls_gate.lookup.callouts"),
+            lookups_shed: counter("mtls_gate.lookup.shed"),
             stale_denials: counter("mtls_gate.store.stale"),
         }
     }
@@ -61,5 +63,10 @@ impl Metrics {
 
     pub fn lookup_called(&self) {
         bump(self.lookups);
+    }
+
+    /// A miss answered without a lookup because the worker's lookup budget was spent.
+    pub fn lookup_shed(&self) {
+        bump(self.lookups_shed);
     }
 }

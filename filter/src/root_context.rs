@@ -5,6 +5,7 @@ use crate::http_context::GateRequest;
 use crate::metrics::Metrics;
 use crate::sync::Syncer;
 use mtls_gate_core::config::GateConfig;
+use mtls_gate_core::lookup_budget::LookupBudget;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
@@ -17,6 +18,7 @@ pub struct GateRoot {
     metrics: Option<Rc<Metrics>>,
     expiry_cache: Rc<RefCell<ExpiryCache>>,
     syncer: Option<Syncer>,
+    lookup_budget: Option<LookupBudget>,
 }
 
 impl Context for GateRoot {
@@ -55,6 +57,12 @@ impl RootContext for GateRoot {
             .store
             .clone()
             .map(|link| Syncer::new(link, Rc::clone(&metrics)));
+        // A new configuration starts a new count: permits of requests still in flight give
+        // back to the old budget, which dies with them.
+        self.lookup_budget = config
+            .store
+            .as_ref()
+            .map(|link| LookupBudget::new(link.max_lookups_in_flight));
         if let Some(syncer) = &self.syncer {
             let _ = hostcalls::set_tick_period(syncer.tick_period());
         }
@@ -80,6 +88,7 @@ impl RootContext for GateRoot {
             self.config.clone(),
             self.metrics.clone(),
             Rc::clone(&self.expiry_cache),
+            self.lookup_budget.clone(),
         )))
     }
 

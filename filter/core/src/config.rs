@@ -48,6 +48,8 @@ pub struct StoreLink {
     pub sync_interval_ms: u64,
     pub max_stale_s: u64,
     pub lookup_on_miss: bool,
+    /// Session lookups one worker may have in flight; past it a miss answers 503 at once.
+    pub max_lookups_in_flight: u32,
     pub timeout_ms: u64,
 }
 
@@ -176,6 +178,7 @@ struct RawStore {
     sync_interval_ms: u64,
     max_stale_s: u64,
     lookup_on_miss: bool,
+    max_lookups_in_flight: u32,
     timeout_ms: u64,
 }
 
@@ -188,6 +191,7 @@ impl Default for RawStore {
             sync_interval_ms: 500,
             max_stale_s: 300,
             lookup_on_miss: true,
+            max_lookups_in_flight: 64,
             timeout_ms: 2000,
         }
     }
@@ -354,6 +358,12 @@ fn compile_store(raw: RawStore) -> Result<StoreLink, ConfigError> {
     if raw.max_stale_s == 0 {
         return Err(err("store.max_stale_s", "must be at least 1"));
     }
+    if !(1..=10_000).contains(&raw.max_lookups_in_flight) {
+        return Err(err(
+            "store.max_lookups_in_flight",
+            "must be between 1 and 10000",
+        ));
+    }
     if !(10..=60_000).contains(&raw.timeout_ms) {
         return Err(err("store.timeout_ms", "must be between 10 and 60000"));
     }
@@ -364,6 +374,7 @@ fn compile_store(raw: RawStore) -> Result<StoreLink, ConfigError> {
         sync_interval_ms: raw.sync_interval_ms,
         max_stale_s: raw.max_stale_s,
         lookup_on_miss: raw.lookup_on_miss,
+        max_lookups_in_flight: raw.max_lookups_in_flight,
         timeout_ms: raw.timeout_ms,
     })
 }
@@ -526,9 +537,10 @@ mod tests {
             (
                 store.sync_interval_ms,
                 store.max_stale_s,
-                store.lookup_on_miss
+                store.lookup_on_miss,
+                store.max_lookups_in_flight
             ),
-            (500, 300, true)
+            (500, 300, true, 64)
         );
     }
 
@@ -596,6 +608,11 @@ mod tests {
             (
                 r#"{"store": {"cluster": "c", "authority": "a", "token": "t", "sync_interval_ms": 0}}"#,
                 "store.sync_interval_ms",
+                "between",
+            ),
+            (
+                r#"{"store": {"cluster": "c", "authority": "a", "token": "t", "max_lookups_in_flight": 0}}"#,
+                "store.max_lookups_in_flight",
                 "between",
             ),
             (

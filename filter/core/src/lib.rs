@@ -18,6 +18,7 @@ pub mod denial;
 pub mod feed;
 pub mod fingerprint;
 pub mod headers;
+pub mod lookup_budget;
 pub mod pem;
 pub mod session;
 pub mod shared_data;

@@ -527,3 +527,81 @@ fn a_client_that_disconnects_during_a_lookup_leaves_the_worker_healthy() {
     assert_forwarded(&dyn_request(&mut worker, &alice));
     assert!(!worker.has_crashed());
 }
+
+fn gate_with_lookup_budget(max_lookups_in_flight: u32) -> String {
+    default_gate().replace(
+        r#""max_stale_s": 300"#,
+        &format!(r#""max_stale_s": 300, "max_lookups_in_flight": {max_lookups_in_flight}"#),
+    )
+}
+
+#[test]
+fn a_spent_lookup_budget_answers_503_without_a_callout_and_cached_sessions_still_pass() {
+    let host = filter();
+    let mut worker = host.worker(gate_with_lookup_budget(2)).unwrap();
+    let alice = TestCert::new("alice");
+    sync(&host, &mut worker, &snapshot(1, &[(&alice, grant("a"))]));
+
+    // A client cycling fresh certificates: two lookups fill the budget.
+    let stranger = TestCert::new("stranger-1");
+    let first_key = key_of(&stranger);
+    let first = dyn_request(&mut worker, &stranger);
+    let second = dyn_request(&mut worker, &TestCert::new("stranger-2"));
+    assert!(first.is_paused() && second.is_paused());
+    assert_eq!(worker.pending_http_calls().len(), 2);
+
+    let shed = dyn_request(&mut worker, &TestCert::new("stranger-3"));
+    assert_denied(&shed, 503, "Certificate store unavailable");
+    assert!(shed.http_calls().is_empty(), "no callout past the budget");
+    assert_eq!(host.metric("mtls_gate.lookup.shed"), Some(1));
+    assert_eq!(host.metric("mtls_gate.lookup.callouts"), Some(2));
+
+    // Sessions already in the cache need no lookup, so the flood does not lock them out.
+    assert_forwarded(&dyn_request(&mut worker, &alice));
+
+    // An answer gives its place back.
+    let answer = LookupAnswer {
+        key: first_key,
+        session: None,
+        cert: None,
+    };
+    let resolved = worker
+        .respond_http_call(first.http_calls()[0].token, 200, &[], &answer.encode())
+        .unwrap()
+        .expect("stream resolved");
+    assert_denied(&resolved, 401, "Access to this API has been disallowed");
+    let next = dyn_request(&mut worker, &TestCert::new("stranger-4"));
+    assert!(next.is_paused(), "a freed place is used by the next miss");
+    assert_eq!(next.http_calls().len(), 1);
+}
+
+#[test]
+fn a_client_that_disconnects_during_a_lookup_gives_its_place_back() {
+    let host = filter();
+    let mut worker = host.worker(gate_with_lookup_budget(1)).unwrap();
+    sync(&host, &mut worker, &snapshot(1, &[]));
+    let paused = dyn_request(&mut worker, &TestCert::new("stranger-1"));
+    assert!(paused.is_paused());
+    assert_denied(
+        &dyn_request(&mut worker, &TestCert::new("stranger-2")),
+        503,
+        "Certificate store unavailable",
+    );
+    // Envoy cancels the callout of a stream it ends; no answer will ever free the place.
+    worker.finish(paused.context_id()).unwrap();
+    let next = dyn_request(&mut worker, &TestCert::new("stranger-3"));
+    assert!(next.is_paused());
+    assert_eq!(next.http_calls().len(), 1);
+}
+
+#[test]
+fn the_lookup_budget_is_validated_like_the_rest_of_the_config() {
+    let host = filter();
+    let refused = host
+        .try_worker(gate_with_lookup_budget(0))
+        .expect_err("configure refuses 0");
+    assert!(
+        refused.logs_contain("store.max_lookups_in_flight: must be between 1 and 10000"),
+        "the log names the field: {refused:?}"
+    );
+}
