@@ -42,12 +42,13 @@ toolchain: ## rustup targets (wasm32-wasip1, wasm32-unknown-unknown) and clippy 
 	@rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-wasip1 wasm32-unknown-unknown
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || rustup component add clippy rustfmt
 
-sysdeps: ## system tools the tests call (curl, openssl, node, a C compiler, python venv), via apt if missing
+sysdeps: ## system tools the tests call (curl, openssl, node, a C compiler, python venv, redis-server), via apt if missing
 	@missing=(); \
 	command -v curl >/dev/null || missing+=(curl); \
 	command -v openssl >/dev/null || missing+=(openssl); \
 	command -v node >/dev/null || missing+=(nodejs); \
 	command -v cc >/dev/null || missing+=(build-essential); \
+	command -v redis-server >/dev/null || missing+=(redis-server); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
 	if (( $${#missing[@]} )); then \
 	  echo "installing with apt: $${missing[*]}"; \
@@ -114,7 +115,7 @@ test: ## everything: fmt-check lint test-unit test-wasm test-harness test-e2e
 	$(MAKE) test-harness
 	$(MAKE) test-e2e
 
-test-unit: ## native unit tests: core, shim, filter glue
+test-unit: sysdeps ## native unit tests: core, shim (its Redis tests start their own redis-server), filter glue
 	$(CARGO) test --workspace --exclude mtls-gate-tests
 
 test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32-unknown-unknown under node

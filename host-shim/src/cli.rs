@@ -63,8 +63,9 @@ pub struct RenderArgs {
     /// Output directory (created 0700).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The store file the shim serves (read for certificates and their keys).
-    #[arg(long, default_value = "./mtls-gate.db", value_name = "PATH")]
+    /// The store the shim serves (read for certificates and their keys): its SQLite file, or
+    /// its redis://[user:pass@]host:port[/db][?prefix=P] URL.
+    #[arg(long, default_value = "./mtls-gate.db", value_name = "PATH|URL")]
     pub store: PathBuf,
     /// The TLS listener (requests client certificates).
     #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
@@ -109,8 +110,11 @@ pub struct ServeArgs {
     /// Address to listen on. Loopback unless you say otherwise.
     #[arg(long, default_value = "127.0.0.1:8181", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// The store file (SQLite; created if missing, with a `-wal` file beside it).
-    #[arg(long, default_value = "./mtls-gate.db", value_name = "PATH")]
+    /// The store: a SQLite file (created if missing, with a `-wal` file beside it), or
+    /// redis://[user:pass@]host:port[/db][?prefix=P] for several shims sharing one Redis
+    /// (keys under P, default `mtls-gate:`; needs appendonly yes + appendfsync always to be
+    /// crash-safe). rediss:// is not supported.
+    #[arg(long, default_value = "./mtls-gate.db", value_name = "PATH|URL")]
     pub store: PathBuf,
     /// Read the admin secret from this file instead of MTLS_GATE_SECRET.
     #[arg(long, value_name = "PATH")]

@@ -7,7 +7,8 @@
 //! - [`upload`]: what `POST /tyk/certs` accepts, in Tyk's order; [`private_key`] checks a key
 //!   against its certificate; [`cert_meta`] renders Tyk's certificate JSON.
 //! - [`certificates`], [`keys`]: the operations behind `/tyk/certs` and `/tyk/keys`.
-//! - [`store`]: the `Store` trait, its SQLite backend, sealing of private keys, the change log.
+//! - [`store`]: the `Store` trait, its SQLite and Redis backends (`store::open` picks one from
+//!   `--store`), sealing of private keys, the change log.
 //! - [`render`]: the Envoy config for a gate (`mtls-gate-shim render`).
 //! - [`serve`], [`client`], [`cli`]: the binary.
 

@@ -3,8 +3,8 @@
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::secret::{Secret, SecretError};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::open::StoreSpec;
 use axum::ServiceExt;
 use axum::extract::Request;
 use std::net::SocketAddr;
@@ -96,9 +96,10 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     if secrets.feed_token.is_none() {
         tracing::warn!("{ENV_FEED_TOKEN} is not set: the change feed refuses every request");
     }
-    let store = SqliteStore::open(&args.store, &secrets.encoding).map_err(StartError::Store)?;
+    let spec = StoreSpec::parse(&args.store).map_err(StartError::Store)?;
+    let store = spec.open(&secrets.encoding).map_err(StartError::Store)?;
     let version = store.version().map_err(StartError::Store)?;
-    tracing::info!(store = %args.store.display(), version, "store open");
+    tracing::info!(store = %spec.describe(), version, "store open");
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -108,7 +109,7 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     if !args.listen.ip().is_loopback() {
         tracing::warn!(addr = %args.listen, "listening beyond loopback: /metrics and /hello are unauthenticated");
     }
-    let state = AppState::new(Arc::new(store), secrets.admin, secrets.feed_token)?;
+    let state = AppState::new(Arc::from(store), secrets.admin, secrets.feed_token)?;
     let shutdown = shutdown_signal();
     serve(listener, Arc::new(state), shutdown).await
 }

@@ -15,6 +15,10 @@ use std::time::Duration;
 /// The longest a `wait_ms` long-poll is held.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// How often a held long-poll re-reads the store version: a write through another shim on a
+/// shared store (Redis) does not notify this shim's `writes`.
+const VERSION_POLL: Duration = Duration::from_millis(100);
+
 #[derive(Deserialize, Default)]
 pub struct ChangesQuery {
     since: Option<String>,
@@ -49,11 +53,29 @@ pub async fn changes(
         .blocking(move |store| store.changes_since(since))
         .await??;
     if is_empty_increment(&set) && !wait.is_zero() {
-        // A write acknowledged after the read above has already notified `writes`.
-        if tokio::time::timeout(wait, writes.changed()).await.is_ok() {
-            set = state
-                .blocking(move |store| store.changes_since(since))
-                .await??;
+        let seen = set.version;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let slice = (deadline - now).min(VERSION_POLL);
+            // A local write acknowledged after the read above has already notified `writes`.
+            let notified = match tokio::time::timeout(slice, writes.changed()).await {
+                Ok(Ok(())) => true,
+                Ok(Err(_)) => {
+                    tokio::time::sleep(slice).await; // no sender: only the version poll is left
+                    false
+                }
+                Err(_) => false,
+            };
+            if notified || state.blocking(|store| store.version()).await?? != seen {
+                set = state
+                    .blocking(move |store| store.changes_since(since))
+                    .await??;
+                break;
+            }
         }
     }
     let kind = if set.full { "full" } else { "incremental" };

@@ -6,7 +6,7 @@ use super::{RenderError, RenderOptions, render_dir};
 use crate::cli::RenderArgs;
 use crate::secret::Secret;
 use crate::serve::{self, ENV_ENCODING_SECRET, ENV_FEED_TOKEN, StartError};
-use crate::store::sqlite::SqliteStore;
+use crate::store::open::StoreSpec;
 use std::path::{Path, PathBuf};
 
 /// Where Debian/Ubuntu keep the system CA bundle, used when `--upstream-ca` is not given.
@@ -25,7 +25,7 @@ pub enum RenderCommandError {
     #[error(
         "store {0} does not exist (start `mtls-gate-shim serve --store ...` once, or fix --store)"
     )]
-    NoStore(PathBuf),
+    NoStore(String),
     #[error("--shim-url {0}: expected http://HOST:PORT")]
     ShimUrl(String),
     #[error(
@@ -43,11 +43,12 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         "encoding secret",
     )
     .unwrap_or(admin);
-    if !args.store.is_file() {
-        return Err(RenderCommandError::NoStore(args.store));
+    let store_error = |e| RenderCommandError::Render(RenderError::Store(e));
+    let spec = StoreSpec::parse(&args.store).map_err(store_error)?;
+    if !spec.exists().map_err(store_error)? {
+        return Err(RenderCommandError::NoStore(spec.describe()));
     }
-    let store = SqliteStore::open(&args.store, &encoding)
-        .map_err(|e| RenderCommandError::Render(e.into()))?;
+    let store = spec.open(&encoding).map_err(store_error)?;
     let gate_json = std::fs::read(&args.gate).map_err(|source| RenderCommandError::File {
         what: "gate config",
         path: args.gate.clone(),
@@ -79,7 +80,7 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         out_dir: absolute_dir(&options.out_dir)?,
         ..options
     };
-    let rendered = render_dir(&options, &store)?;
+    let rendered = render_dir(&options, store.as_ref())?;
     for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
     }

@@ -28,6 +28,11 @@ pub fn run(make: &StoreFactory<'_>) {
     lookup_answers_session_and_certificate(make(100).as_ref());
 }
 
+/// A certificate without a key, for backends' own tests (its ID is its fake fingerprint).
+pub fn test_certificate(seed: &str) -> NewCertificate {
+    cert("", seed, None)
+}
+
 fn fake_fingerprint(seed: &str) -> String {
     hex::encode(Sha256::digest(seed.as_bytes()))
 }

@@ -1,7 +1,7 @@
 //! The certificate and session store.
 //!
-//! [`Store`] is what every backend implements: the embedded SQLite default ([`sqlite`]) and,
-//! later, Redis. Every method that writes is one atomic transaction that also bumps the
+//! [`Store`] is what every backend implements: the embedded SQLite default ([`sqlite`]) and
+//! Redis for fleets of shims ([`redis`]); [`open`] picks one from a `--store` value. Every method that writes is one atomic transaction that also bumps the
 //! change-feed version and appends to the change log (ARCHITECTURE "Change feed"), so the
 //! feed never shows half a write. [`conformance`] is the one test suite every backend passes.
 //!
@@ -10,12 +10,18 @@
 
 pub mod changelog;
 pub mod conformance;
+pub mod open;
+pub mod redis;
+#[cfg(test)]
+pub mod redis_test_server;
 pub mod sealing;
 pub mod sqlite;
 
+use crate::secret::Secret;
 use crate::upload::{CertificateUpload, MaterialKind};
 use mtls_gate_core::feed::{CertIndexEntry, ChangeSet, LookupAnswer};
 use mtls_gate_core::session::Session;
+use sealing::{KeySealer, SealError, SealingParameters};
 use zeroize::Zeroizing;
 
 /// How many versions of changes the log keeps; a `since` older than that gets a snapshot.
@@ -94,6 +100,8 @@ pub enum StoreError {
     Corrupt { store: String, detail: String },
     #[error("store backend error: {0}")]
     Backend(String),
+    #[error("invalid --store {0}")]
+    InvalidSpec(String),
 }
 
 /// A certificate and session store. Methods block; async callers use `spawn_blocking`.
@@ -135,4 +143,56 @@ pub trait Store: Send + Sync {
 
     /// The feed's lookup of one session key.
     fn lookup(&self, key: &str) -> Result<LookupAnswer, StoreError>;
+}
+
+/// The sealer of an existing store, from its stored parameters; `store` names it in errors.
+pub(crate) fn open_sealer(
+    secret: &Secret,
+    parameters: &SealingParameters,
+    store: &str,
+) -> Result<KeySealer, StoreError> {
+    KeySealer::open(secret, parameters).map_err(|e| match e {
+        SealError::Undecryptable => StoreError::WrongEncodingSecret {
+            store: store.to_owned(),
+        },
+        SealError::Malformed => StoreError::Corrupt {
+            store: store.to_owned(),
+            detail: "the key check record is malformed".into(),
+        },
+    })
+}
+
+/// The feed's lookup, the same for every backend: the session under `key`, and the certificate
+/// it is bound to (or, without a session, the certificate whose ID is `key`).
+pub(crate) fn lookup_in<S: Store + ?Sized>(
+    store: &S,
+    key: &str,
+) -> Result<LookupAnswer, StoreError> {
+    let session = store.session(key)?;
+    let cert_id = session
+        .as_ref()
+        .map(|s| s.certificate.clone())
+        .unwrap_or_else(|| key.to_owned());
+    let cert = store.certificate(&cert_id)?;
+    Ok(LookupAnswer {
+        key: key.to_owned(),
+        session: session.map(|s| s.grant()),
+        cert: cert.map(|c| c.index_entry()),
+    })
+}
+
+/// How backends spell a [`MaterialKind`] at rest.
+pub(crate) fn kind_text(kind: MaterialKind) -> &'static str {
+    match kind {
+        MaterialKind::Certificate => "certificate",
+        MaterialKind::PublicKey => "public_key",
+    }
+}
+
+pub(crate) fn kind_from_text(text: &str) -> Option<MaterialKind> {
+    match text {
+        "certificate" => Some(MaterialKind::Certificate),
+        "public_key" => Some(MaterialKind::PublicKey),
+        _ => None,
+    }
 }

@@ -6,10 +6,12 @@
 //! a mutex: admin writes are rare and small, and this keeps writes strictly ordered.
 
 use super::changelog::{self, ChangeKind, ChangeRow};
-use super::sealing::{KeySealer, SealError, SealingParameters};
-use super::{DEFAULT_RETAINED_VERSIONS, NewCertificate, Store, StoreError, StoredCertificate};
+use super::sealing::{KeySealer, SealingParameters};
+use super::{
+    DEFAULT_RETAINED_VERSIONS, NewCertificate, Store, StoreError, StoredCertificate,
+    kind_from_text, kind_text, lookup_in, open_sealer,
+};
 use crate::secret::Secret;
-use crate::upload::MaterialKind;
 use mtls_gate_core::feed::{ChangeSet, LookupAnswer, SessionEntry};
 use mtls_gate_core::session::Session;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -112,16 +114,10 @@ impl SqliteStore {
                         ),
                     });
                 }
-                KeySealer::open(encoding_secret, &SealingParameters { salt, key_check }).map_err(
-                    |e| match e {
-                        SealError::Undecryptable => StoreError::WrongEncodingSecret {
-                            store: describe.clone(),
-                        },
-                        SealError::Malformed => StoreError::Corrupt {
-                            store: describe.clone(),
-                            detail: "the key check record is malformed".into(),
-                        },
-                    },
+                open_sealer(
+                    encoding_secret,
+                    &SealingParameters { salt, key_check },
+                    &describe,
                 )?
             }
             None => {
@@ -484,17 +480,7 @@ impl Store for SqliteStore {
     }
 
     fn lookup(&self, key: &str) -> Result<LookupAnswer, StoreError> {
-        let session = self.session(key)?;
-        let cert_id = session
-            .as_ref()
-            .map(|s| s.certificate.clone())
-            .unwrap_or_else(|| key.to_owned());
-        let cert = self.certificate(&cert_id)?;
-        Ok(LookupAnswer {
-            key: key.to_owned(),
-            session: session.map(|s| s.grant()),
-            cert: cert.map(|c| c.index_entry()),
-        })
+        lookup_in(self, key)
     }
 }
 
@@ -572,21 +558,6 @@ fn certificate_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCertific
         has_private: row.get(7)?,
         material_pem: row.get(8)?,
     }))
-}
-
-fn kind_text(kind: MaterialKind) -> &'static str {
-    match kind {
-        MaterialKind::Certificate => "certificate",
-        MaterialKind::PublicKey => "public_key",
-    }
-}
-
-fn kind_from_text(text: &str) -> Option<MaterialKind> {
-    match text {
-        "certificate" => Some(MaterialKind::Certificate),
-        "public_key" => Some(MaterialKind::PublicKey),
-        _ => None,
-    }
 }
 
 fn to_sql_int(value: u64) -> Result<i64, StoreError> {

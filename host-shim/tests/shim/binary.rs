@@ -204,7 +204,7 @@ async fn changes_version(shim: &ShimProcess) -> u64 {
 
 /// Every byte sequence a key could leak as: its DER, the base64 body of its PEM (joined and
 /// line by line), and the uploaded PEM as sent.
-fn key_forms(leaf: &Leaf) -> Vec<Vec<u8>> {
+pub fn key_forms(leaf: &Leaf) -> Vec<Vec<u8>> {
     let der = parse_blocks(&leaf.key_pem)
         .unwrap_or_else(|e| panic!("{e}"))
         .remove(0)

@@ -3,6 +3,8 @@
 //! Certificates are generated at test time (`test_pki`); no private key is committed.
 
 mod common;
+#[path = "../../src/store/redis_test_server.rs"]
+mod redis_server;
 #[path = "../../src/test_pki.rs"]
 mod test_pki;
 
@@ -11,3 +13,4 @@ mod binary;
 mod certs;
 mod feed;
 mod keys;
+mod redis_store;
