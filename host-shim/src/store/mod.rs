@@ -162,6 +162,25 @@ pub(crate) fn open_sealer(
     })
 }
 
+impl NewCertificate {
+    /// Splits off the private key, sealed for `sealer` and bound to the certificate ID: the
+    /// only form in which any backend writes it.
+    pub(crate) fn seal(
+        self,
+        sealer: &KeySealer,
+    ) -> Result<(StoredCertificate, Option<Vec<u8>>), StoreError> {
+        let sealed = match &self.private_key_der {
+            Some(der) => Some(
+                sealer
+                    .seal(&self.certificate.id, der)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok((self.certificate, sealed))
+    }
+}
+
 /// The feed's lookup, the same for every backend: the session under `key`, and the certificate
 /// it is bound to (or, without a session, the certificate whose ID is `key`).
 pub(crate) fn lookup_in<S: Store + ?Sized>(

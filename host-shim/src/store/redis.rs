@@ -333,18 +333,7 @@ impl Store for RedisStore {
     }
 
     fn add_certificate(&self, new: NewCertificate) -> Result<(), StoreError> {
-        let NewCertificate {
-            certificate: cert,
-            private_key_der,
-        } = new;
-        let sealed = match &private_key_der {
-            Some(der) => Some(
-                self.sealer
-                    .seal(&cert.id, der)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let (cert, sealed) = new.seal(&self.sealer)?;
         self.write(|con, keys, version, pipe| {
             if con.exists(keys.cert(&cert.id))? {
                 return Err(StoreError::CertificateExists(cert.id.clone()).into());

@@ -214,18 +214,7 @@ impl Store for SqliteStore {
     }
 
     fn add_certificate(&self, new: NewCertificate) -> Result<(), StoreError> {
-        let NewCertificate {
-            certificate: cert,
-            private_key_der,
-        } = new;
-        let sealed = match &private_key_der {
-            Some(der) => Some(
-                self.sealer
-                    .seal(&cert.id, der)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let (cert, sealed) = new.seal(&self.sealer)?;
         self.write(|tx, version| {
             if certificate_exists(tx, &cert.id)? {
                 return Err(StoreError::CertificateExists(cert.id.clone()));

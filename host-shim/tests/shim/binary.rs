@@ -1,7 +1,8 @@
 //! The real `mtls-gate-shim` binary: start-up refusals, durability, keys at rest, the CLI.
 
 use crate::common::{
-    ADMIN_HEADER, ADMIN_SECRET, FEED_TOKEN, ShimProcess, binary, send, shim_command,
+    ADMIN_SECRET, FEED_TOKEN, SHIM_ENV as ENV, ShimProcess, admin, binary, send, shim_command,
+    start_shim as start,
 };
 use crate::test_pki::{Leaf, Pki};
 use base64::Engine;
@@ -10,31 +11,6 @@ use mtls_gate_core::pem::parse_blocks;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
-
-const ENV: [(&str, &str); 2] = [
-    ("MTLS_GATE_SECRET", ADMIN_SECRET),
-    ("MTLS_GATE_FEED_TOKEN", FEED_TOKEN),
-];
-
-async fn admin(
-    shim: &ShimProcess,
-    method: Method,
-    path: &str,
-    body: Option<&str>,
-) -> crate::common::Answer {
-    send(
-        method,
-        &shim.url(path),
-        &[(ADMIN_HEADER, ADMIN_SECRET)],
-        body.map(|b| b.as_bytes().to_vec()),
-    )
-    .await
-}
-
-fn start(store: &Path, env: &[(&str, &str)]) -> ShimProcess {
-    ShimProcess::start(store, env)
-        .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"))
-}
 
 #[test]
 fn refuses_to_start_with_an_empty_secret() {

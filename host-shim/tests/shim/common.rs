@@ -19,6 +19,12 @@ pub const FEED_TOKEN: &str = "feed-token-for-tests";
 pub const ADMIN_HEADER: &str = "X-Tyk-Authorization";
 pub const FORBIDDEN_BODY: &str = r#"{"status":"error","message":"Attempted administrative access with invalid or missing key!"}"#;
 
+/// The environment a real shim binary needs: the admin secret and the feed token.
+pub const SHIM_ENV: [(&str, &str); 2] = [
+    ("MTLS_GATE_SECRET", ADMIN_SECRET),
+    ("MTLS_GATE_FEED_TOKEN", FEED_TOKEN),
+];
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -310,4 +316,22 @@ impl Drop for ShimProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An admin call with the right secret to a running shim binary.
+pub async fn admin(shim: &ShimProcess, method: Method, path: &str, body: Option<&str>) -> Answer {
+    send(
+        method,
+        &shim.url(path),
+        &[(ADMIN_HEADER, ADMIN_SECRET)],
+        body.map(|b| b.as_bytes().to_vec()),
+    )
+    .await
+}
+
+/// Starts the shim binary on `store` (a file path or a `redis://` URL); panics with its log
+/// if it exits instead.
+pub fn start_shim(store: &Path, env: &[(&str, &str)]) -> ShimProcess {
+    ShimProcess::start(store, env)
+        .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"))
 }

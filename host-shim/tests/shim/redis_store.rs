@@ -3,7 +3,7 @@
 
 use crate::binary::key_forms;
 use crate::common::{
-    ADMIN_HEADER, ADMIN_SECRET, Answer, FEED_TOKEN, ShimProcess, send, shim_command,
+    Answer, FEED_TOKEN, SHIM_ENV as ENV, ShimProcess, admin, send, shim_command, start_shim,
 };
 use crate::redis_server::RedisServer;
 use crate::test_pki::{Leaf, Pki};
@@ -13,28 +13,12 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const ENV: [(&str, &str); 2] = [
-    ("MTLS_GATE_SECRET", ADMIN_SECRET),
-    ("MTLS_GATE_FEED_TOKEN", FEED_TOKEN),
-];
-
 fn store_url(server: &RedisServer) -> String {
     format!("{}/0?prefix=it:", server.url())
 }
 
 fn start(url: &str, env: &[(&str, &str)]) -> ShimProcess {
-    ShimProcess::start(Path::new(url), env)
-        .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"))
-}
-
-async fn admin(shim: &ShimProcess, method: Method, path: &str, body: Option<&str>) -> Answer {
-    send(
-        method,
-        &shim.url(path),
-        &[(ADMIN_HEADER, ADMIN_SECRET)],
-        body.map(|b| b.as_bytes().to_vec()),
-    )
-    .await
+    start_shim(Path::new(url), env)
 }
 
 async fn feed(shim: &ShimProcess, path: &str) -> Answer {
