@@ -96,6 +96,9 @@ pub struct GateConfig {
     pub forward_client_cert: bool,
     /// Hosts named by an API that needs a client certificate: the SNI check's trigger set.
     pub mtls_domains: HashSet<String>,
+    /// Some API needs a client certificate, so a path that could dodge its `listen_path` is
+    /// refused (see [`crate::request_path`]); with none, there is nothing to dodge.
+    pub guards_paths: bool,
     router: ApiRouter,
 }
 
@@ -317,6 +320,7 @@ fn compile(raw: RawGate) -> Result<GateConfig, ConfigError> {
         .filter(|api| api.requires_client_certificate() && !api.domain.is_empty())
         .map(|api| api.domain.clone())
         .collect();
+    let guards_paths = apis.iter().any(ApiSpec::requires_client_certificate);
     let router = ApiRouter::new(&apis);
 
     Ok(GateConfig {
@@ -330,6 +334,7 @@ fn compile(raw: RawGate) -> Result<GateConfig, ConfigError> {
         store,
         forward_client_cert: raw.forward_client_cert,
         mtls_domains,
+        guards_paths,
     })
 }
 

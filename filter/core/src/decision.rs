@@ -11,6 +11,7 @@ use crate::config::{ApiSpec, DefaultAction, GateConfig};
 use crate::denial::Denial;
 use crate::feed::CertIndexEntry;
 use crate::fingerprint::Fingerprint;
+use crate::request_path;
 use crate::session::SessionGrant;
 use crate::upstream::{choose_upstream_certificate, cluster_name};
 
@@ -95,6 +96,9 @@ pub fn decide<'a>(
     let host = normalized_host(request.authority);
     if let Some(denial) = check_sni(config, &host, facts) {
         return Verdict::Deny(denial);
+    }
+    if config.guards_paths && !request_path::is_normalized(request.path) {
+        return Verdict::Deny(Denial::PathNotNormalized);
     }
     let Some(api) = config.select_api(&host, request.path) else {
         return match config.default_action {

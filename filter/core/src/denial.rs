@@ -20,6 +20,8 @@ pub enum Denial {
     // Matching (SPEC §5).
     DomainDoesNotMatchSni,
     NoMatchingApi,
+    /// A path API matching cannot trust (dot segments, encoded separators): 400.
+    PathNotNormalized,
 }
 
 impl Denial {
@@ -27,6 +29,7 @@ impl Denial {
         match self {
             Denial::ClientCertificateRequired | Denial::NoSession | Denial::KeyExpired => 401,
             Denial::StoreUnavailable => 503,
+            Denial::PathNotNormalized => 400,
             _ => 403,
         }
     }
@@ -49,6 +52,7 @@ impl Denial {
             Denial::StoreUnavailable => "Certificate store unavailable".into(),
             Denial::DomainDoesNotMatchSni => "Domain does not match SNI".into(),
             Denial::NoMatchingApi => "No API matches this request".into(),
+            Denial::PathNotNormalized => "Path is not normalized".into(),
         }
     }
 
@@ -68,10 +72,11 @@ impl Denial {
             Denial::StoreUnavailable => "store_unavailable",
             Denial::DomainDoesNotMatchSni => "sni_mismatch",
             Denial::NoMatchingApi => "no_api",
+            Denial::PathNotNormalized => "path_not_normalized",
         }
     }
 
-    pub const ALL_LABELS: [&'static str; 11] = [
+    pub const ALL_LABELS: [&'static str; 12] = [
         "tls_not_enabled",
         "no_certificate",
         "not_allowed",
@@ -83,6 +88,7 @@ impl Denial {
         "store_unavailable",
         "sni_mismatch",
         "no_api",
+        "path_not_normalized",
     ];
 
     /// Tyk's error template body: `{"error": "<message>"}`.

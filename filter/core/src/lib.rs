@@ -20,6 +20,7 @@ pub mod fingerprint;
 pub mod headers;
 pub mod lookup_budget;
 pub mod pem;
+pub mod request_path;
 pub mod session;
 pub mod shared_data;
 pub mod upstream;

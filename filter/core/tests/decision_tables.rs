@@ -600,3 +600,51 @@ fn upstream_cluster_needs_a_private_key_in_the_store() {
         Some(cluster_name("a", None))
     );
 }
+
+fn decide_path(config: &GateConfig, path: &str) -> Result<Option<String>, Denial> {
+    let request = RequestView {
+        authority: "api.test",
+        path,
+    };
+    let mut facts = FakeFacts::with_cert("allowed");
+    match decide(config, &request, &mut facts, &FakeStore::default(), NOW) {
+        Verdict::Allow(admission) => Ok(admission.api.map(|a| a.api_id.clone())),
+        Verdict::Deny(denial) => Err(denial),
+        Verdict::LookupSession { key } => panic!("unexpected lookup of {key}"),
+    }
+}
+
+#[test]
+fn a_path_that_could_dodge_a_listen_path_is_refused_when_an_api_needs_a_certificate() {
+    let guarded = config(&format!(
+        r#"{{"apis": [{{"api_id": "secure", "use_mutual_tls_auth": true, "client_certificates": ["{allowed}"],
+                        "proxy": {{"listen_path": "/secure/"}}}},
+                      {{"api_id": "open", "proxy": {{"listen_path": "/open/"}}}}]}}"#,
+        allowed = fp("allowed"),
+    ));
+    assert_eq!(decide_path(&guarded, "/open/x"), Ok(Some("open".into())));
+    assert_eq!(
+        decide_path(&guarded, "/secure/x"),
+        Ok(Some("secure".into()))
+    );
+    for dodge in [
+        "/open/../secure/x",
+        "/open/%2e%2e/secure/x",
+        "/open/..%2fsecure/x",
+        "//secure/x",
+    ] {
+        assert_eq!(
+            decide_path(&guarded, dodge),
+            Err(Denial::PathNotNormalized),
+            "{dodge}"
+        );
+    }
+    assert_eq!(Denial::PathNotNormalized.status(), 400);
+
+    // With no API that needs a certificate there is nothing to dodge: Envoy's path stands.
+    let open_only = config(r#"{"apis": [{"api_id": "open", "proxy": {"listen_path": "/open/"}}]}"#);
+    assert_eq!(
+        decide_path(&open_only, "/open/../x"),
+        Ok(Some("open".into()))
+    );
+}

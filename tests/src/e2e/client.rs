@@ -52,6 +52,7 @@ impl Client {
             host: None,
             headers: Vec::new(),
             body: None,
+            path_as_is: false,
         }
     }
 }
@@ -66,9 +67,17 @@ pub struct Request {
     host: Option<String>,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    path_as_is: bool,
 }
 
 impl Request {
+    /// Sends the path exactly as written (`..`, `//` and all), as an attacker's client would;
+    /// curl otherwise resolves dot segments itself.
+    pub fn path_as_is(mut self) -> Self {
+        self.path_as_is = true;
+        self
+    }
+
     /// The TLS SNI (and, unless [`Request::host`] is set, the `Host` header). The connection
     /// still goes to the URL's address.
     pub fn sni(mut self, sni: &str) -> Self {
@@ -125,6 +134,9 @@ impl Request {
         }
         if let Some(body) = &self.body {
             args.extend(["--data-binary".to_string(), body.clone()]);
+        }
+        if self.path_as_is {
+            args.push("--path-as-is".to_string());
         }
         args.push(url);
         Ok(args)

@@ -266,3 +266,44 @@ fn filter_counters_appear_in_envoy_stats() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_path_cannot_dodge_an_mtls_listen_path() -> anyhow::Result<()> {
+    let env = Env::start()?;
+    // No client certificate: `/routed/` is closed to this client, `/open/` is not.
+    let stranger = Client::new(&env.pki.ca);
+    let closed = |resp: &client::Response, path: &str| {
+        assert_denied(resp, 403, "Client TLS certificate is required");
+        assert!(
+            !resp.body.contains("\"path\""),
+            "{path}: reached an upstream"
+        );
+    };
+    closed(
+        &stranger.get(&env.envoy.https_url("/routed/x")).send()?,
+        "/routed/x",
+    );
+    // Envoy resolves these to `/routed/x` before the filter sees them (render's HCM:
+    // normalize_path, merge_slashes).
+    for dodge in [
+        "/open/../routed/x",
+        "/open/./../routed/x",
+        "//routed/x",
+        "/open/%2e%2e/routed/x",
+    ] {
+        let resp = stranger
+            .get(&env.envoy.https_url(dodge))
+            .path_as_is()
+            .send()?;
+        closed(&resp, dodge);
+    }
+    // An escaped slash is unescaped and the client redirected to the plain path
+    // (path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT); nothing is proxied.
+    let resp = stranger
+        .get(&env.envoy.https_url("/open/..%2frouted/x"))
+        .path_as_is()
+        .send()?;
+    assert_eq!(resp.status, 307, "{}", resp.body);
+    assert_eq!(resp.header("location"), Some("/routed/x"));
+    Ok(())
+}

@@ -455,3 +455,29 @@ fn sni_is_read_only_when_some_mtls_api_has_a_domain() {
         1
     );
 }
+
+#[test]
+fn an_unnormalized_path_is_refused_where_envoy_did_not_normalize_it() {
+    // render's HCM normalises paths before any filter; an Envoy that does not must not let
+    // `/open/../secure/x` ride the open API's prefix to an upstream that resolves `..`.
+    let f = fixture();
+    let host = filter();
+    let mut worker = host.worker(static_gate(&f.allowed, &f.global)).unwrap();
+    for path in [
+        "/open/../secure/x",
+        "/open/%2E%2E/secure/x",
+        "/open/..%2Fsecure/x",
+        "//secure/x",
+    ] {
+        let out = mtls_request(&mut worker, &f.rogue.fingerprint, "api.example.test", path);
+        assert_denied(&out, 400, "Path is not normalized");
+        assert!(out.http_calls().is_empty());
+    }
+    assert_eq!(host.metric("mtls_gate.denied.path_not_normalized"), Some(4));
+    assert_forwarded(&mtls_request(
+        &mut worker,
+        &f.rogue.fingerprint,
+        "api.example.test",
+        "/open/x?next=/../y",
+    ));
+}
