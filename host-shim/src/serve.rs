@@ -3,8 +3,8 @@
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::secret::{Secret, SecretError};
-use crate::store::StoreError;
 use crate::store::open::StoreSpec;
+use crate::store::{Store, StoreError};
 use axum::ServiceExt;
 use axum::extract::Request;
 use std::net::SocketAddr;
@@ -46,12 +46,49 @@ pub enum StartError {
 pub struct Secrets {
     pub admin: Secret,
     pub feed_token: Option<Secret>,
-    pub encoding: Secret,
+    pub encoding: EncodingSecret,
+}
+
+/// The key-encryption secret, and whether it is the admin secret standing in for an unset
+/// `MTLS_GATE_ENCODING_SECRET` (SPEC §2), so a refusal can name what was really used.
+#[derive(Clone)]
+pub struct EncodingSecret {
+    pub secret: Secret,
+    pub is_admin_fallback: bool,
+}
+
+pub fn encoding_secret(admin: &Secret) -> EncodingSecret {
+    match Secret::new(
+        std::env::var(ENV_ENCODING_SECRET).unwrap_or_default(),
+        "encoding secret",
+    ) {
+        Ok(secret) => EncodingSecret {
+            secret,
+            is_admin_fallback: false,
+        },
+        Err(_) => EncodingSecret {
+            secret: admin.clone(),
+            is_admin_fallback: true,
+        },
+    }
+}
+
+/// Opens the store `spec` names; a wrong secret is explained in terms of what the user set.
+pub fn open_store(
+    spec: &StoreSpec,
+    encoding: &EncodingSecret,
+) -> Result<Box<dyn Store>, StoreError> {
+    spec.open(&encoding.secret).map_err(|error| match error {
+        StoreError::WrongEncodingSecret { store } if encoding.is_admin_fallback => {
+            StoreError::WrongFallbackEncodingSecret { store }
+        }
+        other => other,
+    })
 }
 
 /// Reads the admin secret: `--secret-file` if given, else `MTLS_GATE_SECRET`.
 pub fn admin_secret(secret_file: Option<&Path>) -> Result<Secret, StartError> {
-    const WHAT: &str = "the admin secret is empty";
+    const WHAT: &str = "the admin secret";
     match secret_file {
         Some(path) => {
             let contents =
@@ -79,11 +116,7 @@ fn secrets(args: &ServeArgs) -> Result<Secrets, StartError> {
     {
         return Err(StartError::FeedTokenIsAdminSecret);
     }
-    let encoding = Secret::new(
-        std::env::var(ENV_ENCODING_SECRET).unwrap_or_default(),
-        "encoding secret",
-    )
-    .unwrap_or_else(|_| admin.clone());
+    let encoding = encoding_secret(&admin);
     Ok(Secrets {
         admin,
         feed_token,
@@ -97,7 +130,7 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
         tracing::warn!("{ENV_FEED_TOKEN} is not set: the change feed refuses every request");
     }
     let spec = StoreSpec::parse(&args.store).map_err(StartError::Store)?;
-    let store = spec.open(&secrets.encoding).map_err(StartError::Store)?;
+    let store = open_store(&spec, &secrets.encoding).map_err(StartError::Store)?;
     let version = store.version().map_err(StartError::Store)?;
     tracing::info!(store = %spec.describe(), version, "store open");
     let listener = TcpListener::bind(args.listen)

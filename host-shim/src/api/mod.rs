@@ -82,6 +82,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tyk/certs", get(certs::list).post(certs::add))
         .route("/tyk/certs/{ids}", get(certs::show).delete(certs::delete))
         .route("/tyk/keys/create", post(keys::create))
+        // Tyk also creates a key on `POST /tyk/keys`; scripts use either.
+        .route("/tyk/keys", post(keys::create))
         .route(
             "/tyk/keys/{key}",
             get(keys::show).put(keys::update).delete(keys::delete),

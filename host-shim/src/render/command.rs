@@ -4,8 +4,7 @@ use super::envoy::Endpoint;
 use super::plan::UpstreamOptions;
 use super::{RenderError, RenderOptions, render_dir};
 use crate::cli::RenderArgs;
-use crate::secret::Secret;
-use crate::serve::{self, ENV_ENCODING_SECRET, ENV_FEED_TOKEN, StartError};
+use crate::serve::{self, ENV_FEED_TOKEN, StartError};
 use crate::store::open::StoreSpec;
 use std::path::{Path, PathBuf};
 
@@ -38,17 +37,13 @@ pub enum RenderCommandError {
 
 pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
     let admin = serve::admin_secret(args.secret_file.as_deref())?;
-    let encoding = Secret::new(
-        std::env::var(ENV_ENCODING_SECRET).unwrap_or_default(),
-        "encoding secret",
-    )
-    .unwrap_or(admin);
+    let encoding = serve::encoding_secret(&admin);
     let store_error = |e| RenderCommandError::Render(RenderError::Store(e));
     let spec = StoreSpec::parse(&args.store).map_err(store_error)?;
     if !spec.exists().map_err(store_error)? {
         return Err(RenderCommandError::NoStore(spec.describe()));
     }
-    let store = spec.open(&encoding).map_err(store_error)?;
+    let store = serve::open_store(&spec, &encoding).map_err(store_error)?;
     let gate_json = std::fs::read(&args.gate).map_err(|source| RenderCommandError::File {
         what: "gate config",
         path: args.gate.clone(),

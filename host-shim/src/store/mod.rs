@@ -96,6 +96,11 @@ pub enum StoreError {
         "wrong MTLS_GATE_ENCODING_SECRET for store {store}: its key check does not decrypt (start with the secret the store was created with)"
     )]
     WrongEncodingSecret { store: String },
+    /// As above, with no encoding secret set: the admin secret was tried in its place.
+    #[error(
+        "wrong encoding secret for store {store}: MTLS_GATE_ENCODING_SECRET is not set, so the admin secret was used, and the store was created with another (set MTLS_GATE_ENCODING_SECRET to the secret the store was created with)"
+    )]
+    WrongFallbackEncodingSecret { store: String },
     #[error("store {store} is corrupt: {detail}")]
     Corrupt { store: String, detail: String },
     #[error("store backend error: {0}")]

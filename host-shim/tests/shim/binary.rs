@@ -26,7 +26,9 @@ fn refuses_to_start_with_an_empty_secret() {
         };
         assert!(!status.success());
         assert!(
-            log.contains("refusing to start: the admin secret is empty"),
+            log.contains(
+                "refusing to start: the admin secret is empty (set MTLS_GATE_SECRET or pass --secret-file)"
+            ),
             "{log}"
         );
     }
@@ -107,8 +109,15 @@ async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
         log.contains("wrong MTLS_GATE_ENCODING_SECRET for store"),
         "{log}"
     );
-    // Without MTLS_GATE_ENCODING_SECRET the admin secret is the encoding secret: also wrong here.
-    assert!(ShimProcess::start(&store, &ENV).is_err());
+    // Without MTLS_GATE_ENCODING_SECRET the admin secret is the encoding secret: also wrong
+    // here, and the refusal says so rather than blame a variable nobody set.
+    let Err((_, log)) = ShimProcess::start(&store, &ENV) else {
+        panic!("started with the admin secret as the wrong encoding secret");
+    };
+    assert!(
+        log.contains("MTLS_GATE_ENCODING_SECRET is not set, so the admin secret was used"),
+        "{log}"
+    );
 
     let again = start(
         &store,

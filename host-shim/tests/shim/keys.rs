@@ -228,3 +228,28 @@ async fn session_json_keeps_tyk_field_order() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
     let _: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
 }
+
+#[tokio::test]
+async fn post_to_tyk_keys_creates_like_keys_create() {
+    let (shim, cert_id, _) = shim_with_cert("org1").await;
+    let body = json!({"org_id": "org1", "certificate": cert_id}).to_string();
+    let created = shim.admin(Method::POST, "/tyk/keys", Some(&body)).await;
+    assert_eq!(
+        created.text,
+        format!(r#"{{"key":"{cert_id}","status":"ok","action":"added"}}"#)
+    );
+    assert_eq!(
+        shim.admin(Method::GET, &format!("/tyk/keys/{cert_id}"), None)
+            .await
+            .status,
+        200
+    );
+    // The trailing-slash form is the same route, and meets the key just made.
+    let again = shim.admin(Method::POST, "/tyk/keys/", Some(&body)).await;
+    assert_eq!(again.status, 500, "{}", again.text);
+    assert!(
+        again
+            .text
+            .contains("Key with given certificate already found")
+    );
+}
