@@ -186,6 +186,26 @@ impl NewCertificate {
     }
 }
 
+/// A stored sealed key (if any) opened for certificate `id` of `store`; a record that does
+/// not open is corruption, since the key check already proved the secret right.
+pub(crate) fn unseal_private_key(
+    sealer: &KeySealer,
+    store: &dyn Store,
+    id: &str,
+    sealed: Option<Vec<u8>>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    let Some(record) = sealed else {
+        return Ok(None);
+    };
+    sealer
+        .open_record(id, &record)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            store: store.describe(),
+            detail: format!("private key of {id}: {e}"),
+        })
+}
+
 /// The feed's lookup, the same for every backend: the session under `key`, and the certificate
 /// it is bound to (or, without a session, the certificate whose ID is `key`).
 pub(crate) fn lookup_in<S: Store + ?Sized>(

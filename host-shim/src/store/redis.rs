@@ -19,7 +19,7 @@ use super::changelog::{self, ChangeKind, ChangeRow};
 use super::sealing::{KeySealer, SealingParameters};
 use super::{
     DEFAULT_RETAINED_VERSIONS, NewCertificate, Store, StoreError, StoredCertificate, lookup_in,
-    open_sealer,
+    open_sealer, unseal_private_key,
 };
 use crate::secret::Secret;
 use ::redis::{Commands, Connection, Pipeline, Value};
@@ -367,14 +367,7 @@ impl Store for RedisStore {
         let sealed: Option<Vec<u8>> = self
             .link
             .with(|con| Ok(con.hget(self.keys.cert(id), SEALED_FIELD)?))?;
-        match sealed {
-            None => Ok(None),
-            Some(record) => self
-                .sealer
-                .open_record(id, &record)
-                .map(Some)
-                .map_err(|e| self.corrupt(format!("private key of {id}: {e}"))),
-        }
+        unseal_private_key(&self.sealer, self, id, sealed)
     }
 
     fn delete_certificate(&self, id: &str) -> Result<bool, StoreError> {

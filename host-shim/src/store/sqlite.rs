@@ -9,7 +9,7 @@ use super::changelog::{self, ChangeKind, ChangeRow};
 use super::sealing::{KeySealer, SealingParameters};
 use super::{
     DEFAULT_RETAINED_VERSIONS, NewCertificate, Store, StoreError, StoredCertificate,
-    kind_from_text, kind_text, lookup_in, open_sealer,
+    kind_from_text, kind_text, lookup_in, open_sealer, unseal_private_key,
 };
 use crate::secret::Secret;
 use mtls_gate_core::feed::{ChangeSet, LookupAnswer, SessionEntry};
@@ -279,14 +279,7 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .flatten()
         };
-        match sealed {
-            None => Ok(None),
-            Some(record) => self
-                .sealer
-                .open_record(id, &record)
-                .map(Some)
-                .map_err(|e| self.corrupt(format!("private key of {id}: {e}"))),
-        }
+        unseal_private_key(&self.sealer, self, id, sealed)
     }
 
     fn delete_certificate(&self, id: &str) -> Result<bool, StoreError> {
