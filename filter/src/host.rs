@@ -33,6 +33,10 @@ pub fn remove_request_header(name: &str) {
     let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
 }
 
+pub fn remove_request_trailer(name: &str) {
+    let _ = hostcalls::remove_map_value(MapType::HttpRequestTrailers, name);
+}
+
 /// Unix time in milliseconds from the host clock.
 pub fn now_ms() -> i64 {
     hostcalls::get_current_time()

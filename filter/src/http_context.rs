@@ -13,6 +13,7 @@ use mtls_gate_core::denial::{Denial, error_body};
 use mtls_gate_core::feed::{LookupAnswer, lookup_path};
 use mtls_gate_core::headers;
 use mtls_gate_core::lookup_budget::{LookupBudget, LookupPermit};
+use mtls_gate_core::negative_cache::NegativeCache;
 use mtls_gate_core::xfcc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -21,13 +22,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// How long "this certificate has no session" is believed after a lookup (SPEC §4: ≤ 1 s).
-const NEGATIVE_LOOKUP_TTL_MS: i64 = 1000;
-
 pub struct GateRequest {
     config: Option<Rc<GateConfig>>,
     metrics: Option<Rc<Metrics>>,
     facts: EnvoyFacts,
+    /// This worker's "no session" answers (bounded; see [`NegativeCache`]).
+    negative: Rc<RefCell<NegativeCache>>,
     authority: String,
     path: String,
     lookup_budget: Option<LookupBudget>,
@@ -40,12 +40,14 @@ impl GateRequest {
         config: Option<Rc<GateConfig>>,
         metrics: Option<Rc<Metrics>>,
         expiry_cache: Rc<RefCell<ExpiryCache>>,
+        negative: Rc<RefCell<NegativeCache>>,
         lookup_budget: Option<LookupBudget>,
     ) -> Self {
         GateRequest {
             config,
             metrics,
             facts: EnvoyFacts::new(expiry_cache),
+            negative,
             authority: String::new(),
             path: String::new(),
             lookup_budget,
@@ -128,22 +130,21 @@ impl Context for GateRequest {
         self.pending_lookup = None;
         // A lookup is only ever made with a store configured; anything else answers 503
         // rather than leave the request paused forever.
-        let (Some(config), Some(max_stale_s)) = (
-            self.config.clone(),
-            self.config
-                .as_ref()
-                .and_then(|c| c.store.as_ref())
-                .map(|s| s.max_stale_s),
-        ) else {
+        let Some(config) = self.config.clone() else {
+            self.deny(&Denial::StoreUnavailable);
+            return;
+        };
+        let Some(link) = config.store.as_ref() else {
             self.deny(&Denial::StoreUnavailable);
             return;
         };
         let now_ms = host::now_ms();
         let answer = read_lookup_answer(num_headers, body_size);
-        let shared = SharedDataStore::new(max_stale_s, now_ms);
+        let negative = Rc::clone(&self.negative);
+        let shared = SharedDataStore::new(link, now_ms, &negative);
         let proceed = match answer {
             Some(answer) => {
-                shared.record_lookup(&answer, NEGATIVE_LOOKUP_TTL_MS);
+                shared.record_lookup(&answer);
                 let store = WithLookupAnswer {
                     inner: &shared,
                     answer: &answer,
@@ -177,7 +178,8 @@ impl HttpContext for GateRequest {
         let now_ms = host::now_ms();
         let proceed = match &config.store {
             Some(link) => {
-                let store = SharedDataStore::new(link.max_stale_s, now_ms);
+                let negative = Rc::clone(&self.negative);
+                let store = SharedDataStore::new(link, now_ms, &negative);
                 self.decide_and_apply(&config, &store, now_ms)
             }
             None => self.decide_and_apply(&config, &NoStore, now_ms),
@@ -187,6 +189,15 @@ impl HttpContext for GateRequest {
         } else {
             Action::Pause
         }
+    }
+
+    /// Trailers reach the upstream too, and some servers merge them into the headers: the
+    /// gate's own names never travel there from a client.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        for name in headers::GATE_OWNED.iter().chain([&headers::XFCC]) {
+            host::remove_request_trailer(name);
+        }
+        Action::Continue
     }
 }
 
@@ -218,7 +229,8 @@ fn apply_admission(
     }
 }
 
-/// XFCC goes upstream only when asked for, and only Envoy's own value for this connection.
+/// XFCC goes upstream only when asked for, and only as Envoy's one element for this
+/// connection ([`xfcc::is_forwardable`]), whatever Envoy's forwarding mode.
 fn sanitize_xfcc(config: &GateConfig, facts: &mut EnvoyFacts) {
     if !config.forward_client_cert {
         host::remove_request_header(headers::XFCC);
@@ -229,7 +241,7 @@ fn sanitize_xfcc(config: &GateConfig, facts: &mut EnvoyFacts) {
     };
     let ours = match facts.peer_certificate() {
         mtls_gate_core::decision::PeerCertificate::Presented(fp) => {
-            xfcc::field(&value, "Hash").is_some_and(|hash| hash.eq_ignore_ascii_case(&fp.to_hex()))
+            xfcc::is_forwardable(&value, &fp)
         }
         _ => false,
     };

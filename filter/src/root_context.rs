@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use crate::sync::Syncer;
 use mtls_gate_core::config::GateConfig;
 use mtls_gate_core::lookup_budget::LookupBudget;
+use mtls_gate_core::negative_cache::NegativeCache;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
@@ -17,6 +18,7 @@ pub struct GateRoot {
     config: Option<Rc<GateConfig>>,
     metrics: Option<Rc<Metrics>>,
     expiry_cache: Rc<RefCell<ExpiryCache>>,
+    negative_cache: Rc<RefCell<NegativeCache>>,
     syncer: Option<Syncer>,
     lookup_budget: Option<LookupBudget>,
 }
@@ -88,6 +90,7 @@ impl RootContext for GateRoot {
             self.config.clone(),
             self.metrics.clone(),
             Rc::clone(&self.expiry_cache),
+            Rc::clone(&self.negative_cache),
             self.lookup_budget.clone(),
         )))
     }

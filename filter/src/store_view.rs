@@ -1,31 +1,40 @@
-//! [`StoreView`] over proxy-wasm shared data, as written by the syncing worker.
+//! [`StoreView`] over proxy-wasm shared data, as written by the syncing worker, plus this
+//! worker's cache of negative lookup answers.
 
 use crate::host;
+use mtls_gate_core::config::StoreLink;
 use mtls_gate_core::decision::{SessionLookup, StoreView};
 use mtls_gate_core::feed::{CertIndexEntry, LookupAnswer};
-use mtls_gate_core::shared_data::{self, SyncState};
-use std::cell::OnceCell;
+use mtls_gate_core::negative_cache::NegativeCache;
+use mtls_gate_core::shared_data::{self, Namespace, SyncState};
+use std::cell::{OnceCell, RefCell};
 
 /// Reads the synced cache for one request. The sync state is read once, on first use.
-pub struct SharedDataStore {
+pub struct SharedDataStore<'a> {
+    namespace: &'a Namespace,
     max_stale_ms: i64,
     now_ms: i64,
     state: OnceCell<Option<SyncState>>,
+    /// Per worker: "no session" answers are never written to shared data, which cannot
+    /// forget them (SPEC §4: believed for at most 1 s).
+    negative: &'a RefCell<NegativeCache>,
 }
 
-impl SharedDataStore {
-    pub fn new(max_stale_s: u64, now_ms: i64) -> Self {
+impl<'a> SharedDataStore<'a> {
+    pub fn new(link: &'a StoreLink, now_ms: i64, negative: &'a RefCell<NegativeCache>) -> Self {
         SharedDataStore {
-            max_stale_ms: i64::try_from(max_stale_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+            namespace: &link.namespace,
+            max_stale_ms: i64::try_from(link.max_stale_s.saturating_mul(1000)).unwrap_or(i64::MAX),
             now_ms,
             state: OnceCell::new(),
+            negative,
         }
     }
 
     fn state(&self) -> Option<&SyncState> {
         self.state
             .get_or_init(|| {
-                host::shared_get(SyncState::KEY)
+                host::shared_get(&self.namespace.sync_state())
                     .0
                     .and_then(|v| SyncState::decode(&v))
             })
@@ -36,56 +45,43 @@ impl SharedDataStore {
         self.state().map_or(0, |s| s.generation)
     }
 
-    /// Records a lookup answer so other requests and workers see it: the session (unless
-    /// the feed already wrote or removed that key) or a short negative entry.
-    pub fn record_lookup(&self, answer: &LookupAnswer, negative_ttl_ms: i64) {
+    /// Records a lookup answer: the session (unless the feed already wrote or removed that
+    /// key) in shared data for every worker; "no session" in this worker's bounded cache.
+    pub fn record_lookup(&self, answer: &LookupAnswer) {
         let generation = self.generation();
         if let Some(cert) = &answer.cert {
-            let key = shared_data::certificate_key(generation, &cert.id);
+            let key = self.namespace.certificate(generation, &cert.id);
             if host::shared_get(&key).0.is_none() {
                 let _ = host::shared_set(&key, &shared_data::encode_certificate(cert), None);
             }
         }
         match &answer.session {
             Some(grant) => {
-                let key = shared_data::session_key(generation, &answer.key);
+                self.negative.borrow_mut().remove(&answer.key);
+                let key = self.namespace.session(generation, &answer.key);
                 // A tombstone means the feed removed it after this answer was made.
                 if host::shared_get(&key).0.is_none() {
                     let _ = host::shared_set(&key, &shared_data::encode_session(grant), None);
                 }
             }
-            None => {
-                let until = self.now_ms.saturating_add(negative_ttl_ms);
-                let _ = host::shared_set(
-                    &shared_data::miss_key(&answer.key),
-                    &shared_data::encode_miss(until),
-                    None,
-                );
-            }
+            None => self.negative.borrow_mut().insert(&answer.key, self.now_ms),
         }
     }
 }
 
-impl StoreView for SharedDataStore {
+impl StoreView for SharedDataStore<'_> {
     fn certificate(&self, id: &str) -> Option<CertIndexEntry> {
-        let value = host::shared_get(&shared_data::certificate_key(self.generation(), id)).0?;
+        let value = host::shared_get(&self.namespace.certificate(self.generation(), id)).0?;
         shared_data::decode_certificate(&value)
     }
 
     fn session(&self, key: &str) -> SessionLookup {
-        match host::shared_get(&shared_data::session_key(self.generation(), key)).0 {
+        match host::shared_get(&self.namespace.session(self.generation(), key)).0 {
             Some(value) if shared_data::is_tombstone(&value) => SessionLookup::Absent,
             Some(value) => shared_data::decode_session(&value)
                 .map_or(SessionLookup::Absent, SessionLookup::Found),
-            None => {
-                let missed_until = host::shared_get(&shared_data::miss_key(key))
-                    .0
-                    .and_then(|v| shared_data::decode_miss(&v));
-                match missed_until {
-                    Some(until) if until > self.now_ms => SessionLookup::Absent,
-                    _ => SessionLookup::Unknown,
-                }
-            }
+            None if self.negative.borrow().contains(key, self.now_ms) => SessionLookup::Absent,
+            None => SessionLookup::Unknown,
         }
     }
 

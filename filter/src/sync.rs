@@ -8,7 +8,7 @@ use crate::host;
 use crate::metrics::Metrics;
 use mtls_gate_core::config::StoreLink;
 use mtls_gate_core::feed::{ChangeSet, changes_path};
-use mtls_gate_core::shared_data::{self, Lease, SyncState, WORKER_COUNTER_KEY};
+use mtls_gate_core::shared_data::{self, Lease, Namespace, SyncState};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::rc::Rc;
@@ -28,8 +28,8 @@ struct InFlight {
 
 impl Syncer {
     pub fn new(link: StoreLink, metrics: Rc<Metrics>) -> Self {
-        let holder_id = allocate_holder_id();
-        record_start(host::now_ms());
+        let holder_id = allocate_holder_id(&link.namespace);
+        record_start(&link.namespace, host::now_ms());
         Syncer {
             link,
             holder_id,
@@ -63,7 +63,7 @@ impl Syncer {
         if !self.take_lease(now) {
             return;
         }
-        let since = host::shared_get(SyncState::KEY)
+        let since = host::shared_get(&self.link.namespace.sync_state())
             .0
             .and_then(|v| SyncState::decode(&v))
             .map_or(0, |s| s.version);
@@ -112,7 +112,7 @@ impl Syncer {
             .unwrap_or_default();
         match ChangeSet::decode(&body) {
             Ok(changes) => {
-                apply(&changes, host::now_ms());
+                apply(&self.link.namespace, &changes, host::now_ms());
                 self.metrics.sync_succeeded();
             }
             Err(error) => {
@@ -126,7 +126,8 @@ impl Syncer {
     }
 
     fn take_lease(&self, now: i64) -> bool {
-        let (value, cas) = host::shared_get(Lease::KEY);
+        let key = self.link.namespace.lease();
+        let (value, cas) = host::shared_get(&key);
         let current = value.and_then(|v| Lease::decode(&v));
         if current.is_some_and(|lease| !lease.available_to(self.holder_id, now)) {
             return false;
@@ -135,7 +136,7 @@ impl Syncer {
             holder: self.holder_id,
             expires_ms: now.saturating_add(self.lease_ttl_ms()),
         };
-        host::shared_set(Lease::KEY, &lease.encode(), cas).is_ok()
+        host::shared_set(&key, &lease.encode(), cas).is_ok()
     }
 }
 
@@ -151,8 +152,8 @@ pub fn call_response_status(num_headers: usize) -> Option<Vec<u8>> {
 }
 
 /// Writes a change set into shared data and advances the sync state.
-fn apply(changes: &ChangeSet, now_ms: i64) {
-    let (state_bytes, state_cas) = host::shared_get(SyncState::KEY);
+fn apply(ns: &Namespace, changes: &ChangeSet, now_ms: i64) {
+    let (state_bytes, state_cas) = host::shared_get(&ns.sync_state());
     let state = state_bytes
         .and_then(|v| SyncState::decode(&v))
         .unwrap_or_default();
@@ -168,31 +169,27 @@ fn apply(changes: &ChangeSet, now_ms: i64) {
     };
     for cert in &changes.certs {
         let _ = host::shared_set(
-            &shared_data::certificate_key(generation, &cert.id),
+            &ns.certificate(generation, &cert.id),
             &shared_data::encode_certificate(cert),
             None,
         );
     }
     for id in &changes.removed_certs {
         let _ = host::shared_set(
-            &shared_data::certificate_key(generation, id),
+            &ns.certificate(generation, id),
             shared_data::TOMBSTONE,
             None,
         );
     }
     for entry in &changes.sessions {
         let _ = host::shared_set(
-            &shared_data::session_key(generation, &entry.key),
+            &ns.session(generation, &entry.key),
             &shared_data::encode_session(&entry.grant),
             None,
         );
     }
     for key in &changes.removed_sessions {
-        let _ = host::shared_set(
-            &shared_data::session_key(generation, key),
-            shared_data::TOMBSTONE,
-            None,
-        );
+        let _ = host::shared_set(&ns.session(generation, key), shared_data::TOMBSTONE, None);
     }
     let next = SyncState {
         version: changes.version,
@@ -200,20 +197,21 @@ fn apply(changes: &ChangeSet, now_ms: i64) {
         last_success_ms: now_ms,
         started_ms: state.started_ms,
     };
-    if host::shared_set(SyncState::KEY, &next.encode(), state_cas).is_err() {
+    if host::shared_set(&ns.sync_state(), &next.encode(), state_cas).is_err() {
         log::warn!("mtls-gate: sync state changed under us; the next tick resyncs");
     }
 }
 
 /// A distinct ID for this VM among all workers, from a CAS-incremented counter.
-fn allocate_holder_id() -> u64 {
+fn allocate_holder_id(ns: &Namespace) -> u64 {
+    let key = ns.worker_counter();
     for _ in 0..16 {
-        let (value, cas) = host::shared_get(WORKER_COUNTER_KEY);
+        let (value, cas) = host::shared_get(&key);
         let next = value
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
             .unwrap_or(0)
             .saturating_add(1);
-        if host::shared_set(WORKER_COUNTER_KEY, next.to_string().as_bytes(), cas).is_ok() {
+        if host::shared_set(&key, next.to_string().as_bytes(), cas).is_ok() {
             return next;
         }
     }
@@ -222,13 +220,14 @@ fn allocate_holder_id() -> u64 {
 }
 
 /// Records when the first worker started, so staleness counts before any sync succeeds.
-fn record_start(now_ms: i64) {
-    let (value, cas) = host::shared_get(SyncState::KEY);
+fn record_start(ns: &Namespace, now_ms: i64) {
+    let key = ns.sync_state();
+    let (value, cas) = host::shared_get(&key);
     if value.is_none() {
         let state = SyncState {
             started_ms: now_ms,
             ..SyncState::default()
         };
-        let _ = host::shared_set(SyncState::KEY, &state.encode(), cas);
+        let _ = host::shared_set(&key, &state.encode(), cas);
     }
 }

@@ -1,15 +1,20 @@
-//! Which API a request belongs to (SPEC §5): the exact domain first, then the APIs with an
-//! empty domain; within each, the longest `listen_path` prefix.
+//! Which API a request belongs to (SPEC §5), in Tyk's order: the APIs bound to a domain
+//! (exact host or host template) that covers the host first, then the APIs for any host;
+//! within each tier, the longest `listen_path` (Tyk's length: template variables count as
+//! nothing) that matches the canonical path.
 
 use crate::config::ApiSpec;
+use crate::domain::DomainPattern;
 use std::collections::HashMap;
 
 /// Index over the compiled APIs, built once per configuration.
 #[derive(Debug, Clone, Default)]
 pub struct ApiRouter {
-    /// API indexes per lowercase domain, longest listen path first.
+    /// API indexes per exact lowercase domain, longest listen path first.
     by_domain: HashMap<String, Vec<usize>>,
-    /// APIs with an empty domain (any host), longest listen path first.
+    /// APIs with a host template, longest listen path first (checked one by one).
+    by_template: Vec<usize>,
+    /// APIs for any host, longest listen path first.
     any_domain: Vec<usize>,
 }
 
@@ -17,40 +22,51 @@ impl ApiRouter {
     pub fn new(apis: &[ApiSpec]) -> Self {
         let mut router = ApiRouter::default();
         for (index, api) in apis.iter().enumerate() {
-            if api.domain.is_empty() {
-                router.any_domain.push(index);
-            } else {
-                router
+            match &api.domain {
+                DomainPattern::Any => router.any_domain.push(index),
+                DomainPattern::Exact(host) => router
                     .by_domain
-                    .entry(api.domain.clone())
+                    .entry(host.clone())
                     .or_default()
-                    .push(index);
+                    .push(index),
+                DomainPattern::Template(_) => router.by_template.push(index),
             }
         }
+        // Stable: among equal lengths in one tier, the earlier API in the config wins.
         let longest_first = |list: &mut Vec<usize>| {
             list.sort_by_key(|&i| {
-                std::cmp::Reverse(apis.get(i).map_or(0, |a| a.listen_path.len()))
+                std::cmp::Reverse(apis.get(i).map_or(0, |a| a.listen_path.tyk_length()))
             });
         };
         router.by_domain.values_mut().for_each(longest_first);
+        longest_first(&mut router.by_template);
         longest_first(&mut router.any_domain);
         router
     }
 
-    /// `host` must be normalized (lowercase, no port); `path` is the request path, with or
-    /// without its query string.
+    /// `host` must be normalized (lowercase, no port); `path` canonical
+    /// ([`crate::request_path::canonical`]).
     pub fn select(&self, apis: &[ApiSpec], host: &str, path: &str) -> Option<usize> {
-        let path = path.split(['?', '#']).next().unwrap_or(path);
-        let longest_prefix = |candidates: &[usize]| {
+        let first_match = |candidates: &[usize]| {
             candidates.iter().copied().find(|&i| {
                 apis.get(i)
-                    .is_some_and(|api| path.starts_with(api.listen_path.as_str()))
+                    .is_some_and(|api| api.domain.matches(host) && api.listen_path.matches(path))
             })
         };
-        self.by_domain
-            .get(host)
-            .and_then(|list| longest_prefix(list))
-            .or_else(|| longest_prefix(&self.any_domain))
+        let length = |i: usize| apis.get(i).map_or(0, |a| a.listen_path.tyk_length());
+        let exact = self.by_domain.get(host).and_then(|list| first_match(list));
+        let template = match self.by_template.is_empty() {
+            true => None,
+            false => first_match(&self.by_template),
+        };
+        let bound = match (exact, template) {
+            // Tyk leaves equal lengths to an unstable sort; the exact host, being the more
+            // specific, wins here.
+            (Some(e), Some(t)) if length(t) > length(e) => Some(t),
+            (Some(e), _) => Some(e),
+            (None, t) => t,
+        };
+        bound.or_else(|| first_match(&self.any_domain))
     }
 }
 
@@ -74,12 +90,47 @@ mod tests {
         .unwrap();
         let cases = [
             ("a.test", "/v1/users", Some("v1-a")),
-            ("a.test", "/v1/admin/x?y=1", Some("v1-admin-a")),
+            ("a.test", "/v1/admin/x", Some("v1-admin-a")),
             ("a.test", "/other", Some("root-any")),
             ("c.test", "/v1/users", Some("v1-any")),
             ("c.test", "/", Some("root-any")),
             ("b.test", "/b/x", Some("b-only")),
             ("b.test", "/v1/x", Some("v1-any")),
+        ];
+        for (host, path, want) in cases {
+            let got = config
+                .router()
+                .select(&config.apis, host, path)
+                .map(|i| config.apis[i].api_id.as_str());
+            assert_eq!(got, want, "{host}{path}");
+        }
+    }
+
+    #[test]
+    fn templates_and_disabled_domains_select_as_tyk() {
+        let config = GateConfig::from_json(
+            br#"{"apis": [
+                {"api_id": "root-any", "proxy": {"listen_path": "/"}},
+                {"api_id": "tenant", "domain": "{t:[a-z]+}.example.com", "proxy": {"listen_path": "/"}},
+                {"api_id": "tenant-admin", "domain": "{t}.example.com", "proxy": {"listen_path": "/admin/"}},
+                {"api_id": "exact", "domain": "www.example.com", "proxy": {"listen_path": "/"}},
+                {"api_id": "disabled", "domain": "off.test", "domain_disabled": true,
+                 "proxy": {"listen_path": "/off/"}},
+                {"api_id": "versioned", "proxy": {"listen_path": "/api/{version}/orders"}}
+            ]}"#,
+        )
+        .unwrap();
+        let cases = [
+            ("acme.example.com", "/x", Some("tenant")),
+            ("acme.example.com", "/admin/x", Some("tenant-admin")),
+            ("www.example.com", "/x", Some("exact")),
+            // The template is longer than the exact domain's `/` here.
+            ("www.example.com", "/admin/x", Some("tenant-admin")),
+            ("a1.example.com", "/x", Some("root-any")),
+            ("other.test", "/off/x", Some("disabled")),
+            ("off.test", "/off/x", Some("disabled")),
+            ("other.test", "/api/v2/orders/7", Some("versioned")),
+            ("other.test", "/api/v2/users", Some("root-any")),
         ];
         for (host, path, want) in cases {
             let got = config

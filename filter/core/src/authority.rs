@@ -44,6 +44,42 @@ pub fn split_host_port(authority: &str) -> HostPort<'_> {
     }
 }
 
+/// Is `authority` exactly `host[:port]` (RFC 3986 §3.2.2, without userinfo)? The host is a
+/// registered name (letters, digits, `-`, `.`, `_`, `~`), an IPv4 address or a bracketed
+/// IPv6 literal; the port, if any, is at most 65535. `x@h`, `h:1:2` and `a,b` are not: an
+/// upstream may read such a Host differently from the filter, so where some API needs a
+/// client certificate they are refused instead of being matched to no domain.
+pub fn is_valid_authority(authority: &str) -> bool {
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((v6, rest)) => (
+                v6.parse::<std::net::Ipv6Addr>().is_ok(),
+                match rest {
+                    "" => None,
+                    _ => Some(rest.strip_prefix(':').unwrap_or("x")),
+                },
+            ),
+            None => (false, None),
+        },
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let name_ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            (name_ok, port)
+        }
+    };
+    // An empty port is allowed (RFC 3986); `+1` is not a port, though `u16` parses it.
+    let port_ok = port.is_none_or(|p| {
+        p.is_empty() || (p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+    });
+    host_ok && port_ok
+}
+
 /// The lowercase host of an `:authority`, port and IPv6 brackets removed. Hosts are
 /// case-insensitive (RFC 9110 §4.2.3); every comparison goes through this.
 pub fn normalized_host(authority: &str) -> String {
@@ -125,6 +161,28 @@ mod tests {
         ];
         for (input, host, port) in cases {
             assert_eq!(split_host_port(input), HostPort { host, port }, "{input}");
+        }
+    }
+
+    #[test]
+    fn authority_syntax_table() {
+        for good in [
+            "example.com",
+            "Example.COM:8443",
+            "example.com:",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8443",
+            "a_b.test",
+            "host.",
+        ] {
+            assert!(is_valid_authority(good), "{good}");
+        }
+        for bad in [
+            "", "h:1:2", "x@h", "a,b", "a b", "[::1", "[zz]:1", "[::1]x", "h:99999", "h:-1",
+            "h:+1", "::1", "h/x", "h\\x", "h%2e", ":80",
+        ] {
+            assert!(!is_valid_authority(bad), "{bad}");
         }
     }
 

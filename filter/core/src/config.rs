@@ -5,8 +5,12 @@
 
 use crate::allow_list::AllowList;
 use crate::api_match::ApiRouter;
-use crate::authority::{TargetUrl, normalized_host, parse_target_url};
+use crate::authority::{TargetUrl, parse_target_url};
 use crate::cert_ref::CertRef;
+use crate::domain::{DomainPattern, DomainSet};
+use crate::listen_path::ListenPath;
+use crate::org_id;
+use crate::shared_data::Namespace;
 use crate::upstream::UpstreamCertMap;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
@@ -44,13 +48,19 @@ pub enum DefaultAction {
 pub struct StoreLink {
     pub cluster: String,
     pub authority: String,
+    /// The feed token: `store.token`, or the VM environment variable `store.token_env`
+    /// names (which keeps it out of Envoy's `/config_dump`).
     pub token: String,
+    /// `store.token_env`, when the token came from there.
+    pub token_env: Option<String>,
     pub sync_interval_ms: u64,
     pub max_stale_s: u64,
     pub lookup_on_miss: bool,
     /// Session lookups one worker may have in flight; past it a miss answers 503 at once.
     pub max_lookups_in_flight: u32,
     pub timeout_ms: u64,
+    /// Where this gate's entries live in shared data: scoped to the store.
+    pub namespace: Namespace,
 }
 
 /// One API, compiled.
@@ -59,9 +69,9 @@ pub struct ApiSpec {
     pub api_id: String,
     pub name: String,
     pub org_id: String,
-    /// Lowercase host; empty means any host.
-    pub domain: String,
-    pub listen_path: String,
+    /// Where the API listens by host (`domain`, unless `domain_disabled`).
+    pub domain: DomainPattern,
+    pub listen_path: ListenPath,
     pub target: Option<TargetUrl>,
     pub use_mutual_tls_auth: bool,
     pub client_certificates: AllowList,
@@ -94,8 +104,9 @@ pub struct GateConfig {
     pub store: Option<StoreLink>,
     /// Forward Envoy's (verified) XFCC upstream instead of removing it.
     pub forward_client_cert: bool,
-    /// Hosts named by an API that needs a client certificate: the SNI check's trigger set.
-    pub mtls_domains: HashSet<String>,
+    /// Hosts named by an API that needs a client certificate: the SNI check's trigger set,
+    /// and where a malformed `:authority` is refused.
+    pub mtls_domains: DomainSet,
     /// Some API needs a client certificate, so a path that could dodge its `listen_path` is
     /// refused (see [`crate::request_path`]); with none, there is nothing to dodge.
     pub guards_paths: bool,
@@ -114,8 +125,18 @@ impl GateConfig {
             .and_then(|i| self.apis.get(i))
     }
 
-    /// Parses and validates the plugin configuration JSON.
+    /// Parses and validates the plugin configuration JSON. `store.token_env` is read from
+    /// the process environment: in the filter, the VM's (WASI `environ_get`, which Envoy fills
+    /// from `vm_config.environment_variables`).
     pub fn from_json(json: &[u8]) -> Result<GateConfig, ConfigError> {
+        Self::from_json_with_env(json, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`GateConfig::from_json`], with the environment given.
+    pub fn from_json_with_env(
+        json: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GateConfig, ConfigError> {
         // serde would also read a struct from a JSON array (fields by position); a plugin
         // configuration is always an object.
         if json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -127,7 +148,7 @@ impl GateConfig {
             let path = if path == "." { "$".to_owned() } else { path };
             err(path, e.into_inner().to_string())
         })?;
-        compile(raw)
+        compile(raw, env)
     }
 }
 
@@ -178,6 +199,7 @@ struct RawStore {
     cluster: String,
     authority: String,
     token: String,
+    token_env: String,
     sync_interval_ms: u64,
     max_stale_s: u64,
     lookup_on_miss: bool,
@@ -191,6 +213,7 @@ impl Default for RawStore {
             cluster: String::new(),
             authority: String::new(),
             token: String::new(),
+            token_env: String::new(),
             sync_interval_ms: 500,
             max_stale_s: 300,
             lookup_on_miss: true,
@@ -208,6 +231,8 @@ struct RawApi {
     org_id: Option<String>,
     active: bool,
     domain: String,
+    /// Tyk: the domain is ignored and the API listens on every host (SPEC §9).
+    domain_disabled: bool,
     #[serde(deserialize_with = "null_as_default")]
     proxy: RawProxy,
     use_mutual_tls_auth: bool,
@@ -233,6 +258,7 @@ impl Default for RawApi {
             // Tyk treats a definition without `active` as active.
             active: true,
             domain: String::new(),
+            domain_disabled: false,
             proxy: RawProxy::default(),
             use_mutual_tls_auth: false,
             client_certificates: Vec::new(),
@@ -264,7 +290,7 @@ struct RawAuthConfig {
 
 // ---- validation ----
 
-fn compile(raw: RawGate) -> Result<GateConfig, ConfigError> {
+fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateConfig, ConfigError> {
     let default_action = match raw.default.as_deref() {
         None | Some("allow") => DefaultAction::Allow,
         Some("deny") => DefaultAction::Deny,
@@ -275,7 +301,8 @@ fn compile(raw: RawGate) -> Result<GateConfig, ConfigError> {
             ));
         }
     };
-    let store = raw.store.map(compile_store).transpose()?;
+    org_id::check(&raw.org_id).map_err(|e| err("org_id", e.to_string()))?;
+    let store = raw.store.map(|s| compile_store(s, env)).transpose()?;
     let store_configured = store.is_some();
 
     let global_allow_list = compile_allow_list(
@@ -315,11 +342,10 @@ fn compile(raw: RawGate) -> Result<GateConfig, ConfigError> {
         apis.push(api);
     }
 
-    let mtls_domains = apis
-        .iter()
-        .filter(|api| api.requires_client_certificate() && !api.domain.is_empty())
-        .map(|api| api.domain.clone())
-        .collect();
+    let mut mtls_domains = DomainSet::default();
+    for api in apis.iter().filter(|api| api.requires_client_certificate()) {
+        mtls_domains.insert(&api.domain);
+    }
     let guards_paths = apis.iter().any(ApiSpec::requires_client_certificate);
     let router = ApiRouter::new(&apis);
 
@@ -338,7 +364,10 @@ fn compile(raw: RawGate) -> Result<GateConfig, ConfigError> {
     })
 }
 
-fn compile_store(raw: RawStore) -> Result<StoreLink, ConfigError> {
+fn compile_store(
+    raw: RawStore,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StoreLink, ConfigError> {
     if raw.cluster.trim().is_empty() {
         return Err(err(
             "store.cluster",
@@ -351,9 +380,33 @@ fn compile_store(raw: RawStore) -> Result<StoreLink, ConfigError> {
             "required: the :authority for calls to the shim",
         ));
     }
-    if raw.token.is_empty() {
-        return Err(err("store.token", "required: the shim's feed token"));
-    }
+    let token_env = raw.token_env.trim();
+    let token = match (raw.token.is_empty(), token_env.is_empty()) {
+        (false, true) => raw.token.clone(),
+        (true, true) => {
+            return Err(err(
+                "store.token",
+                "required: the shim's feed token (or store.token_env, the VM environment \
+                 variable that holds it)",
+            ));
+        }
+        (false, false) => {
+            return Err(err(
+                "store.token_env",
+                "give the feed token in store.token or store.token_env, not both",
+            ));
+        }
+        (true, false) => env(token_env).filter(|t| !t.is_empty()).ok_or_else(|| {
+            err(
+                "store.token_env",
+                format!(
+                    "{token_env:?} is not set for the wasm VM: list it in \
+                     vm_config.environment_variables.host_env_keys and set it in Envoy's \
+                     environment"
+                ),
+            )
+        })?,
+    };
     if !(50..=3_600_000).contains(&raw.sync_interval_ms) {
         return Err(err(
             "store.sync_interval_ms",
@@ -373,9 +426,11 @@ fn compile_store(raw: RawStore) -> Result<StoreLink, ConfigError> {
         return Err(err("store.timeout_ms", "must be between 10 and 60000"));
     }
     Ok(StoreLink {
+        namespace: Namespace::for_store(&raw.cluster, &raw.authority),
         cluster: raw.cluster,
         authority: raw.authority,
-        token: raw.token,
+        token,
+        token_env: (!token_env.is_empty()).then(|| token_env.to_owned()),
         sync_interval_ms: raw.sync_interval_ms,
         max_stale_s: raw.max_stale_s,
         lookup_on_miss: raw.lookup_on_miss,
@@ -391,13 +446,14 @@ fn compile_api(
     store_configured: bool,
 ) -> Result<ApiSpec, ConfigError> {
     let at = |field: &str| format!("apis[{index}].{field}");
-    let listen_path = if raw.proxy.listen_path.is_empty() {
-        "/".to_owned()
-    } else {
-        raw.proxy.listen_path
+    let listen_path = ListenPath::parse(&raw.proxy.listen_path)
+        .map_err(|reason| err(at("proxy.listen_path"), reason))?;
+    let domain = match raw.domain_disabled {
+        true => DomainPattern::Any,
+        false => DomainPattern::parse(&raw.domain).map_err(|reason| err(at("domain"), reason))?,
     };
-    if !listen_path.starts_with('/') {
-        return Err(err(at("proxy.listen_path"), "must start with `/`"));
+    if let Some(org) = &raw.org_id {
+        org_id::check(org).map_err(|e| err(at("org_id"), e.to_string()))?;
     }
     let target = if raw.proxy.target_url.trim().is_empty() {
         None
@@ -407,9 +463,6 @@ fn compile_api(
                 .map_err(|reason| err(at("proxy.target_url"), reason))?,
         )
     };
-    if raw.domain.contains("://") || raw.domain.contains('/') {
-        return Err(err(at("domain"), "a host name, without scheme or path"));
-    }
     let token_auth = raw.auth_configs.get("authToken");
     let use_certificate_auth =
         token_auth.is_some_and(|a| a.use_certificate) || raw.auth.use_certificate;
@@ -433,11 +486,7 @@ fn compile_api(
         api_id: raw.api_id,
         name: raw.name,
         org_id: raw.org_id.unwrap_or_else(|| gate_org_id.to_owned()),
-        domain: if raw.domain.trim().is_empty() {
-            String::new()
-        } else {
-            normalized_host(&raw.domain)
-        },
+        domain,
         listen_path,
         target,
         use_mutual_tls_auth: raw.use_mutual_tls_auth,
@@ -508,7 +557,7 @@ mod tests {
         let api = &config.apis[0];
         assert_eq!(api.api_id, "1");
         assert_eq!(api.org_id, "default");
-        assert_eq!(api.listen_path, "/tyk-api-test/");
+        assert_eq!(api.listen_path.as_str(), "/tyk-api-test/");
         assert_eq!(api.target.as_ref().unwrap().authority, "httpbin.org");
         assert_eq!(api.auth_header_name, "authorization");
         assert!(!api.requires_client_certificate());
@@ -533,7 +582,7 @@ mod tests {
         assert!(!config.global_upstream.is_empty());
         let api = &config.apis[0];
         assert_eq!(api.org_id, "o1", "API inherits the gate org");
-        assert_eq!(api.domain, "api.example.com");
+        assert!(api.domain.matches("api.example.com") && !api.domain.matches("x.test"));
         assert!(api.use_certificate_auth && api.use_mutual_tls_auth && api.strip_auth_data);
         assert_eq!(api.auth_header_name, "x-key");
         assert!(config.mtls_domains.contains("api.example.com"));
@@ -633,6 +682,25 @@ mod tests {
             assert_eq!(error.path, *path, "{json} -> {error}");
             assert!(error.reason.contains(reason), "{json} -> {error}");
         }
+    }
+
+    #[test]
+    fn the_feed_token_may_come_from_the_vm_environment() {
+        let json = br#"{"store": {"cluster": "c", "authority": "a", "token_env": "FEED"}}"#;
+        let env = |name: &str| (name == "FEED").then(|| "secret-token".to_owned());
+        let config = GateConfig::from_json_with_env(json, &env).unwrap();
+        let store = config.store.unwrap();
+        assert_eq!(store.token, "secret-token");
+        assert_eq!(store.token_env.as_deref(), Some("FEED"));
+        let unset = GateConfig::from_json_with_env(json, &|_| None).unwrap_err();
+        assert_eq!(unset.path, "store.token_env");
+        assert!(unset.reason.contains("host_env_keys"), "{unset}");
+        let both =
+            br#"{"store": {"cluster": "c", "authority": "a", "token": "t", "token_env": "FEED"}}"#;
+        assert_eq!(
+            GateConfig::from_json_with_env(both, &env).unwrap_err().path,
+            "store.token_env"
+        );
     }
 
     #[test]

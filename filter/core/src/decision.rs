@@ -1,11 +1,12 @@
-//! The request decision: SNI check → API → static allow list → certificate auth → verdict.
+//! The request decision: Host and SNI checks → path → API → static allow list →
+//! certificate auth → verdict.
 //!
 //! Pure: host data arrives through two traits, so the same pipeline runs in the filter,
 //! in unit tests and in the harness. [`RequestFacts`] reads host properties lazily and
 //! caches them, so the allow path costs one property read (the digest) and the deny path
 //! a second one (to tell "no TLS" from "no certificate").
 
-use crate::authority::normalized_host;
+use crate::authority::{is_valid_authority, normalized_host};
 use crate::cert_ref::CertRef;
 use crate::config::{ApiSpec, DefaultAction, GateConfig};
 use crate::denial::Denial;
@@ -93,14 +94,23 @@ pub fn decide<'a>(
     store: &dyn StoreView,
     now: i64,
 ) -> Verdict<'a> {
+    // Where some API is bound to a host, a Host the filter cannot read as `host[:port]`
+    // could be read differently upstream (`x@h`, `h:1:2`, `a,b`): refuse it.
+    if !config.mtls_domains.is_empty() && !is_valid_authority(request.authority) {
+        return Verdict::Deny(Denial::InvalidHost);
+    }
     let host = normalized_host(request.authority);
     if let Some(denial) = check_sni(config, &host, facts) {
         return Verdict::Deny(denial);
     }
-    if config.guards_paths && !request_path::is_normalized(request.path) {
-        return Verdict::Deny(Denial::PathNotNormalized);
-    }
-    let Some(api) = config.select_api(&host, request.path) else {
+    // Match on what the upstream will serve (decoded, parameters dropped); with an API that
+    // needs a certificate, a path whose meaning depends on the upstream is refused.
+    let path = match (request_path::canonical(request.path), config.guards_paths) {
+        (Ok(path), _) => path,
+        (Err(_), true) => return Verdict::Deny(Denial::PathNotNormalized),
+        (Err(_), false) => request_path::best_effort(request.path),
+    };
+    let Some(api) = config.select_api(&host, &path) else {
         return match config.default_action {
             DefaultAction::Allow => Verdict::Allow(Admission {
                 api: None,
@@ -248,8 +258,15 @@ fn authenticate_certificate(
         SessionLookup::Unknown if lookup_on_miss => return Err(AuthOutcome::Lookup(cert_id)),
         SessionLookup::Unknown | SessionLookup::Absent => return deny(Denial::NoSession),
     };
+    // SPEC §2, §4: deleting a certificate keeps its keys, but they open nothing until it
+    // is uploaded again (Tyk's ErrAuthCertNotFound).
+    if store.certificate(&cert_id).is_none() {
+        return deny(Denial::CertificateNotInStore);
+    }
+    check_grant(&certificate_session, api, now).map_err(AuthOutcome::Deny)?;
     // Legacy Dynamic mTLS: a token may pick the session, but only next to a certificate
-    // that itself resolves to a session (checked above).
+    // whose own session is valid for this API (checked above; a safe deviation: Tyk takes
+    // the token next to any certificate with a session).
     let token = match config.allow_unsafe_dynamic_mtls_token {
         true => facts
             .request_header(&api.auth_header_name)
@@ -257,25 +274,33 @@ fn authenticate_certificate(
         false => None,
     };
     let (session_key, grant) = match token {
-        Some(token) if !token.is_empty() => match store.session(&token) {
-            SessionLookup::Found(grant) => (token, grant),
+        Some(token) if !token.is_empty() && token != cert_id => match store.session(&token) {
+            SessionLookup::Found(grant) => {
+                check_grant(&grant, api, now).map_err(AuthOutcome::Deny)?;
+                (token, grant)
+            }
             _ => return deny(Denial::NoSession),
         },
         _ => (cert_id, certificate_session),
     };
-    if grant.is_inactive {
-        return deny(Denial::KeyInactive);
-    }
-    if grant.is_expired_at(now) {
-        return deny(Denial::KeyExpired);
-    }
-    if !grant.allows_api(&api.api_id) {
-        return deny(Denial::ApiNotInAccessRights);
-    }
     Ok(ClientIdentity {
         session_key,
         alias: grant.alias,
     })
+}
+
+/// SPEC §4 step 4, in Tyk's order: inactive, expired, access rights.
+fn check_grant(grant: &SessionGrant, api: &ApiSpec, now: i64) -> Result<(), Denial> {
+    if grant.is_inactive {
+        return Err(Denial::KeyInactive);
+    }
+    if grant.is_expired_at(now) {
+        return Err(Denial::KeyExpired);
+    }
+    if !grant.allows_api(&api.api_id) {
+        return Err(Denial::ApiNotInAccessRights);
+    }
+    Ok(())
 }
 
 /// The Envoy cluster for an admitted request (SPEC §6), or `None` when the API has no

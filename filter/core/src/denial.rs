@@ -16,12 +16,17 @@ pub enum Denial {
     KeyInactive,
     KeyExpired,
     ApiNotInAccessRights,
+    /// A session whose certificate was deleted from the store: 403 (Tyk's
+    /// `ErrAuthCertNotFound`); the key works again once the certificate is back.
+    CertificateNotInStore,
     StoreUnavailable,
     // Matching (SPEC §5).
     DomainDoesNotMatchSni,
     NoMatchingApi,
     /// A path API matching cannot trust (dot segments, encoded separators): 400.
     PathNotNormalized,
+    /// An `:authority` that is not `host[:port]`: 400.
+    InvalidHost,
 }
 
 impl Denial {
@@ -29,7 +34,7 @@ impl Denial {
         match self {
             Denial::ClientCertificateRequired | Denial::NoSession | Denial::KeyExpired => 401,
             Denial::StoreUnavailable => 503,
-            Denial::PathNotNormalized => 400,
+            Denial::PathNotNormalized | Denial::InvalidHost => 400,
             _ => 403,
         }
     }
@@ -44,7 +49,7 @@ impl Denial {
             }
             Denial::CertificateExpired => "Certificate has expired".into(),
             Denial::ClientCertificateRequired => "Client certificate required".into(),
-            Denial::NoSession | Denial::ApiNotInAccessRights => {
+            Denial::NoSession | Denial::ApiNotInAccessRights | Denial::CertificateNotInStore => {
                 "Access to this API has been disallowed".into()
             }
             Denial::KeyInactive => "Key is inactive, please renew".into(),
@@ -53,6 +58,7 @@ impl Denial {
             Denial::DomainDoesNotMatchSni => "Domain does not match SNI".into(),
             Denial::NoMatchingApi => "No API matches this request".into(),
             Denial::PathNotNormalized => "Path is not normalized".into(),
+            Denial::InvalidHost => "Host is not a valid host[:port]".into(),
         }
     }
 
@@ -69,14 +75,16 @@ impl Denial {
             Denial::KeyInactive => "key_inactive",
             Denial::KeyExpired => "key_expired",
             Denial::ApiNotInAccessRights => "access_rights",
+            Denial::CertificateNotInStore => "certificate_removed",
             Denial::StoreUnavailable => "store_unavailable",
             Denial::DomainDoesNotMatchSni => "sni_mismatch",
             Denial::NoMatchingApi => "no_api",
             Denial::PathNotNormalized => "path_not_normalized",
+            Denial::InvalidHost => "invalid_host",
         }
     }
 
-    pub const ALL_LABELS: [&'static str; 12] = [
+    pub const ALL_LABELS: [&'static str; 14] = [
         "tls_not_enabled",
         "no_certificate",
         "not_allowed",
@@ -85,10 +93,12 @@ impl Denial {
         "key_inactive",
         "key_expired",
         "access_rights",
+        "certificate_removed",
         "store_unavailable",
         "sni_mismatch",
         "no_api",
         "path_not_normalized",
+        "invalid_host",
     ];
 
     /// Tyk's error template body: `{"error": "<message>"}`.

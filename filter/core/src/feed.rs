@@ -40,7 +40,8 @@ pub struct ChangeSet {
     pub removed_certs: Vec<String>,
     /// Sessions created or updated (or, in a snapshot, present).
     pub sessions: Vec<SessionEntry>,
-    /// Keys of sessions deleted, including every session of a deleted certificate.
+    /// Keys of sessions deleted. Deleting a certificate does not delete its sessions (SPEC §2):
+    /// they stay, and open nothing until the certificate is back in `certs`.
     pub removed_sessions: Vec<String>,
 }
 

@@ -11,8 +11,57 @@
 use crate::feed::CertIndexEntry;
 use crate::session::SessionGrant;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "mtls-gate/v1/";
+
+/// Where one gate's entries live. Shared data is per `vm_id`, and two gates in one Envoy
+/// with different stores must not share a lease, a version or sessions: every key is scoped
+/// to the store (its Envoy cluster and authority). Gates on the same store share one cache
+/// and one syncer, which is what they want.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    prefix: String,
+}
+
+impl Namespace {
+    pub fn for_store(cluster: &str, authority: &str) -> Namespace {
+        let digest = Sha256::new()
+            .chain_update(cluster.as_bytes())
+            .chain_update([0u8])
+            .chain_update(authority.as_bytes())
+            .finalize();
+        let scope = hex::encode(digest.get(..8).unwrap_or_default());
+        Namespace {
+            prefix: format!("{PREFIX}{scope}/"),
+        }
+    }
+
+    /// The [`SyncState`].
+    pub fn sync_state(&self) -> String {
+        format!("{}sync", self.prefix)
+    }
+
+    /// The [`Lease`].
+    pub fn lease(&self) -> String {
+        format!("{}lease", self.prefix)
+    }
+
+    /// Counter used to hand each VM a distinct holder ID (incremented with CAS).
+    pub fn worker_counter(&self) -> String {
+        format!("{}workers", self.prefix)
+    }
+
+    /// A certificate index entry of `generation`.
+    pub fn certificate(&self, generation: u64, id: &str) -> String {
+        format!("{}{generation}/c/{id}", self.prefix)
+    }
+
+    /// A session grant of `generation`, by session key (`org_id` + fingerprint).
+    pub fn session(&self, generation: u64, key: &str) -> String {
+        format!("{}{generation}/s/{key}", self.prefix)
+    }
+}
 
 /// Where the sync stands; written by the lease holder after each applied change set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +77,6 @@ pub struct SyncState {
 }
 
 impl SyncState {
-    pub const KEY: &'static str = "mtls-gate/v1/sync";
-
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
@@ -57,8 +104,6 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub const KEY: &'static str = "mtls-gate/v1/lease";
-
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let (holder, expires) = text.split_once(':')?;
@@ -85,24 +130,6 @@ pub fn is_tombstone(value: &[u8]) -> bool {
     value == TOMBSTONE || value.is_empty()
 }
 
-/// Counter used to hand each VM a distinct holder ID (incremented with CAS).
-pub const WORKER_COUNTER_KEY: &str = "mtls-gate/v1/workers";
-
-/// A certificate index entry of `generation`.
-pub fn certificate_key(generation: u64, id: &str) -> String {
-    format!("{PREFIX}{generation}/c/{id}")
-}
-
-/// A session grant of `generation`, by session key (`org_id` + fingerprint).
-pub fn session_key(generation: u64, key: &str) -> String {
-    format!("{PREFIX}{generation}/s/{key}")
-}
-
-/// Negative lookup cache: value is the unix ms until which "no session" holds.
-pub fn miss_key(key: &str) -> String {
-    format!("{PREFIX}miss/{key}")
-}
-
 pub fn encode_certificate(entry: &CertIndexEntry) -> Vec<u8> {
     serde_json::to_vec(entry).unwrap_or_default()
 }
@@ -118,14 +145,6 @@ pub fn encode_session(grant: &SessionGrant) -> Vec<u8> {
 
 pub fn decode_session(bytes: &[u8]) -> Option<SessionGrant> {
     serde_json::from_slice(bytes).ok()
-}
-
-pub fn encode_miss(until_ms: i64) -> Vec<u8> {
-    until_ms.to_string().into_bytes()
-}
-
-pub fn decode_miss(bytes: &[u8]) -> Option<i64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -167,10 +186,27 @@ mod tests {
 
     #[test]
     fn generations_never_share_keys() {
-        assert_ne!(certificate_key(1, "x"), certificate_key(2, "x"));
-        assert_ne!(session_key(1, "x"), certificate_key(1, "x"));
+        let ns = Namespace::for_store("shim", "shim.local");
+        assert_ne!(ns.certificate(1, "x"), ns.certificate(2, "x"));
+        assert_ne!(ns.session(1, "x"), ns.certificate(1, "x"));
         assert_eq!(decode_session(TOMBSTONE), None, "tombstone reads as absent");
         assert!(is_tombstone(TOMBSTONE) && is_tombstone(b"") && !is_tombstone(b"{}"));
-        assert_eq!(decode_miss(&encode_miss(42)), Some(42));
+    }
+
+    #[test]
+    fn gates_on_different_stores_never_share_a_key() {
+        let a = Namespace::for_store("shim-a", "shim");
+        let b = Namespace::for_store("shim-b", "shim");
+        let c = Namespace::for_store("shim-a", "other");
+        // A separator keeps ("ab", "c") apart from ("a", "bc").
+        let d = Namespace::for_store("shim-", "ashim");
+        for other in [&b, &c, &d] {
+            assert_ne!(a.lease(), other.lease());
+            assert_ne!(a.sync_state(), other.sync_state());
+            assert_ne!(a.worker_counter(), other.worker_counter());
+            assert_ne!(a.session(1, "k"), other.session(1, "k"));
+            assert_ne!(a.certificate(1, "k"), other.certificate(1, "k"));
+        }
+        assert_eq!(a, Namespace::for_store("shim-a", "shim"));
     }
 }

@@ -34,7 +34,11 @@ fn split_unquoted(text: &str, separator: char) -> impl Iterator<Item = &str> {
 
 /// The value of `key` in the LAST element (the one Envoy appended for this hop).
 pub fn field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let element = split_unquoted(header, ',').last()?;
+    field_of(split_unquoted(header, ',').last()?, key)
+}
+
+/// The value of `key` in one element.
+fn field_of<'a>(element: &'a str, key: &str) -> Option<&'a str> {
     split_unquoted(element, ';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
         k.trim()
@@ -46,16 +50,39 @@ pub fn field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 /// Facts of the certificate in the header's `Cert` field, only if it is the certificate
 /// with `expected` fingerprint (so a forged header can't lend a different expiry).
 pub fn verified_certificate(header: &str, expected: &Fingerprint) -> Option<CertificateFacts> {
-    let encoded = field(header, "Cert")?;
-    let pem = percent_decode_str(encoded).decode_utf8().ok()?;
-    let first = parse_blocks(&pem)
-        .ok()?
-        .into_iter()
-        .find(|b| b.is_certificate())?;
-    if Fingerprint::of_der(&first.der) != *expected {
+    let der = leaf_der(field(header, "Cert")?)?;
+    if Fingerprint::of_der(&der) != *expected {
         return None;
     }
-    parse_certificate(&first.der).ok()
+    parse_certificate(&der).ok()
+}
+
+/// May this XFCC go upstream (`forward_client_cert`)? Only when it is exactly one element,
+/// whose `Cert` hashes to the connection's digest and whose `Hash`, if any, says the same:
+/// Envoy's own element for this connection. Whatever Envoy's forwarding mode, a client's
+/// element then never travels (APPEND_FORWARD makes two elements; a forged one has no PEM
+/// of the client's own certificate or a `Hash` that disagrees).
+pub fn is_forwardable(header: &str, digest: &Fingerprint) -> bool {
+    let mut elements = split_unquoted(header, ',');
+    let (Some(element), None) = (elements.next(), elements.next()) else {
+        return false;
+    };
+    let hash_agrees =
+        field_of(element, "Hash").is_none_or(|hash| hash.eq_ignore_ascii_case(&digest.to_hex()));
+    hash_agrees
+        && field_of(element, "Cert")
+            .and_then(leaf_der)
+            .is_some_and(|der| Fingerprint::of_der(&der) == *digest)
+}
+
+/// The DER of the first certificate in a percent-encoded PEM field.
+fn leaf_der(encoded: &str) -> Option<Vec<u8>> {
+    let pem = percent_decode_str(encoded).decode_utf8().ok()?;
+    parse_blocks(&pem)
+        .ok()?
+        .into_iter()
+        .find(|b| b.is_certificate())
+        .map(|block| block.der)
 }
 
 #[cfg(test)]
@@ -113,5 +140,50 @@ mod native_tests {
         let facts = verified_certificate(&header, &fp).expect("matching certificate");
         assert_eq!(facts.fingerprint, fp);
         assert!(verified_certificate(&header, &Fingerprint::of_der(b"other")).is_none());
+    }
+
+    /// Audit hardening: XFCC goes upstream only as Envoy's one element for this connection.
+    #[test]
+    fn only_one_element_with_the_connections_own_certificate_is_forwardable() {
+        let make = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.into()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            (Fingerprint::of_der(cert.der()), cert.pem())
+        };
+        let (fp, pem) = make("client.test");
+        let (other_fp, other_pem) = make("other.test");
+        let own = envoy_style_header(&pem, &fp.to_hex());
+        assert!(is_forwardable(&own, &fp));
+        let upper_hash = envoy_style_header(&pem, &fp.to_hex().to_uppercase());
+        assert!(is_forwardable(&upper_hash, &fp));
+        let cases = [
+            (
+                "another certificate",
+                envoy_style_header(&other_pem, &fp.to_hex()),
+            ),
+            (
+                "hash of another",
+                envoy_style_header(&pem, &other_fp.to_hex()),
+            ),
+            (
+                "a client's element first",
+                format!(
+                    "{},{own}",
+                    envoy_style_header(&other_pem, &other_fp.to_hex())
+                ),
+            ),
+            ("own element twice", format!("{own},{own}")),
+            (
+                "hash only, no certificate",
+                format!("Hash={fp};Subject=\"CN=admin\""),
+            ),
+            ("empty", String::new()),
+        ];
+        for (name, header) in cases {
+            assert!(!is_forwardable(&header, &fp), "{name}");
+        }
     }
 }

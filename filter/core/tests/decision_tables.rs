@@ -82,9 +82,19 @@ impl FakeStore {
         self.certs.insert(id, entry);
         self
     }
+    /// A session and, as the store keeps them together, its certificate (unless one was
+    /// already given).
     fn with_session(mut self, org: &str, name: &str, grant: SessionGrant) -> Self {
+        if !self.certs.contains_key(&format!("{org}{}", fp(name))) {
+            self = self.with_cert(org, name, 0);
+        }
         self.sessions
             .insert(format!("{org}{}", fp(name)), SessionLookup::Found(grant));
+        self
+    }
+    /// The certificate deleted from the store, its sessions kept (SPEC §2).
+    fn without_cert(mut self, org: &str, name: &str) -> Self {
+        self.certs.remove(&format!("{org}{}", fp(name)));
         self
     }
 }
@@ -341,6 +351,12 @@ fn certificate_auth_rows_of_spec_section_4() {
             Ok(Some("dyn".into())),
         ),
         (
+            "certificate deleted, key kept: 403 until it is back",
+            FakeFacts::with_cert("c"),
+            session(grant()).without_cert("o", "c"),
+            Err(Denial::CertificateNotInStore),
+        ),
+        (
             "stale store",
             FakeFacts::with_cert("c"),
             FakeStore {
@@ -497,6 +513,63 @@ fn tokens_are_ignored_unless_the_legacy_mode_is_on() {
     );
 }
 
+/// Deviation (audit): in legacy mode another session's token counts only next to a
+/// certificate whose own session is valid for the API.
+#[test]
+fn legacy_tokens_need_the_certificates_own_session_to_be_valid_for_the_api() {
+    let legacy = cert_auth_config(r#""security": {"allow_unsafe_dynamic_mtls_token": true},"#);
+    let valid_token = format!("o{}", fp("valid"));
+    let with_token = |cert: &str| {
+        let mut facts = FakeFacts::with_cert(cert);
+        facts
+            .headers
+            .insert("authorization".into(), valid_token.clone());
+        facts
+    };
+    let store = FakeStore::default()
+        .with_session("o", "valid", grant())
+        .with_session(
+            "o",
+            "inactive",
+            SessionGrant {
+                is_inactive: true,
+                ..grant()
+            },
+        )
+        .with_session(
+            "o",
+            "elsewhere",
+            SessionGrant {
+                api_ids: vec!["other-api".into()],
+                ..grant()
+            },
+        )
+        .with_session(
+            "o",
+            "lapsed",
+            SessionGrant {
+                expires: NOW - 1,
+                ..grant()
+            },
+        )
+        .with_session("o", "orphan", grant())
+        .without_cert("o", "orphan");
+    let cases = [
+        ("inactive", Err(Denial::KeyInactive)),
+        ("elsewhere", Err(Denial::ApiNotInAccessRights)),
+        ("lapsed", Err(Denial::KeyExpired)),
+        ("orphan", Err(Denial::CertificateNotInStore)),
+        ("valid", Ok(Some("dyn".into()))),
+    ];
+    for (cert, want) in cases {
+        assert_eq!(
+            run(&legacy, "h", &mut with_token(cert), &store),
+            want,
+            "{cert}"
+        );
+    }
+}
+
 #[test]
 fn static_and_certificate_auth_must_both_pass() {
     let config = config(&format!(
@@ -641,10 +714,243 @@ fn a_path_that_could_dodge_a_listen_path_is_refused_when_an_api_needs_a_certific
     }
     assert_eq!(Denial::PathNotNormalized.status(), 400);
 
+    // Audit: percent-encoded ordinary characters and `;` parameters are what the upstream
+    // decodes and drops, so they select the API the upstream serves.
+    for encoded in [
+        "/%73ecure/x",
+        "/%73%65%63%75%72%65/x",
+        "/secure;jsessionid=1/x",
+        "/secure%3bx/x",
+        "/secure/x;v=1",
+    ] {
+        assert_eq!(
+            decide_path(&guarded, encoded),
+            Ok(Some("secure".into())),
+            "{encoded}"
+        );
+    }
+    for dodge in ["/open/..;/secure/x", "/open/%2E%2E/secure/x", "/open/%2F/x"] {
+        assert_eq!(
+            decide_path(&guarded, dodge),
+            Err(Denial::PathNotNormalized),
+            "{dodge}"
+        );
+    }
+
     // With no API that needs a certificate there is nothing to dodge: Envoy's path stands.
     let open_only = config(r#"{"apis": [{"api_id": "open", "proxy": {"listen_path": "/open/"}}]}"#);
     assert_eq!(
         decide_path(&open_only, "/open/../x"),
+        Ok(Some("open".into()))
+    );
+}
+
+/// Audit: with an empty domain, `/%61nysecure/x` reached the mTLS API's upstream unchecked.
+#[test]
+fn encoded_paths_reach_the_certificate_check_of_the_api_they_decode_to() {
+    let config = config(&format!(
+        r#"{{"apis": [{{"api_id": "anysecure", "use_mutual_tls_auth": true,
+                        "client_certificates": ["{allowed}"], "proxy": {{"listen_path": "/anysecure/"}}}}]}}"#,
+        allowed = fp("allowed"),
+    ));
+    let request = RequestView {
+        authority: "any.test",
+        path: "/%61nysecure/x",
+    };
+    let mut stranger = FakeFacts::with_cert("stranger");
+    match decide(&config, &request, &mut stranger, &FakeStore::default(), NOW) {
+        Verdict::Deny(denial) => assert_eq!(denial, Denial::CertificateNotAllowed(fp("stranger"))),
+        other => panic!("the encoded path must reach the allow list, got {other:?}"),
+    }
+}
+
+fn mtls_api(domain_fields: &str) -> GateConfig {
+    config(&format!(
+        r#"{{"apis": [{{"api_id": "secure", {domain_fields} "use_mutual_tls_auth": true,
+                        "client_certificates": ["{allowed}"], "proxy": {{"listen_path": "/"}}}},
+                      {{"api_id": "open", "domain": "open.test", "proxy": {{"listen_path": "/"}}}}]}}"#,
+        allowed = fp("allowed"),
+    ))
+}
+
+/// Audit: `domain_disabled: true` was ignored, so the API stayed bound to its domain and the
+/// same path on another host passed with no certificate. Tyk: the API listens on every host.
+#[test]
+fn a_disabled_domain_puts_the_api_on_every_host() {
+    let config = mtls_api(r#""domain": "secure.test", "domain_disabled": true,"#);
+    for host in ["secure.test", "elsewhere.test", "127.0.0.1:8443"] {
+        assert_eq!(
+            run(
+                &config,
+                host,
+                &mut FakeFacts::with_cert("stranger"),
+                &FakeStore::default()
+            ),
+            Err(Denial::CertificateNotAllowed(fp("stranger"))),
+            "{host}"
+        );
+    }
+    assert_eq!(
+        run(
+            &config,
+            "elsewhere.test",
+            &mut FakeFacts::with_cert("allowed"),
+            &FakeStore::default()
+        ),
+        Ok(Some("secure".into()))
+    );
+}
+
+/// Audit: a Tyk host template was accepted and never matched, so its requests passed.
+#[test]
+fn host_templates_bind_their_api_and_its_sni_check() {
+    let config = mtls_api(r#""domain": "{tenant:[a-z]+}.secure.test","#);
+    let store = FakeStore::default();
+    assert_eq!(
+        run(
+            &config,
+            "acme.secure.test",
+            &mut FakeFacts::with_cert("stranger"),
+            &store
+        ),
+        Err(Denial::CertificateNotAllowed(fp("stranger")))
+    );
+    assert_eq!(
+        run(
+            &config,
+            "acme.secure.test",
+            &mut FakeFacts::with_cert("allowed"),
+            &store
+        ),
+        Ok(Some("secure".into()))
+    );
+    // Not covered by the template: not this API.
+    assert_eq!(
+        run(
+            &config,
+            "ac1.secure.test",
+            &mut FakeFacts::with_cert("stranger"),
+            &store
+        ),
+        Ok(None)
+    );
+    // The SNI check knows the template too.
+    let mut fronted = FakeFacts {
+        sni: Some("open.test".into()),
+        ..FakeFacts::with_cert("allowed")
+    };
+    assert_eq!(
+        run(&config, "acme.secure.test", &mut fronted, &store),
+        Err(Denial::DomainDoesNotMatchSni)
+    );
+}
+
+/// Audit: a `{var}` segment in `listen_path` was accepted and never matched.
+#[test]
+fn listen_path_templates_match_as_tyk() {
+    let config = config(&format!(
+        r#"{{"apis": [{{"api_id": "orders", "use_mutual_tls_auth": true, "client_certificates": ["{allowed}"],
+                        "proxy": {{"listen_path": "/api/{{version}}/orders/"}}}}]}}"#,
+        allowed = fp("allowed"),
+    ));
+    assert_eq!(
+        decide_path_with(&config, "/api/v2/orders/7", "stranger"),
+        Err(Denial::CertificateNotAllowed(fp("stranger")))
+    );
+    assert_eq!(
+        decide_path_with(&config, "/api/%76%32/orders/7", "stranger"),
+        Err(Denial::CertificateNotAllowed(fp("stranger")))
+    );
+    assert_eq!(
+        decide_path_with(&config, "/api/v2/orders/7", "allowed"),
+        Ok(Some("orders".into()))
+    );
+    assert_eq!(
+        decide_path_with(&config, "/api/v2/users", "stranger"),
+        Ok(None)
+    );
+}
+
+fn decide_path_with(config: &GateConfig, path: &str, cert: &str) -> Result<Option<String>, Denial> {
+    let request = RequestView {
+        authority: "api.test",
+        path,
+    };
+    match decide(
+        config,
+        &request,
+        &mut FakeFacts::with_cert(cert),
+        &FakeStore::default(),
+        NOW,
+    ) {
+        Verdict::Allow(admission) => Ok(admission.api.map(|a| a.api_id.clone())),
+        Verdict::Deny(denial) => Err(denial),
+        Verdict::LookupSession { key } => panic!("unexpected lookup of {key}"),
+    }
+}
+
+/// Audit: settings that can never match are refused at configure time, naming the field.
+#[test]
+fn api_settings_that_could_never_match_are_refused() {
+    for (api, path) in [
+        (r#""domain": "*.example.com""#, "apis[0].domain"),
+        (r#""domain": "{sub:(}.example.com""#, "apis[0].domain"),
+        (r#""domain": "{sub""#, "apis[0].domain"),
+        (
+            r#""proxy": {"listen_path": "/api/{v"}"#,
+            "apis[0].proxy.listen_path",
+        ),
+        (
+            r#""proxy": {"listen_path": "/a;b/"}"#,
+            "apis[0].proxy.listen_path",
+        ),
+        (
+            r#""org_id": "acme
+forged""#,
+            "apis[0].org_id",
+        ),
+    ] {
+        let json =
+            format!(r#"{{"apis": [{{"api_id": "a", "use_mutual_tls_auth": true, {api}}}]}}"#);
+        let error = GateConfig::from_json(json.as_bytes()).expect_err(&json);
+        assert_eq!(error.path, path, "{json}: {error}");
+    }
+    let error = GateConfig::from_json(br#"{"org_id": "a b"}"#).expect_err("org");
+    assert_eq!(error.path, "org_id");
+}
+
+/// Audit hardening: with no SNI, a Host that is not `host[:port]` passed untouched.
+#[test]
+fn malformed_hosts_are_refused_where_an_api_is_bound_to_a_host() {
+    let bound = mtls_api(r#""domain": "secure.test","#);
+    for host in [
+        "secure.test:1:2",
+        "x@secure.test",
+        "secure.test,open.test",
+        "",
+        "a b",
+    ] {
+        assert_eq!(
+            run(
+                &bound,
+                host,
+                &mut FakeFacts::with_cert("stranger"),
+                &FakeStore::default()
+            ),
+            Err(Denial::InvalidHost),
+            "{host:?}"
+        );
+    }
+    assert_eq!(Denial::InvalidHost.status(), 400);
+    // Hosts that need no certificate anywhere are not the filter's business.
+    let open = config(r#"{"apis": [{"api_id": "open", "proxy": {"listen_path": "/"}}]}"#);
+    assert_eq!(
+        run(
+            &open,
+            "h:1:2",
+            &mut FakeFacts::default(),
+            &FakeStore::default()
+        ),
         Ok(Some("open".into()))
     );
 }

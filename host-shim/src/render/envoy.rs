@@ -41,6 +41,8 @@ pub struct HttpFilter {
     /// The filter's JSON configuration, verbatim.
     pub gate_json: String,
     pub wasm: PathBuf,
+    /// Envoy environment variables the VM may read (`store.token_env`).
+    pub vm_env_keys: Vec<String>,
     pub default_route: DefaultRoute,
 }
 
@@ -173,6 +175,10 @@ impl EnvoyLayout {
         let hcm = template::HTTP_CONNECTION_MANAGER.fill(&[
             ("GATE_CONFIG", &yaml_string(&self.http.gate_json)),
             ("WASM", &self.http.wasm.display().to_string()),
+            (
+                "VM_ENV_KEYS",
+                &serde_json::to_string(&self.http.vm_env_keys).unwrap_or_else(|_| "[]".into()),
+            ),
             ("DEFAULT_ROUTE", &default_route),
         ])?;
         self.listeners
@@ -311,6 +317,7 @@ mod tests {
             ],
             http: HttpFilter {
                 gate_json: r#"{"apis": []}"#.into(),
+                vm_env_keys: vec![],
                 wasm: "/f.wasm".into(),
                 default_route,
             },

@@ -118,12 +118,21 @@ pub fn prepare_gate(
             .get("token")
             .and_then(|t| t.as_str())
             .is_none_or(str::is_empty);
-        if let (true, Some(token)) = (token_empty, feed_token) {
+        // With `token_env` the token reaches the VM from Envoy's environment, never the
+        // rendered files (nor `/config_dump`).
+        let token_from_env = store
+            .get("token_env")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| !t.trim().is_empty());
+        if let (true, false, Some(token)) = (token_empty, token_from_env, feed_token) {
             store.insert("token".to_owned(), token.into());
         }
     }
     let json = value.to_string();
-    let config = GateConfig::from_json(json.as_bytes()).map_err(RenderError::Gate)?;
+    // Envoy's environment is not ours to read: any `token_env` stands as set here, and the
+    // filter checks it for real in on_configure.
+    let config = GateConfig::from_json_with_env(json.as_bytes(), &|_| Some("set-in-envoy".into()))
+        .map_err(RenderError::Gate)?;
     Ok((json, config))
 }
 
@@ -165,6 +174,12 @@ pub fn render_dir(options: &RenderOptions, store: &dyn Store) -> Result<Rendered
         admin: options.admin,
         listeners,
         http: HttpFilter {
+            vm_env_keys: config
+                .store
+                .as_ref()
+                .and_then(|s| s.token_env.clone())
+                .into_iter()
+                .collect(),
             gate_json,
             wasm: options.wasm.clone(),
             default_route: DefaultRoute::NotFound,

@@ -115,7 +115,21 @@ pub struct EnvoyConfig {
     pub clusters: Vec<UpstreamCluster>,
     /// A finished bootstrap (from `mtls-gate-shim render`); overrides everything above.
     pub bootstrap: Option<String>,
+    /// `false`: the HTTP connection manager has none of `normalize_path`, `merge_slashes`
+    /// and `path_with_escaped_slashes_action` (Envoy's defaults: the path reaches the filter
+    /// as the client sent it). Not applied to a finished [`EnvoyConfig::bootstrap`].
+    pub path_normalisation: bool,
+    /// Environment variables set for the Envoy process (for example what a VM's
+    /// `environment_variables.host_env_keys` names).
+    pub env: Vec<(String, String)>,
 }
+
+/// The HCM settings that normalise the path before any filter (http-connection-manager.yaml.tmpl).
+pub const PATH_NORMALISATION_KEYS: [&str; 3] = [
+    "normalize_path",
+    "merge_slashes",
+    "path_with_escaped_slashes_action",
+];
 
 impl EnvoyConfig {
     /// A config with the filter configured by `gate_config` and `pki.server` on the listener.
@@ -132,6 +146,8 @@ impl EnvoyConfig {
             default_cluster: DEFAULT_CLUSTER.to_string(),
             clusters: Vec::new(),
             bootstrap: None,
+            path_normalisation: true,
+            env: Vec::new(),
         }
     }
 
@@ -154,7 +170,22 @@ impl EnvoyConfig {
             default_cluster: DEFAULT_CLUSTER.to_string(),
             clusters: Vec::new(),
             bootstrap: Some(bootstrap),
+            path_normalisation: true,
+            env: Vec::new(),
         })
+    }
+
+    /// A minimal HTTP connection manager: no path normalisation of any kind (see
+    /// [`EnvoyConfig::path_normalisation`]).
+    pub fn without_path_normalisation(mut self) -> Self {
+        self.path_normalisation = false;
+        self
+    }
+
+    /// Sets `key=value` in Envoy's environment.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// Adds a cluster.
@@ -213,12 +244,43 @@ impl EnvoyConfig {
             http: HttpFilter {
                 gate_json: self.gate_config.clone(),
                 wasm,
+                vm_env_keys: vec![],
                 default_route: DefaultRoute::Cluster(self.default_cluster.clone()),
             },
             clusters,
         };
-        Ok(envoy.render_static()?)
+        let yaml = envoy.render_static()?;
+        match self.path_normalisation {
+            true => Ok(yaml),
+            false => strip_path_normalisation(&yaml),
+        }
     }
+}
+
+/// Drops every [`PATH_NORMALISATION_KEYS`] line of the rendered HCMs; fails if the template
+/// no longer has all three in each HCM (the test would then not test what it says).
+fn strip_path_normalisation(yaml: &str) -> Result<String> {
+    let is_setting = |line: &str| {
+        let line = line.trim_start();
+        PATH_NORMALISATION_KEYS
+            .iter()
+            .any(|key| line.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
+    };
+    let hcms = yaml
+        .matches("envoy.filters.network.http_connection_manager")
+        .count();
+    let removed = yaml.lines().filter(|l| is_setting(l)).count();
+    anyhow::ensure!(
+        hcms > 0 && removed == hcms * PATH_NORMALISATION_KEYS.len(),
+        "expected {PATH_NORMALISATION_KEYS:?} once in each of {hcms} HCMs, found {removed} lines"
+    );
+    let mut out: String = yaml
+        .lines()
+        .filter(|l| !is_setting(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    Ok(out)
 }
 
 /// Reads a template from `envoy-config/` (the renderer compiles the same files in).
@@ -276,5 +338,13 @@ mod tests {
         assert!(yaml.contains(r#"- name: "up-plain""#));
         assert!(yaml.contains("request_headers_to_remove: [x-mtls-gate-cluster]"));
         assert!(yaml.contains(r#"route: {cluster: "upstream-default", timeout: 15s}"#));
+        for key in PATH_NORMALISATION_KEYS {
+            assert!(yaml.contains(&format!("{key}:")), "{key} in {yaml}");
+        }
+        let minimal = cfg.without_path_normalisation().render().unwrap();
+        for key in PATH_NORMALISATION_KEYS {
+            assert!(!minimal.contains(&format!("{key}:")), "{key} in {minimal}");
+        }
+        assert!(minimal.contains("forward_client_cert_details: SANITIZE_SET"));
     }
 }
