@@ -77,7 +77,7 @@ pub struct AttributeTypeAndValue {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("stored certificate {id} cannot be read: {detail}")]
+#[error("stored certificate {id:?} cannot be read: {detail}")]
 pub struct UnreadableCertificate {
     pub id: String,
     pub detail: String,

@@ -1,15 +1,21 @@
 //! The certificate store operations behind `/tyk/certs` (SPEC §2), between the HTTP handlers
 //! and the [`Store`]. Typed errors here; Tyk's messages are chosen at the HTTP edge.
+//!
+//! Every `?org_id=` is checked against `mtls_gate_core::org_id` first: an org prefixes the IDs
+//! this module makes, and those IDs travel in URL paths, comma lists and log lines.
 
 use crate::cert_meta::{self, CertificateBasics, CertificateMeta, UnreadableCertificate};
 use crate::store::{NewCertificate, Store, StoreError};
 use crate::upload::{self, UploadError};
+use mtls_gate_core::org_id::{self, OrgIdError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
     #[error(transparent)]
+    OrgId(OrgIdError),
+    #[error(transparent)]
     Upload(#[from] UploadError),
-    #[error("certificate {0} already exists")]
+    #[error("certificate {0:?} already exists")]
     Exists(String),
     #[error(transparent)]
     Unreadable(#[from] UnreadableCertificate),
@@ -33,18 +39,19 @@ pub fn add(
     org_id: &str,
     now: i64,
 ) -> Result<String, CertificateError> {
+    checked_org(org_id)?;
     let pem = std::str::from_utf8(body).map_err(|_| UploadError::NotPem)?;
     let upload = upload::admit(pem, org_id, now)?;
     let id = upload.id.clone();
     store.add_certificate(NewCertificate::from(upload))?;
-    tracing::info!(%id, org_id, "certificate added");
+    tracing::info!(?id, ?org_id, "certificate added");
     Ok(id)
 }
 
 /// `GET /tyk/certs[?org_id=O]`. An empty org lists every certificate.
 pub fn list_ids(store: &dyn Store, org_id: &str) -> Result<Vec<String>, CertificateError> {
     Ok(store
-        .certificates(org_filter(org_id))?
+        .certificates(org_filter(org_id)?)?
         .into_iter()
         .map(|c| c.id)
         .collect())
@@ -56,7 +63,7 @@ pub fn list_detailed(
     org_id: &str,
 ) -> Result<Vec<CertificateBasics>, CertificateError> {
     store
-        .certificates(org_filter(org_id))?
+        .certificates(org_filter(org_id)?)?
         .iter()
         .map(|c| cert_meta::basics(c).map_err(CertificateError::from))
         .collect()
@@ -75,15 +82,28 @@ pub fn show(
         .collect()
 }
 
-/// `DELETE /tyk/certs/<id>`: the certificate and every session bound to it (SPEC §2
-/// "Revocation by deletion"). Deleting a missing ID is not an error, as in Tyk.
-pub fn delete(store: &dyn Store, id: &str) -> Result<(), CertificateError> {
+/// `DELETE /tyk/certs/<id>[?org_id=O]`: the certificate only. SPEC §2 "Revocation by
+/// deletion": the keys bound to it stay (and answer `GET /tyk/keys/<key>`), but the filter
+/// refuses them while the certificate is gone; uploading it again restores them. Deleting a
+/// missing ID is not an error, as in Tyk. Tyk uses `org_id` only to flush its caches; here it
+/// is checked and otherwise unused.
+pub fn delete(store: &dyn Store, id: &str, org_id: &str) -> Result<(), CertificateError> {
+    checked_org(org_id)?;
     if store.delete_certificate(id)? {
-        tracing::info!(%id, "certificate and its sessions deleted");
+        tracing::info!(
+            ?id,
+            "certificate deleted; its keys stay, refused until it returns"
+        );
     }
     Ok(())
 }
 
-fn org_filter(org_id: &str) -> Option<&str> {
-    (!org_id.is_empty()).then_some(org_id)
+fn checked_org(org_id: &str) -> Result<(), CertificateError> {
+    org_id::check(org_id).map_err(CertificateError::OrgId)
+}
+
+/// An empty org lists every certificate (SPEC §2 "Listing deviations").
+fn org_filter(org_id: &str) -> Result<Option<&str>, CertificateError> {
+    checked_org(org_id)?;
+    Ok((!org_id.is_empty()).then_some(org_id))
 }

@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// Read the admin secret from this file instead of MTLS_GATE_SECRET.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// Accept keys with no access rights (Tyk's `allow_master_keys`); such a key opens every
+    /// API. Without it, creating or updating a key with an empty `access_rights` is refused.
+    #[arg(long)]
+    pub allow_master_keys: bool,
 }
 
 /// How client subcommands reach the shim.
@@ -163,7 +167,8 @@ pub enum CertsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Delete a certificate and every key bound to it.
+    /// Delete a certificate. Keys bound to it stay, but the gate refuses them until the same
+    /// certificate is uploaded again; `keys rm` deletes a key.
     Rm {
         id: String,
         #[command(flatten)]
@@ -178,7 +183,8 @@ pub enum KeysCommand {
         /// Certificate ID, as `certs add` printed it.
         #[arg(long)]
         certificate: String,
-        /// Org ID of the session. Default: the certificate ID's org prefix.
+        /// Org ID of the session; it must be the certificate's org. Default: the
+        /// certificate's org (the shim fills it in).
         #[arg(long)]
         org: Option<String>,
         /// Alias, forwarded upstream as the caller's identity.
@@ -187,7 +193,8 @@ pub enum KeysCommand {
         /// Expiry: unix seconds, RFC 3339 (2030-01-01T00:00:00Z), or relative (+30d, +12h, +90m). Default: never.
         #[arg(long, value_name = "WHEN")]
         expires: Option<String>,
-        /// Restrict the key to this API ID; repeat for several. Default: every API.
+        /// An API the key may use; repeat for several. At least one is needed, unless the
+        /// shim runs with --allow-master-keys (then no --api means every API).
         #[arg(long = "api", value_name = "API_ID")]
         apis: Vec<String>,
         #[command(flatten)]

@@ -2,6 +2,7 @@
 //! running shim, for people who would rather not write curl. They print what the API answers
 //! (pretty JSON, or one ID per line for `certs ls`) and fail with its error message.
 
+use crate::api::error::NO_ACCESS_RIGHTS;
 use crate::cli::{CertsCommand, ClientArgs, KeysCommand};
 use crate::serve::admin_secret;
 use reqwest::{Method, Url};
@@ -25,6 +26,11 @@ pub enum ClientError {
     Unreachable { url: String, source: reqwest::Error },
     #[error("the shim answered {status}: {message}")]
     Refused { status: u16, message: String },
+    /// `keys create` without `--api` on a shim that does not allow master keys.
+    #[error(
+        "the shim answered 400: {message} Pass --api API_ID for each API the key may use (repeatable), or start the shim with --allow-master-keys to allow keys that open every API."
+    )]
+    KeyNeedsApis { message: String },
     #[error("bad --expires {0:?}: use unix seconds, RFC 3339, or +<n>[smhd]")]
     Expires(String),
 }
@@ -184,13 +190,8 @@ pub async fn keys(command: KeysCommand) -> Result<(), ClientError> {
                 Some(text) => parse_expires(&text, OffsetDateTime::now_utc())?,
                 None => 0,
             };
-            // Tyk's own rule for an org-prefixed certificate ID: the org is what precedes the
-            // 64 hex characters of the fingerprint.
-            let org = org.unwrap_or_else(|| {
-                mtls_gate_core::fingerprint::Fingerprint::split_certificate_id(&certificate)
-                    .map(|(org, _)| org.to_owned())
-                    .unwrap_or_default()
-            });
+            // No --org: the shim gives the session its certificate's org (SPEC §2 "Sessions").
+            let org = org.unwrap_or_default();
             let access_rights: serde_json::Map<String, Value> = apis
                 .iter()
                 .map(|api| {
@@ -208,11 +209,16 @@ pub async fn keys(command: KeysCommand) -> Result<(), ClientError> {
                 "access_rights": access_rights,
             });
             let url = client.url(&["tyk", "keys", "create"], &[]);
-            print_json(
-                &client
-                    .call(Method::POST, url, Some(session.to_string().into_bytes()))
-                    .await?,
-            );
+            let answer = client
+                .call(Method::POST, url, Some(session.to_string().into_bytes()))
+                .await
+                .map_err(|error| match error {
+                    ClientError::Refused { message, .. } if message == NO_ACCESS_RIGHTS => {
+                        ClientError::KeyNeedsApis { message }
+                    }
+                    other => other,
+                })?;
+            print_json(&answer);
         }
         KeysCommand::Show { key, client } => {
             let client = AdminClient::new(&client)?;

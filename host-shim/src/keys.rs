@@ -1,24 +1,52 @@
 //! The certificate sessions behind `/tyk/keys` (SPEC §2 "Sessions"): a session is bound to a
-//! stored certificate, and its key is `org_id` + that certificate's fingerprint, so the
+//! stored certificate, and its key is that certificate's ID (`org_id` + fingerprint), so the
 //! filter finds it from the peer certificate's digest.
+//!
+//! The rules a session must meet before anything is written, in the order they are checked:
+//! - SPEC §2 "Keys need access rights": a non-empty `access_rights`, unless the shim runs with
+//!   `--allow-master-keys` ([`KeyRules`]).
+//! - `org_id` holds only the characters of `mtls_gate_core::org_id`.
+//! - The certificate exists (deviation, SPEC §2: Tyk creates such a key).
+//! - The session's org is the certificate's org: an empty `org_id` takes the certificate's,
+//!   another is refused. So the key is always exactly the certificate ID, and a certificate
+//!   has at most one key (an `org_id` prefix that differs from the certificate's would make
+//!   a second key for the same fingerprint).
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredCertificate};
+use mtls_gate_core::org_id::{self, OrgIdError};
 use mtls_gate_core::session::Session;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// What the shim accepts in a session beyond its shape. Tyk's config, `allow_master_keys`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRules {
+    /// Accept sessions with an empty `access_rights` (they open every API). Tyk's default,
+    /// and ours, is false.
+    pub allow_master_keys: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    #[error("the session has no access rights and master keys are not allowed")]
+    NoAccessRights,
+    #[error("the session's {0}")]
+    OrgId(OrgIdError),
     #[error("the session names no certificate")]
     NoCertificate,
-    #[error("certificate {0} does not exist")]
+    #[error("certificate {0:?} does not exist")]
     UnknownCertificate(String),
-    #[error("a session with key {0} already exists")]
+    #[error("the session's org_id {org_id:?} is not its certificate's org {certificate_org:?}")]
+    OrgMismatch {
+        org_id: String,
+        certificate_org: String,
+    },
+    #[error("a session with key {0:?} already exists")]
     Exists(String),
     #[error("no session with that key")]
     NotFound,
-    #[error("the session's org_id and certificate give key {derived}, not {key}")]
+    #[error("the session's certificate gives key {derived:?}, not {key:?}")]
     KeyWouldChange { key: String, derived: String },
     #[error(transparent)]
     Store(StoreError),
@@ -38,13 +66,14 @@ impl From<StoreError> for SessionError {
 /// `POST /tyk/keys/create`. Returns the key.
 pub fn create(
     store: &dyn Store,
+    rules: KeyRules,
     mut session: Session,
     now: OffsetDateTime,
 ) -> Result<String, SessionError> {
-    let key = key_of(store, &session)?;
+    let key = admit(store, rules, &mut session)?;
     stamp(&mut session, now, true);
     store.create_session(&key, &session)?;
-    tracing::info!(%key, certificate = %session.certificate, "key created");
+    tracing::info!(?key, certificate = ?session.certificate, "key created");
     Ok(key)
 }
 
@@ -52,16 +81,17 @@ pub fn get(store: &dyn Store, key: &str) -> Result<Session, SessionError> {
     store.session(key)?.ok_or(SessionError::NotFound)
 }
 
-/// `PUT /tyk/keys/<key>`: replaces the session. Its certificate and org must still give
-/// `key`, since the filter finds a session by `org_id` + fingerprint.
+/// `PUT /tyk/keys/<key>`: replaces the session. Its certificate must still exist and still be
+/// the one whose ID is `key`, since the filter finds a session by the certificate ID.
 pub fn update(
     store: &dyn Store,
+    rules: KeyRules,
     key: &str,
     mut session: Session,
     now: OffsetDateTime,
 ) -> Result<(), SessionError> {
     let existing = get(store, key)?;
-    let derived = key_of(store, &session)?;
+    let derived = admit(store, rules, &mut session)?;
     if derived != key {
         return Err(SessionError::KeyWouldChange {
             key: key.to_owned(),
@@ -75,28 +105,54 @@ pub fn update(
     }
     stamp(&mut session, now, false);
     store.update_session(key, &session)?;
-    tracing::info!(%key, "key updated");
+    tracing::info!(?key, "key updated");
     Ok(())
 }
 
+/// `DELETE /tyk/keys/<key>`: works whether or not the key's certificate still exists.
 pub fn delete(store: &dyn Store, key: &str) -> Result<(), SessionError> {
     if store.delete_session(key)? {
-        tracing::info!(%key, "key deleted");
+        tracing::info!(?key, "key deleted");
         Ok(())
     } else {
         Err(SessionError::NotFound)
     }
 }
 
-/// `org_id` + the fingerprint of the session's (existing) certificate.
-fn key_of(store: &dyn Store, session: &Session) -> Result<String, SessionError> {
+/// Checks `session` against the rules in the module doc, fills an empty `org_id` with the
+/// certificate's org, and returns the session's key: its certificate's ID.
+fn admit(
+    store: &dyn Store,
+    rules: KeyRules,
+    session: &mut Session,
+) -> Result<String, SessionError> {
+    if session.access_rights.is_empty() && !rules.allow_master_keys {
+        return Err(SessionError::NoAccessRights);
+    }
+    org_id::check(&session.org_id).map_err(SessionError::OrgId)?;
+    let certificate = bound_certificate(store, session)?;
+    if session.org_id.is_empty() {
+        session.org_id.clone_from(&certificate.org_id);
+    } else if session.org_id != certificate.org_id {
+        return Err(SessionError::OrgMismatch {
+            org_id: session.org_id.clone(),
+            certificate_org: certificate.org_id,
+        });
+    }
+    Ok(certificate.id)
+}
+
+/// The (existing) certificate the session names.
+fn bound_certificate(
+    store: &dyn Store,
+    session: &Session,
+) -> Result<StoredCertificate, SessionError> {
     if session.certificate.is_empty() {
         return Err(SessionError::NoCertificate);
     }
-    let certificate = store
+    store
         .certificate(&session.certificate)?
-        .ok_or_else(|| SessionError::UnknownCertificate(session.certificate.clone()))?;
-    Ok(format!("{}{}", session.org_id, certificate.fingerprint))
+        .ok_or_else(|| SessionError::UnknownCertificate(session.certificate.clone()))
 }
 
 /// Tyk's bookkeeping fields: `last_updated` (unix seconds as a string), `date_created`.

@@ -2,6 +2,7 @@
 
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
+use crate::keys::KeyRules;
 use crate::secret::{Secret, SecretError};
 use crate::store::open::StoreSpec;
 use crate::store::{Store, StoreError};
@@ -142,7 +143,16 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     if !args.listen.ip().is_loopback() {
         tracing::warn!(addr = %args.listen, "listening beyond loopback: /metrics and /hello are unauthenticated");
     }
-    let state = AppState::new(Arc::from(store), secrets.admin, secrets.feed_token)?;
+    if args.allow_master_keys {
+        tracing::warn!(
+            "--allow-master-keys: keys without access rights are accepted and open every API"
+        );
+    }
+    let state = AppState::new(Arc::from(store), secrets.admin, secrets.feed_token)?.with_key_rules(
+        KeyRules {
+            allow_master_keys: args.allow_master_keys,
+        },
+    );
     let shutdown = shutdown_signal();
     serve(listener, Arc::new(state), shutdown).await
 }

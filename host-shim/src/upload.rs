@@ -92,7 +92,7 @@ pub fn admit(pem: &str, org_id: &str, now: i64) -> Result<CertificateUpload, Upl
             // Tyk keeps the last PUBLIC KEY block.
             public_key = Some(block.der);
         } else {
-            tracing::info!(label = %block.label, "ignoring PEM block");
+            tracing::info!(label = ?block.label, "ignoring PEM block");
         }
     }
 

@@ -12,11 +12,22 @@ use std::sync::Arc;
 
 pub const ADMIN_HEADER: &str = "x-tyk-authorization";
 
-pub async fn require_admin_secret(
+/// The admin API's namespace: `/tyk` and everything under it.
+const ADMIN_PREFIX: &str = "/tyk";
+
+/// A layer on the whole router: every route, every method-not-allowed answer and the
+/// fallback run through it, so it decides before any handler does (SPEC §2, Tyk's order: the
+/// secret before routing). A request for any admin path needs the secret, whether or not a
+/// route or method matches it, so an unauthenticated caller cannot tell routes that exist
+/// (405, 400) from ones that do not (404). Other paths pass untouched.
+pub async fn guard_admin_paths(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
+    if !is_admin_path(request.uri().path()) {
+        return next.run(request).await;
+    }
     let presented = request.headers().get(ADMIN_HEADER);
     if presented.is_some_and(|value| state.admin_secret.matches(value.as_bytes())) {
         return next.run(request).await;
@@ -26,8 +37,15 @@ pub async fn require_admin_secret(
         .auth_failures
         .with_label_values(&["admin"])
         .inc();
-    tracing::warn!(path = %request.uri().path(), "admin request with invalid or missing secret");
+    tracing::warn!(path = ?request.uri().path(), "admin request with invalid or missing secret");
     ApiError::new(StatusCode::FORBIDDEN, INVALID_ADMIN_KEY).into_response()
+}
+
+/// `/tyk`, `/tyk/…` (and `/tyk//…`), but not `/tykfoo`. The path is the raw one the router
+/// matches on, so a percent-encoded spelling of `/tyk` reaches no admin route either.
+fn is_admin_path(path: &str) -> bool {
+    path.strip_prefix(ADMIN_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 pub async fn require_feed_token(
@@ -51,7 +69,7 @@ pub async fn require_feed_token(
         .auth_failures
         .with_label_values(&["feed"])
         .inc();
-    tracing::warn!(path = %request.uri().path(), "feed request with invalid or missing token");
+    tracing::warn!(path = ?request.uri().path(), "feed request with invalid or missing token");
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, INVALID_FEED_TOKEN).into_response();
     response
         .headers_mut()
@@ -72,8 +90,30 @@ fn bearer_token(value: &HeaderValue) -> Option<&[u8]> {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::{bearer_token, is_admin_path};
     use axum::http::HeaderValue;
+
+    #[test]
+    fn admin_paths_are_tyk_and_everything_under_it() {
+        for path in [
+            "/tyk",
+            "/tyk/",
+            "/tyk/certs",
+            "/tyk/nothing/at/all",
+            "/tyk//x",
+        ] {
+            assert!(is_admin_path(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/tykfoo",
+            "/hello",
+            "/mtls-gate/v1/changes",
+            "/TYK/certs",
+        ] {
+            assert!(!is_admin_path(path), "{path}");
+        }
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_token_required() {

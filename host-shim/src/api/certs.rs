@@ -104,13 +104,16 @@ pub async fn show(
     }
 }
 
-/// `DELETE /tyk/certs/<id>[?org_id=O]`: 200 whether or not it existed, as Tyk.
+/// `DELETE /tyk/certs/<id>[?org_id=O]`: 200 whether or not it existed, as Tyk. The keys
+/// bound to it stay (SPEC §2 "Revocation by deletion").
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    query: Result<Query<CertQuery>, QueryRejection>,
 ) -> Result<Json<impl Serialize>, ApiError> {
+    let Query(CertQuery { org_id, .. }) = query?;
     state
-        .blocking(move |store| certificates::delete(store, &id))
+        .blocking(move |store| certificates::delete(store, &id, &org_id))
         .await??;
     state.wrote();
     Ok(Json(Removed {

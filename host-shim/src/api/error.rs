@@ -24,6 +24,10 @@ pub const MALFORMED_QUERY: &str = "Malformed query string";
 pub const CERTIFICATE_NOT_FOUND: &str = "Certificate with given SHA256 fingerprint not found";
 pub const KEY_NOT_FOUND: &str = "Key not found";
 pub const STORE_FAILURE: &str = "Certificate store error";
+/// SPEC §2 "Keys need access rights": Tyk's wording, for create and update alike. The CLI
+/// recognises it to say what to do.
+pub const NO_ACCESS_RIGHTS: &str =
+    "Failed to create key, keys must have at least one Access Rights record set.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -81,11 +85,15 @@ fn store_failure(error: &StoreError) -> ApiError {
     ApiError::internal()
 }
 
-/// `POST /tyk/certs` answers every refusal with 403, as Tyk does.
+/// `POST /tyk/certs` answers every refusal of the PEM with 403, as Tyk does. A bad
+/// `?org_id=` (on any `/tyk/certs` call) is bad input, 400, with the rule's own words.
 impl From<CertificateError> for ApiError {
     fn from(error: CertificateError) -> Self {
         let forbidden = |message: &str| ApiError::new(StatusCode::FORBIDDEN, message);
         match error {
+            CertificateError::OrgId(invalid) => {
+                ApiError::new(StatusCode::BAD_REQUEST, invalid.to_string())
+            }
             CertificateError::Upload(upload) => {
                 tracing::info!(%upload, "certificate upload refused");
                 forbidden(upload_message(&upload))
@@ -126,6 +134,12 @@ fn upload_message(error: &UploadError) -> &'static str {
 impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {
         match error {
+            SessionError::NoAccessRights => {
+                ApiError::new(StatusCode::BAD_REQUEST, NO_ACCESS_RIGHTS)
+            }
+            SessionError::OrgId(invalid) => {
+                ApiError::new(StatusCode::BAD_REQUEST, invalid.to_string())
+            }
             SessionError::NoCertificate => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "Key cannot be used without a certificate",
@@ -135,6 +149,16 @@ impl From<SessionError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "Key must be used with an existent certificate",
             ),
+            // The key is the certificate ID, so the org is the certificate's (SPEC §2 "Sessions").
+            SessionError::OrgMismatch {
+                org_id,
+                certificate_org,
+            } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "org_id {org_id:?} does not match the certificate's org {certificate_org:?}"
+                ),
+            ),
             SessionError::Exists(key) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Failed to create key - Key with given certificate already found:{key}"),
@@ -142,7 +166,7 @@ impl From<SessionError> for ApiError {
             SessionError::NotFound => ApiError::new(StatusCode::NOT_FOUND, KEY_NOT_FOUND),
             SessionError::KeyWouldChange { .. } => ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "Key cannot be moved to another certificate or org_id: delete it and create a new one",
+                "Key cannot be moved to another certificate: delete it and create a new one",
             ),
             SessionError::Store(store) => store_failure(&store),
         }

@@ -36,15 +36,16 @@ fn session_body(body: Result<Bytes, BytesRejection>) -> Result<Session, ApiError
     })
 }
 
-/// `POST /tyk/keys/create`.
+/// `POST /tyk/keys/create` and `POST /tyk/keys`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<impl Serialize>, ApiError> {
     let session = session_body(body)?;
     let now = time::OffsetDateTime::now_utc();
+    let rules = state.key_rules;
     let key = state
-        .blocking(move |store| keys::create(store, session, now))
+        .blocking(move |store| keys::create(store, rules, session, now))
         .await??;
     state.wrote();
     Ok(action(key, "added"))
@@ -70,8 +71,9 @@ pub async fn update(
     let session = session_body(body)?;
     let now = time::OffsetDateTime::now_utc();
     let updated_key = key.clone();
+    let rules = state.key_rules;
     state
-        .blocking(move |store| keys::update(store, &updated_key, session, now))
+        .blocking(move |store| keys::update(store, rules, &updated_key, session, now))
         .await??;
     state.wrote();
     Ok(action(key, "modified"))

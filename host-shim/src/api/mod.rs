@@ -12,6 +12,7 @@ mod feed;
 mod health;
 mod keys;
 
+use crate::keys::KeyRules;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Bumped after every acknowledged write; long-polling feed readers wait on it.
     pub writes: watch::Sender<u64>,
+    /// What a session must hold beyond its shape (`serve --allow-master-keys`).
+    pub key_rules: KeyRules,
 }
 
 impl AppState {
@@ -51,7 +54,14 @@ impl AppState {
             feed_token,
             metrics: Metrics::new()?,
             writes: watch::Sender::new(0),
+            key_rules: KeyRules::default(),
         })
+    }
+
+    /// Replaces the default (Tyk's: no master keys) session rules.
+    pub fn with_key_rules(mut self, key_rules: KeyRules) -> Self {
+        self.key_rules = key_rules;
+        self
     }
 
     /// Called after a write was acknowledged by the store.
@@ -77,7 +87,9 @@ impl AppState {
 
 /// The whole API. Trailing slashes are trimmed before routing (see `serve`).
 pub fn router(state: Arc<AppState>) -> Router {
-    // SPEC §2, the admin API table. Auth runs first, so a wrong method without the secret is 403.
+    // SPEC §2, the admin API table. The secret is checked by `auth::guard_admin_paths`
+    // around the whole router, not here: a layer on these routes would miss `/tyk/*` paths
+    // that match none of them.
     let admin = Router::new()
         .route("/tyk/certs", get(certs::list).post(certs::add))
         .route("/tyk/certs/{ids}", get(certs::show).delete(certs::delete))
@@ -88,11 +100,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/tyk/keys/{key}",
             get(keys::show).put(keys::update).delete(keys::delete),
         )
-        .method_not_allowed_fallback(method_not_supported)
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            auth::require_admin_secret,
-        ));
+        .method_not_allowed_fallback(method_not_supported);
 
     // ARCHITECTURE "Change feed": read-only, its own token.
     let feed = Router::new()
@@ -117,6 +125,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(feed)
         .merge(open)
         .fallback(not_found)
+        // SPEC §2: the secret is checked before routing, so every `/tyk` path without it is
+        // 403, whether or not a route (or the method) exists.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::guard_admin_paths,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(middleware::map_response(json_errors))

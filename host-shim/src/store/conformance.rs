@@ -18,14 +18,16 @@ pub fn run(make: &StoreFactory<'_>) {
     certificates_are_listed_in_upload_order_and_scoped_by_org(make(100).as_ref());
     duplicate_certificate_id_is_refused_and_nothing_changes(make(100).as_ref());
     private_key_round_trips_and_is_absent_without_one(make(100).as_ref());
-    deleting_a_certificate_deletes_its_sessions(make(100).as_ref());
+    deleting_a_certificate_keeps_its_sessions(make(100).as_ref());
     session_rules(make(100).as_ref());
     feed_from_zero_is_a_snapshot_then_incremental(make(100).as_ref());
-    feed_folds_changes_and_reports_session_removal_on_certificate_delete(make(100).as_ref());
+    feed_folds_changes_and_lists_only_the_certificate_on_its_delete(make(100).as_ref());
+    a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(make(100).as_ref());
     feed_gives_a_snapshot_when_since_is_older_than_the_log(make(3).as_ref());
     feed_gives_a_snapshot_for_a_version_from_another_store(make(100).as_ref(), make(100).as_ref());
     no_op_writes_do_not_bump_the_version(make(100).as_ref());
     lookup_answers_session_and_certificate(make(100).as_ref());
+    lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(make(100).as_ref());
 }
 
 /// A certificate without a key, for backends' own tests (its ID is its fake fingerprint).
@@ -121,21 +123,32 @@ fn private_key_round_trips_and_is_absent_without_one(store: &dyn Store) {
     assert!(ok(store.private_key("missing")).is_none());
 }
 
-fn deleting_a_certificate_deletes_its_sessions(store: &dyn Store) {
+/// SPEC §2 "Revocation by deletion": the keys of a deleted certificate stay.
+fn deleting_a_certificate_keeps_its_sessions(store: &dyn Store) {
     let new = cert("org1", "revoked", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
     ok(store.add_certificate(cert("org1", "kept", None)));
     let kept_id = format!("org1{}", fake_fingerprint("kept"));
-    ok(store.create_session("k1", &session_for(&id, "org1", "one")));
-    ok(store.create_session("k2", &session_for(&id, "org2", "two")));
-    ok(store.create_session("k3", &session_for(&kept_id, "org1", "three")));
+    let bound = session_for(&id, "org1", "one");
+    ok(store.create_session(&id, &bound));
+    ok(store.create_session(&kept_id, &session_for(&kept_id, "org1", "three")));
+    let version = ok(store.version());
     assert!(ok(store.delete_certificate(&id)));
+    assert_eq!(ok(store.version()), version + 1, "one write");
     assert!(ok(store.certificate(&id)).is_none());
-    assert!(ok(store.session("k1")).is_none());
-    assert!(ok(store.session("k2")).is_none());
-    assert!(ok(store.session("k3")).is_some());
+    assert_eq!(ok(store.session(&id)), Some(bound.clone()));
+    assert!(ok(store.session(&kept_id)).is_some());
     assert!(!ok(store.delete_certificate(&id)));
+
+    // The orphaned session cannot be updated (its certificate must exist) but can be deleted.
+    assert!(matches!(
+        store.update_session(&id, &bound),
+        Err(StoreError::CertificateNotFound(missing)) if missing == id
+    ));
+    assert_eq!(ok(store.session(&id)), Some(bound));
+    assert!(ok(store.delete_session(&id)));
+    assert!(ok(store.session(&id)).is_none());
 }
 
 fn session_rules(store: &dyn Store) {
@@ -222,30 +235,65 @@ fn feed_from_zero_is_a_snapshot_then_incremental(store: &dyn Store) {
     assert!(current.removed_certs.is_empty() && current.removed_sessions.is_empty());
 }
 
-fn feed_folds_changes_and_reports_session_removal_on_certificate_delete(store: &dyn Store) {
+fn feed_folds_changes_and_lists_only_the_certificate_on_its_delete(store: &dyn Store) {
     let new = cert("o", "gone", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
-    ok(store.create_session("o-key", &session_for(&id, "o", "a")));
+    ok(store.create_session(&id, &session_for(&id, "o", "a")));
     let before = ok(store.version());
     let mut updated = session_for(&id, "o", "b");
     updated.expires = 42;
-    ok(store.update_session("o-key", &updated));
+    ok(store.update_session(&id, &updated));
     let set = ok(store.changes_since(before));
     assert_eq!(set.sessions.len(), 1);
     assert_eq!(set.sessions[0].grant.alias, "b");
     assert_eq!(set.sessions[0].grant.expires, 42);
 
+    let before_delete = ok(store.version());
     ok(store.delete_certificate(&id));
+    let set = ok(store.changes_since(before_delete));
+    assert!(!set.full);
+    assert!(set.certs.is_empty() && set.sessions.is_empty());
+    assert_eq!(set.removed_certs, std::slice::from_ref(&id));
+    assert!(
+        set.removed_sessions.is_empty(),
+        "the certificate's session stays: the filter refuses it while the certificate is gone"
+    );
+
+    let folded = ok(store.changes_since(before));
+    assert_eq!(folded.removed_certs, std::slice::from_ref(&id));
+    assert_eq!(folded.sessions.len(), 1, "the update is still there");
+    assert!(folded.removed_sessions.is_empty());
+
+    // A snapshot still carries the session whose certificate is gone.
+    let snapshot = ok(store.changes_since(0));
+    assert!(snapshot.full);
+    assert!(snapshot.certs.iter().all(|c| c.id != id));
+    assert_eq!(snapshot.sessions.len(), 1);
+    assert_eq!(snapshot.sessions[0].key, id);
+    assert_eq!(snapshot.sessions[0].grant.alias, "b");
+}
+
+/// SPEC §2: uploading the same certificate again restores access.
+fn a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(store: &dyn Store) {
+    let new = cert("o", "back", Some(b"key der"));
+    let id = new.certificate.id.clone();
+    ok(store.add_certificate(new));
+    ok(store.create_session(&id, &session_for(&id, "o", "a")));
+    let before = ok(store.version());
+    ok(store.delete_certificate(&id));
+    ok(store.add_certificate(cert("o", "back", Some(b"key der"))));
     let set = ok(store.changes_since(before));
     assert!(!set.full);
-    assert!(set.certs.is_empty());
-    assert!(
-        set.sessions.is_empty(),
-        "a deleted session is not also upserted"
-    );
-    assert_eq!(set.removed_certs, [id]);
-    assert_eq!(set.removed_sessions, ["o-key"]);
+    assert!(set.removed_certs.is_empty(), "the last change wins");
+    assert_eq!(set.certs.len(), 1);
+    assert_eq!(set.certs[0].id, id);
+    assert!(set.certs[0].has_private);
+    assert!(set.sessions.is_empty() && set.removed_sessions.is_empty());
+    assert_eq!(ok(store.session(&id)).map(|s| s.alias), Some("a".into()));
+    let found = ok(store.lookup(&id));
+    assert!(found.session.is_some());
+    assert_eq!(found.cert.map(|c| c.id), Some(id));
 }
 
 fn feed_gives_a_snapshot_when_since_is_older_than_the_log(store: &dyn Store) {
@@ -285,6 +333,21 @@ fn no_op_writes_do_not_bump_the_version(store: &dyn Store) {
             .is_err()
     );
     assert_eq!(ok(store.version()), version);
+}
+
+fn lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(store: &dyn Store) {
+    let new = cert("o", "orphan", None);
+    let id = new.certificate.id.clone();
+    ok(store.add_certificate(new));
+    ok(store.create_session(&id, &session_for(&id, "o", "orphan")));
+    ok(store.delete_certificate(&id));
+    let answer = ok(store.lookup(&id));
+    assert_eq!(answer.key, id);
+    assert_eq!(answer.session.map(|g| g.alias), Some("orphan".into()));
+    assert!(
+        answer.cert.is_none(),
+        "SPEC §4 step 3: the filter answers 403"
+    );
 }
 
 fn lookup_answers_session_and_certificate(store: &dyn Store) {

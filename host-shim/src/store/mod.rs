@@ -83,13 +83,13 @@ impl From<CertificateUpload> for NewCertificate {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("certificate {0} already exists")]
+    #[error("certificate {0:?} already exists")]
     CertificateExists(String),
-    #[error("certificate {0} does not exist")]
+    #[error("certificate {0:?} does not exist")]
     CertificateNotFound(String),
-    #[error("a session with key {0} already exists")]
+    #[error("a session with key {0:?} already exists")]
     SessionExists(String),
-    #[error("no session with key {0}")]
+    #[error("no session with key {0:?}")]
     SessionNotFound(String),
     /// The store was written with another encoding secret (or its key check is damaged).
     #[error(
@@ -128,19 +128,23 @@ pub trait Store: Send + Sync {
     /// The decrypted private key of a certificate, if it has one.
     fn private_key(&self, id: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
 
-    /// Deletes a certificate and every session bound to it, in one transaction.
+    /// Deletes a certificate, and only it: the sessions bound to it stay, and the feed lists
+    /// only the certificate as removed (SPEC §2 "Revocation by deletion": the filter refuses
+    /// a session whose certificate is gone, and uploading the certificate again restores it).
     /// Returns false when there was no such certificate (nothing is written).
     fn delete_certificate(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Creates a session under `key`, bound to `session.certificate`, which must exist.
     fn create_session(&self, key: &str, session: &Session) -> Result<(), StoreError>;
 
+    /// A session, whether or not its certificate still exists.
     fn session(&self, key: &str) -> Result<Option<Session>, StoreError>;
 
     /// Replaces an existing session; its certificate must exist.
     fn update_session(&self, key: &str, session: &Session) -> Result<(), StoreError>;
 
-    /// Returns false when there was no such session (nothing is written).
+    /// Returns false when there was no such session (nothing is written). Works whether or
+    /// not the session's certificate still exists.
     fn delete_session(&self, key: &str) -> Result<bool, StoreError>;
 
     /// The feed: changes after `since`, or a snapshot (see `mtls_gate_core::feed`).
@@ -207,7 +211,9 @@ pub(crate) fn unseal_private_key(
 }
 
 /// The feed's lookup, the same for every backend: the session under `key`, and the certificate
-/// it is bound to (or, without a session, the certificate whose ID is `key`).
+/// it is bound to (or, without a session, the certificate whose ID is `key`). A session whose
+/// certificate was deleted answers with `cert: null`, which the filter refuses with 403
+/// (SPEC §4 step 3).
 pub(crate) fn lookup_in<S: Store + ?Sized>(
     store: &S,
     key: &str,

@@ -375,19 +375,13 @@ impl Store for RedisStore {
             if !con.exists(keys.cert(id))? {
                 return Ok((false, Vec::new()));
             }
-            let mut sessions: Vec<String> = con.smembers(keys.cert_sessions(id))?;
-            sessions.sort();
-            let mut rows = Vec::new();
-            for key in &sessions {
-                pipe.del(keys.session(key)).ignore();
-                pipe.zrem(keys.sessions(), key).ignore();
-                rows.push(ChangeRow::removal(version, ChangeKind::SessionRemove, key));
-            }
-            pipe.del(keys.cert_sessions(id)).ignore();
+            // The certificate only: its sessions stay (see the trait).
             pipe.del(keys.cert(id)).ignore();
             pipe.zrem(keys.certs(), id).ignore();
-            rows.push(ChangeRow::removal(version, ChangeKind::CertRemove, id));
-            Ok((true, rows))
+            Ok((
+                true,
+                vec![ChangeRow::removal(version, ChangeKind::CertRemove, id)],
+            ))
         })
     }
 
@@ -410,8 +404,6 @@ impl Store for RedisStore {
             )
             .ignore();
             pipe.zadd(keys.sessions(), key, 0).ignore();
-            pipe.sadd(keys.cert_sessions(&session.certificate), key)
-                .ignore();
             Ok((
                 (),
                 vec![ChangeRow::session_upsert(version, key, &session.grant())],
@@ -430,16 +422,11 @@ impl Store for RedisStore {
         let body =
             serde_json::to_string(session).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.write(|con, keys, version, pipe| {
-            let Some(previous): Option<String> = con.hget(keys.session(key), "certificate")? else {
+            if !con.exists(keys.session(key))? {
                 return Err(StoreError::SessionNotFound(key.to_owned()).into());
-            };
+            }
             if !con.exists(keys.cert(&session.certificate))? {
                 return Err(StoreError::CertificateNotFound(session.certificate.clone()).into());
-            }
-            if previous != session.certificate {
-                pipe.srem(keys.cert_sessions(&previous), key).ignore();
-                pipe.sadd(keys.cert_sessions(&session.certificate), key)
-                    .ignore();
             }
             pipe.hset_multiple(
                 keys.session(key),
@@ -458,13 +445,11 @@ impl Store for RedisStore {
 
     fn delete_session(&self, key: &str) -> Result<bool, StoreError> {
         self.write(|con, keys, version, pipe| {
-            let Some(certificate): Option<String> = con.hget(keys.session(key), "certificate")?
-            else {
+            if !con.exists(keys.session(key))? {
                 return Ok((false, Vec::new()));
-            };
+            }
             pipe.del(keys.session(key)).ignore();
             pipe.zrem(keys.sessions(), key).ignore();
-            pipe.srem(keys.cert_sessions(&certificate), key).ignore();
             Ok((
                 true,
                 vec![ChangeRow::removal(version, ChangeKind::SessionRemove, key)],

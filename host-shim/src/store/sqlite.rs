@@ -284,31 +284,17 @@ impl Store for SqliteStore {
 
     fn delete_certificate(&self, id: &str) -> Result<bool, StoreError> {
         self.write(|tx, version| {
-            if !certificate_exists(tx, id)? {
+            // The certificate only: its sessions stay (see the trait).
+            let deleted = tx
+                .execute("DELETE FROM certificates WHERE id = ?1", params![id])
+                .map_err(backend)?;
+            if deleted == 0 {
                 return Ok((false, Vec::new()));
             }
-            let mut rows = Vec::new();
-            {
-                let mut statement = tx
-                    .prepare("SELECT key FROM sessions WHERE certificate_id = ?1 ORDER BY key")
-                    .map_err(backend)?;
-                let keys = statement
-                    .query_map(params![id], |row| row.get::<_, String>(0))
-                    .map_err(backend)?;
-                for key in keys {
-                    let key = key.map_err(backend)?;
-                    rows.push(ChangeRow::removal(version, ChangeKind::SessionRemove, &key));
-                }
-            }
-            tx.execute(
-                "DELETE FROM sessions WHERE certificate_id = ?1",
-                params![id],
-            )
-            .map_err(backend)?;
-            tx.execute("DELETE FROM certificates WHERE id = ?1", params![id])
-                .map_err(backend)?;
-            rows.push(ChangeRow::removal(version, ChangeKind::CertRemove, id));
-            Ok((true, rows))
+            Ok((
+                true,
+                vec![ChangeRow::removal(version, ChangeKind::CertRemove, id)],
+            ))
         })
     }
 

@@ -78,3 +78,41 @@ async fn the_right_secret_opens_every_admin_route() {
         assert_ne!(answer.text, FORBIDDEN_BODY, "{method} {path}");
     }
 }
+
+/// SPEC §2: the secret is checked before routing, so without it no `/tyk` path, known or not,
+/// tells whether it exists; with it, an unknown one is 404 JSON.
+#[tokio::test]
+async fn unknown_tyk_routes_need_the_secret_before_they_are_404() {
+    let shim = TestShim::start().await;
+    let unknown = [
+        (Method::GET, "/tyk"),
+        (Method::GET, "/tyk/"),
+        (Method::GET, "/tyk/nothing"),
+        (Method::POST, "/tyk/nothing/at/all"),
+        (Method::DELETE, "/tyk/apis/abc"),
+        (Method::GET, "/tyk//certs"),
+        (Method::PATCH, "/tyk/reload"),
+        (Method::OPTIONS, "/tyk/keys/x/y"),
+    ];
+    for (method, path) in &unknown {
+        for headers in [vec![], vec![(ADMIN_HEADER, "wrong")]] {
+            let answer = send(method.clone(), &shim.url(path), &headers, None).await;
+            assert_eq!(
+                answer.status, 403,
+                "{method} {path} {headers:?}: {}",
+                answer.text
+            );
+            assert_eq!(answer.text, FORBIDDEN_BODY, "{method} {path}");
+            assert!(answer.content_type.starts_with("application/json"));
+        }
+        shim.admin(method.clone(), path, None)
+            .await
+            .assert_error(404, "Not found");
+    }
+    // Outside /tyk nothing changes: unknown paths are 404 without any credential.
+    for path in ["/tykfoo", "/nothing", "/%74yk/certs"] {
+        send(Method::GET, &shim.url(path), &[], None)
+            .await
+            .assert_error(404, "Not found");
+    }
+}

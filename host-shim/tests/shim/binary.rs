@@ -150,7 +150,9 @@ async fn acknowledged_writes_survive_kill_9() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let body = json!({"org_id": "o", "certificate": id, "alias": "kept"}).to_string();
+    let body = json!({"org_id": "o", "certificate": id, "alias": "kept",
+                      "access_rights": {"api1": {"api_id": "api1"}}})
+    .to_string();
     assert_eq!(
         admin(&shim, Method::POST, "/tyk/keys/create", Some(&body))
             .await
@@ -362,10 +364,40 @@ async fn cli_subcommands_drive_a_running_shim() {
     assert!(session["expires"].as_i64().unwrap_or_default() > 0);
     assert!(session["access_rights"]["api2"].is_object());
 
-    let (ok, _, err) = cli(&shim, &["keys", "create", "--certificate", &id]);
+    let (ok, _, err) = cli(
+        &shim,
+        &["keys", "create", "--certificate", &id, "--api", "a"],
+    );
     assert!(!ok);
     assert!(
         err.contains("Key with given certificate already found"),
+        "{err}"
+    );
+    // Without --api the shim (no --allow-master-keys) refuses, and the CLI says what to do.
+    let (ok, _, err) = cli(&shim, &["keys", "create", "--certificate", &id]);
+    assert!(!ok);
+    assert!(
+        err.contains("keys must have at least one Access Rights record set.")
+            && err.contains("--api API_ID")
+            && err.contains("--allow-master-keys"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(
+        &shim,
+        &[
+            "keys",
+            "create",
+            "--certificate",
+            &id,
+            "--org",
+            "other",
+            "--api",
+            "a",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(r#"org_id "other" does not match the certificate's org "acme""#),
         "{err}"
     );
     let (ok, _, _) = cli(&shim, &["keys", "rm", &id]);
@@ -381,6 +413,36 @@ async fn cli_subcommands_drive_a_running_shim() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Attempted administrative access"));
+}
+
+/// `serve --allow-master-keys` (Tyk's `allow_master_keys`) reaches the key rules.
+#[tokio::test]
+async fn allow_master_keys_flag_accepts_keys_without_access_rights() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let leaf = Pki::new().leaf("master");
+    let strict = start(&dir.path().join("strict.db"), &ENV);
+    let master = ShimProcess::start_with_args(
+        &dir.path().join("master.db"),
+        &ENV,
+        &["--allow-master-keys".as_ref()],
+    )
+    .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"));
+    for (shim, expected) in [(&strict, 400), (&master, 200)] {
+        let id = admin(shim, Method::POST, "/tyk/certs", Some(&leaf.cert_pem))
+            .await
+            .json()["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let body = json!({"certificate": id}).to_string();
+        let answer = admin(shim, Method::POST, "/tyk/keys/create", Some(&body)).await;
+        assert_eq!(answer.status, expected, "{}", answer.text);
+    }
+    assert!(
+        master.log().contains("--allow-master-keys"),
+        "{}",
+        master.log()
+    );
 }
 
 #[test]

@@ -319,6 +319,80 @@ async fn listing_is_scoped_by_org_and_lists_everything_without_one() {
     assert_eq!(a_again, format!("orgB{}", a.fingerprint()));
 }
 
+/// `mtls_gate_core::org_id`: an org prefixes IDs that travel in paths, comma lists and logs,
+/// so one with other characters is refused as bad input wherever `?org_id=` is taken.
+#[tokio::test]
+async fn an_org_id_with_forbidden_characters_is_400_on_upload_list_and_delete() {
+    let shim = TestShim::start().await;
+    let leaf = Pki::new().leaf("org");
+    let id = shim.add_cert(&leaf.cert_pem, "acme").await;
+    let before = shim.version().await;
+    for (org, message) in [
+        (
+            "acme%0AINFO%20admin%20logged%20in",
+            r"org_id may hold only letters, digits and - _ . : @ + ~ (found '\n')",
+        ),
+        (
+            "a%2Cb",
+            "org_id may hold only letters, digits and - _ . : @ + ~ (found ',')",
+        ),
+        (
+            "a%2Fb",
+            "org_id may hold only letters, digits and - _ . : @ + ~ (found '/')",
+        ),
+        (
+            "a b",
+            "org_id may hold only letters, digits and - _ . : @ + ~ (found ' ')",
+        ),
+    ] {
+        let query = format!("?org_id={org}");
+        shim.admin(
+            Method::POST,
+            &format!("/tyk/certs{query}"),
+            Some(&leaf.cert_pem),
+        )
+        .await
+        .assert_error(400, message);
+        shim.admin(Method::GET, &format!("/tyk/certs{query}"), None)
+            .await
+            .assert_error(400, message);
+        shim.admin(
+            Method::GET,
+            &format!("/tyk/certs{query}&mode=detailed"),
+            None,
+        )
+        .await
+        .assert_error(400, message);
+        shim.admin(Method::DELETE, &format!("/tyk/certs/{id}{query}"), None)
+            .await
+            .assert_error(400, message);
+    }
+    let long = "a".repeat(129);
+    shim.admin(
+        Method::POST,
+        &format!("/tyk/certs?org_id={long}"),
+        Some(&leaf.cert_pem),
+    )
+    .await
+    .assert_error(400, "org_id is longer than 128 characters");
+    assert_eq!(shim.version().await, before, "nothing was written");
+    assert_eq!(
+        shim.admin(Method::GET, &format!("/tyk/certs/{id}"), None)
+            .await
+            .status,
+        200,
+        "the refused DELETE deleted nothing"
+    );
+    let scoped = shim
+        .admin(
+            Method::DELETE,
+            &format!("/tyk/certs/{id}?org_id=acme"),
+            None,
+        )
+        .await;
+    assert_eq!(scoped.text, r#"{"status":"ok","message":"removed"}"#);
+}
+
 #[tokio::test]
 async fn public_key_entry_meta_is_tyk_like() {
     let shim = TestShim::start().await;

@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 use mtls_gate_shim::api::AppState;
+use mtls_gate_shim::keys::KeyRules;
 use mtls_gate_shim::secret::Secret;
 use mtls_gate_shim::serve;
 use mtls_gate_shim::store::sqlite::SqliteStore;
@@ -120,7 +121,23 @@ impl TestShim {
         .await
     }
 
+    /// A shim started with `--allow-master-keys`.
+    pub async fn start_allowing_master_keys() -> Self {
+        Self::launch(
+            Some(FEED_TOKEN),
+            mtls_gate_shim::store::DEFAULT_RETAINED_VERSIONS,
+            KeyRules {
+                allow_master_keys: true,
+            },
+        )
+        .await
+    }
+
     pub async fn start_with(feed_token: Option<&str>, retained_versions: u64) -> Self {
+        Self::launch(feed_token, retained_versions, KeyRules::default()).await
+    }
+
+    async fn launch(feed_token: Option<&str>, retained_versions: u64, rules: KeyRules) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let store_path = dir.path().join("shim.db");
         let secret = |v: &str| Secret::new(v, "test").unwrap_or_else(|e| panic!("{e}"));
@@ -132,7 +149,8 @@ impl TestShim {
             secret(ADMIN_SECRET),
             feed_token.map(secret),
         )
-        .unwrap_or_else(|e| panic!("state: {e}"));
+        .unwrap_or_else(|e| panic!("state: {e}"))
+        .with_key_rules(rules);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -185,6 +203,20 @@ impl TestShim {
             .await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json()["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Creates a key on `certificate` from `session` (with access to `api1` unless the body
+    /// says otherwise); asserts 200; returns the key.
+    pub async fn create_key(&self, certificate: &str, mut session: Value) -> String {
+        session["certificate"] = Value::from(certificate);
+        if session.get("access_rights").is_none() {
+            session["access_rights"] = serde_json::json!({"api1": {"api_id": "api1"}});
+        }
+        let answer = self
+            .admin(Method::POST, "/tyk/keys/create", Some(&session.to_string()))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()["key"].as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn version(&self) -> u64 {

@@ -102,17 +102,26 @@ async fn since_zero_is_a_snapshot_then_changes_are_incremental() {
     assert!(snapshot.full);
     assert_eq!((snapshot.certs.len(), snapshot.sessions.len()), (1, 1));
 
-    // Revocation by deletion: the certificate and its session leave the feed.
+    // Revocation by deletion (SPEC §2): only the certificate leaves the feed; its session
+    // stays, and the filter refuses it while the certificate is gone.
     shim.admin(Method::DELETE, &format!("/tyk/certs/{cert_id}"), None)
         .await;
     let after = changes(&shim, set.version).await;
     assert!(!after.full);
-    assert_eq!(after.removed_certs, [cert_id]);
-    assert_eq!(
-        after.removed_sessions,
-        [format!("org1{}", leaf.fingerprint())]
-    );
+    assert_eq!(after.removed_certs, std::slice::from_ref(&cert_id));
+    assert!(after.removed_sessions.is_empty(), "{after:?}");
     assert!(after.certs.is_empty() && after.sessions.is_empty());
+    let snapshot = changes(&shim, 0).await;
+    assert!(snapshot.full && snapshot.certs.is_empty());
+    assert_eq!(snapshot.sessions.len(), 1, "the snapshot keeps the session");
+    assert_eq!(snapshot.sessions[0].key, cert_id);
+
+    // Uploading the same certificate again brings it back beside its session.
+    shim.add_cert(&leaf.bundle(), "org1").await;
+    let restored = changes(&shim, after.version).await;
+    assert_eq!(restored.certs.len(), 1);
+    assert_eq!(restored.certs[0].id, cert_id);
+    assert!(restored.removed_certs.is_empty() && restored.removed_sessions.is_empty());
 }
 
 #[tokio::test]
@@ -164,15 +173,32 @@ async fn lookup_answers_200_found_or_not() {
         format!(r#"{{"key":"{key}","session":null,"cert":null}}"#)
     );
 
-    let cert_id = shim.add_cert(&leaf.cert_pem, "").await;
-    let body = json!({"org_id": "org1", "certificate": cert_id, "alias": "who"}).to_string();
-    shim.admin(Method::POST, "/tyk/keys/create", Some(&body))
-        .await;
+    let cert_id = shim.add_cert(&leaf.cert_pem, "org1").await;
+    assert_eq!(cert_id, key);
+    shim.create_key(&cert_id, json!({"alias": "who"})).await;
     let found = LookupAnswer::decode(shim.feed(&lookup_path(&key)).await.text.as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.key, key);
     assert_eq!(found.session.map(|g| g.alias), Some("who".into()));
     assert_eq!(found.cert.map(|c| c.id), Some(cert_id));
+}
+
+/// SPEC §4 step 3: a session whose certificate was deleted is answered with `cert: null`,
+/// which the filter refuses with 403 `Access to this API has been disallowed`.
+#[tokio::test]
+async fn lookup_of_a_key_whose_certificate_was_deleted_has_a_null_cert() {
+    let shim = TestShim::start().await;
+    let leaf = Pki::new().leaf("client");
+    let cert_id = shim.add_cert(&leaf.cert_pem, "org1").await;
+    let key = shim.create_key(&cert_id, json!({"alias": "orphan"})).await;
+    shim.admin(Method::DELETE, &format!("/tyk/certs/{cert_id}"), None)
+        .await;
+    let answer = shim.feed(&lookup_path(&key)).await;
+    assert_eq!(answer.status, 200);
+    let parsed: serde_json::Value = answer.json();
+    assert_eq!(parsed["cert"], serde_json::Value::Null, "{}", answer.text);
+    assert_eq!(parsed["session"]["alias"], "orphan");
+    assert_eq!(parsed["key"], key.as_str());
 }
 
 #[tokio::test]

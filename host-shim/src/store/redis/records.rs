@@ -8,8 +8,11 @@
 //! - `P cert:<id>` (hash): the certificate's fields; `sealed` holds the sealed private key.
 //! - `P sessions` (sorted set, all scores 0): session keys, listed in byte order.
 //! - `P session:<key>` (hash): `certificate` and `body` (the Tyk session JSON).
-//! - `P cert-sessions:<id>` (set): the session keys bound to a certificate.
 //! - `P changes` (sorted set): the change log, scored by version; see [`change_member`].
+//!
+//! Stores written before deleting a certificate stopped deleting its sessions (SPEC §2
+//! "Revocation by deletion") may also hold `P cert-sessions:<id>` sets, the index that
+//! deletion read; nothing reads or writes them any more.
 
 use super::super::changelog::{ChangeKind, ChangeRow};
 use super::super::{StoredCertificate, kind_from_text, kind_text};
@@ -44,10 +47,6 @@ impl Keys {
 
     pub fn session(&self, key: &str) -> String {
         format!("{}session:{key}", self.prefix)
-    }
-
-    pub fn cert_sessions(&self, id: &str) -> String {
-        format!("{}cert-sessions:{id}", self.prefix)
     }
 
     pub fn changes(&self) -> String {
