@@ -24,13 +24,22 @@ WASM_BINDGEN_VERSION := $(shell awk '$$0 == "name = \"wasm-bindgen\"" { getline;
 WASM_BINDGEN_STAMP := $(TOOLS)/.wasm-bindgen-cli-$(WASM_BINDGEN_VERSION)
 WASM_BINDGEN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
+# cargo-deny audits the dependency graph against deny.toml (0.20.2 needs Rust 1.88). Its
+# advisories check clones the RustSec database (cargo-deny's default URL, below) into
+# $CARGO_HOME/advisory-dbs with the git CLI.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY_STAMP := $(TOOLS)/.cargo-deny-$(CARGO_DENY_VERSION)
+CARGO_DENY := $(TOOLS)/bin/cargo-deny
+ADVISORY_DB_URL := https://github.com/RustSec/advisory-db
+ADVISORY_DBS := $(or $(CARGO_HOME),$(HOME)/.cargo)/advisory-dbs
+
 # Honour a CARGO_TARGET_DIR from the environment; otherwise Cargo's default.
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))
 TARGET_DIR_PARENT := $(dir $(TARGET_DIR))
 FILTER_WASM := $(TARGET_DIR)/wasm32-wasip1/release/mtls_gate_filter.wasm
 SHIM_BIN := $(TARGET_DIR)/release/mtls-gate-shim
 
-.PHONY: help toolchain sysdeps envoy wasm shim build fmt fmt-check lint lint-native lint-wasm \
+.PHONY: help toolchain sysdeps envoy wasm shim build fmt fmt-check lint lint-native lint-wasm deny \
         test test-unit test-wasm test-harness test-e2e bench run clean distclean
 
 help: ## list the targets
@@ -72,6 +81,12 @@ $(WASM_BINDGEN_STAMP):
 	       $(CARGO) install --quiet --force --root $(TOOLS) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); }
 	touch $@
 
+$(CARGO_DENY_STAMP):
+	$(CARGO) install --quiet --force --locked --root $(TOOLS) cargo-deny --version $(CARGO_DENY_VERSION) \
+	  || { echo "note: the --locked install failed (above); retrying with a fresh resolution"; \
+	       $(CARGO) install --quiet --force --root $(TOOLS) cargo-deny --version $(CARGO_DENY_VERSION); }
+	touch $@
+
 ## ---- build ----
 
 wasm: toolchain ## the filter: target/wasm32-wasip1/release/mtls_gate_filter.wasm
@@ -98,18 +113,42 @@ lint-native: toolchain
 lint-wasm: toolchain
 	$(CARGO) clippy -p mtls-gate-filter -p mtls-gate-core --target wasm32-wasip1 -- -D warnings
 
+# licenses, bans (duplicates only warn) and sources need nothing but crates.io. advisories
+# needs the RustSec database: fetched when GitHub answers, else a copy already in
+# $(ADVISORY_DBS) used offline if under cargo-deny's 90-day staleness limit, else skipped
+# with one line saying so (never a failure: the other checks still ran).
+deny: $(CARGO_DENY_STAMP) ## cargo deny: licenses, bans, sources; advisories when the RustSec db is reachable or cached
+	@checks=(licenses bans sources); offline=(); skipped=""; \
+	cached=$$(ls -d $(ADVISORY_DBS)/advisory-db-*/.git 2>/dev/null | head -n 1 || true); \
+	if GIT_TERMINAL_PROMPT=0 timeout 15 git ls-remote --quiet --exit-code $(ADVISORY_DB_URL) HEAD >/dev/null 2>&1; then \
+	  checks+=(advisories); \
+	elif [[ -n "$$cached" ]]; then \
+	  db=$${cached%/.git}; \
+	  if [[ -e "$$cached/FETCH_HEAD" ]]; then at=$$(stat -c %Y "$$cached/FETCH_HEAD"); \
+	  else at=$$(git -C "$$db" log -1 --format=%ct); h=$$(stat -c %Y "$$cached/HEAD"); if (( h > at )); then at=$$h; fi; fi; \
+	  age=$$(( ($$(date +%s) - at) / 86400 )); \
+	  if (( age <= 90 )); then checks+=(advisories); offline=(--offline); \
+	    echo "make deny: $(ADVISORY_DB_URL) unreachable; advisories use the copy in $$db ($$age days old)"; \
+	  else skipped="$(ADVISORY_DB_URL) is unreachable and the copy in $$db is $$age days old (cargo-deny refuses over 90)"; fi; \
+	else \
+	  skipped="$(ADVISORY_DB_URL) is unreachable from this machine and no copy is in $(ADVISORY_DBS)"; \
+	fi; \
+	$(CARGO_DENY) --locked "$${offline[@]}" check --show-stats --hide-inclusion-graph "$${checks[@]}"; \
+	if [[ -n "$$skipped" ]]; then echo "make deny: advisories SKIPPED (not failed): $$skipped"; fi
+
 ## ---- tests ----
 
 # Cheap checks first, so a formatting slip fails in seconds, not after the e2e build.
 # A cold run peaks near 4 GB of disk (measured); incremental caches would add ~0.6 GB that a
 # one-shot run never reuses, and a full disk shows up only as a linker crash, so say it first.
 test: export CARGO_INCREMENTAL = 0
-test: ## everything: fmt-check lint test-unit test-wasm test-harness test-e2e
+test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e2e
 	@free_mb=$$(df -Pm "$(TARGET_DIR_PARENT)" | awk 'NR == 2 { print $$4 }'); \
 	echo "make test: $${free_mb} MB free for $(TARGET_DIR) (a cold run needs about 4000)"; \
 	if (( free_mb < 4000 )); then echo "warning: low disk; the linker may die with SIGBUS"; fi
 	$(MAKE) fmt-check
 	$(MAKE) lint
+	$(MAKE) deny
 	$(MAKE) test-unit
 	$(MAKE) test-wasm
 	$(MAKE) test-harness
@@ -141,5 +180,5 @@ clean: ## build outputs and run/ (keeps .venv and .tools)
 	$(CARGO) clean
 	rm -rf run
 
-distclean: clean ## also the installed Envoy (.venv) and wasm-bindgen (.tools)
+distclean: clean ## also the installed Envoy (.venv), wasm-bindgen and cargo-deny (.tools)
 	rm -rf $(VENV) $(TOOLS)
