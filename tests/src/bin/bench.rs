@@ -291,7 +291,10 @@ fn main() -> Result<()> {
     let shim = if args.shim {
         let shim = Shim::start()?;
         let id = shim.add_cert(&pki.client.cert_pem, "")?;
-        shim.create_key(&json!({ "certificate": id }))?;
+        shim.create_key(&json!({
+            "certificate": id,
+            "access_rights": {"bench": {"api_id": "bench", "api_name": "bench", "versions": []}},
+        }))?;
         eprintln!(
             "bench: shim on port {}, client certificate {id}",
             shim.port()
