@@ -59,8 +59,9 @@ impl GateRequest {
         if let Some(metrics) = &self.metrics {
             metrics.denied(denial);
         }
+        // The Host is the client's: quoted, so it cannot forge a log line.
         log::debug!(
-            "mtls-gate: {} {} {}",
+            "mtls-gate: {} {:?} {}",
             denial.status(),
             self.authority,
             denial.message()
