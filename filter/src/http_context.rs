@@ -31,8 +31,9 @@ pub struct GateRequest {
     authority: String,
     path: String,
     lookup_budget: Option<LookupBudget>,
-    /// The callout token of the lookup this request waits for, and its place in the budget.
-    pending_lookup: Option<(u32, LookupPermit)>,
+    /// The lookup this request waits for: its callout token, the session key asked for, and
+    /// its place in the budget.
+    pending_lookup: Option<(u32, String, LookupPermit)>,
 }
 
 impl GateRequest {
@@ -103,7 +104,7 @@ impl GateRequest {
                 };
                 match dispatch_lookup(config, &key) {
                     Some(token) => {
-                        self.pending_lookup = Some((token, permit));
+                        self.pending_lookup = Some((token, key, permit));
                         if let Some(metrics) = &self.metrics {
                             metrics.lookup_called();
                         }
@@ -124,11 +125,14 @@ impl Context for GateRequest {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if self.pending_lookup.as_ref().map(|(token, _)| *token) != Some(token_id) {
+        if self.pending_lookup.as_ref().map(|(token, ..)| *token) != Some(token_id) {
             return;
         }
         // The answer is in: the permit goes back to the budget with it.
-        self.pending_lookup = None;
+        let Some((_, asked, permit)) = self.pending_lookup.take() else {
+            return;
+        };
+        drop(permit);
         // A lookup is only ever made with a store configured; anything else answers 503
         // rather than leave the request paused forever.
         let Some(config) = self.config.clone() else {
@@ -140,7 +144,15 @@ impl Context for GateRequest {
             return;
         };
         let now_ms = host::now_ms();
-        let answer = read_lookup_answer(num_headers, body_size);
+        // An answer about another key is no answer: it would be cached for every worker
+        // under that key, and this request would ask again.
+        let answer = read_lookup_answer(num_headers, body_size).filter(|answer| {
+            let matches = answer.key == asked;
+            if !matches {
+                log::warn!("mtls-gate: session lookup answered for another key; ignored");
+            }
+            matches
+        });
         let negative = Rc::clone(&self.negative);
         let shared = SharedDataStore::new(link, now_ms, &negative);
         let proceed = match answer {

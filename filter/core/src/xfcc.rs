@@ -58,15 +58,29 @@ pub fn verified_certificate(header: &str, expected: &Fingerprint) -> Option<Cert
 }
 
 /// May this XFCC go upstream (`forward_client_cert`)? Only when it is exactly one element,
-/// whose `Cert` hashes to the connection's digest and whose `Hash`, if any, says the same:
-/// Envoy's own element for this connection. Whatever Envoy's forwarding mode, a client's
-/// element then never travels (APPEND_FORWARD makes two elements; a forged one has no PEM
-/// of the client's own certificate or a `Hash` that disagrees).
+/// with no key given twice, whose `Cert` hashes to the connection's digest and whose `Hash`,
+/// if any, says the same: Envoy's own element for this connection. Whatever Envoy's
+/// forwarding mode, a client's element then never travels (APPEND_FORWARD makes two
+/// elements; a forged one has no PEM of the client's own certificate, or a `Hash` that
+/// disagrees). What this cannot check is the element's other fields: under FORWARD_ONLY a
+/// client could add a `Subject` to its own real certificate. Envoy's SANITIZE_SET (what
+/// `render` sets) builds every field itself.
 pub fn is_forwardable(header: &str, digest: &Fingerprint) -> bool {
     let mut elements = split_unquoted(header, ',');
     let (Some(element), None) = (elements.next(), elements.next()) else {
         return false;
     };
+    let mut keys: Vec<String> = Vec::new();
+    for pair in split_unquoted(element, ';').filter(|p| !p.trim().is_empty()) {
+        let Some((key, _)) = pair.trim().split_once('=') else {
+            return false;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if keys.contains(&key) {
+            return false;
+        }
+        keys.push(key);
+    }
     let hash_agrees =
         field_of(element, "Hash").is_none_or(|hash| hash.eq_ignore_ascii_case(&digest.to_hex()));
     hash_agrees

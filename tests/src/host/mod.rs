@@ -51,7 +51,7 @@ pub use request::{
 };
 pub use shared_data::SharedData;
 pub use status::{Level, Status};
-pub use worker::{ConfigureRefused, Refusal, Worker};
+pub use worker::{ConfigureRefused, Refusal, WASM_PAGE_BYTES, Worker};
 
 use anyhow::{Context as _, Result, anyhow};
 use state::{HostShared, WorkerState};
@@ -224,6 +224,17 @@ impl Host {
     /// The VM configuration later workers get (`proxy_on_vm_start`).
     pub fn set_vm_config(&self, config: impl AsRef<[u8]>) {
         self.shared.settings().vm_config = config.as_ref().to_vec();
+    }
+
+    /// The environment variables later workers' VMs see through WASI (`environ_get`), as
+    /// Envoy fills them from `vm_config.environment_variables` (`host_env_keys`,
+    /// `key_values`). Replaces what was set before; by default a VM has none, and nothing is
+    /// inherited from the test process.
+    pub fn set_vm_environment(&self, variables: &[(&str, &str)]) {
+        self.shared.settings().environment = variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     /// Restricts `proxy_http_call` to these clusters; others are `BadArgument` as in Envoy.

@@ -74,6 +74,7 @@ pub struct Outcome {
     pub(crate) action: Action,
     pub(crate) local_response: Option<LocalResponse>,
     pub(crate) request_headers: Vec<(String, String)>,
+    pub(crate) request_trailers: Option<Vec<(String, String)>>,
     pub(crate) response_headers: Option<Vec<(String, String)>>,
     pub(crate) request_body: Option<Vec<u8>>,
     pub(crate) property_reads: BTreeMap<String, usize>,
@@ -92,6 +93,7 @@ impl Outcome {
             action,
             local_response: stream.local_response.clone(),
             request_headers: stream.request_headers.to_pairs(),
+            request_trailers: stream.request_trailers.as_ref().map(|m| m.to_pairs()),
             response_headers: stream.response_headers.as_ref().map(|m| m.to_pairs()),
             request_body: stream.request_body.clone(),
             property_reads: stream.property_reads.clone(),
@@ -143,6 +145,17 @@ impl Outcome {
     /// The first value of a request header as the plugin left it.
     pub fn header(&self, name: &str) -> Option<&str> {
         find(&self.request_headers, name)
+    }
+
+    /// The request trailers as the plugin left them, once they were sent
+    /// ([`Worker::request_trailers`](super::Worker::request_trailers)).
+    pub fn request_trailers(&self) -> Option<&[(String, String)]> {
+        self.request_trailers.as_deref()
+    }
+
+    /// The first value of a request trailer as the plugin left it.
+    pub fn request_trailer(&self, name: &str) -> Option<&str> {
+        find(self.request_trailers.as_deref().unwrap_or_default(), name)
     }
 
     /// The response headers as the plugin left them, once the response phase ran.

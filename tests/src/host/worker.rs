@@ -5,13 +5,13 @@ use super::headers::HeaderMap;
 use super::outcome::{Action, HttpCall, Outcome};
 use super::properties::{Properties, PropertyPath};
 use super::request::Request;
-use super::state::{CallResponse, HostShared, Stream, WorkerState};
+use super::state::{CallResponse, HostShared, PluginExports, Stream, WorkerState};
 use super::status::{Level, Status};
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{Instance, InstancePre, Store, TypedFunc, WasmParams, WasmResults};
+use wasmtime::{Extern, Instance, InstancePre, Store, TypedFunc, WasmParams, WasmResults};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -19,6 +19,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 const LOGS_IN_ERRORS: usize = 40;
 /// WASI stdout/stderr capacity per worker.
 const STDIO_CAPACITY: usize = 4 << 20;
+/// The size of a wasm linear-memory page.
+pub const WASM_PAGE_BYTES: usize = 64 * 1024;
 
 /// Why a worker did not start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +94,7 @@ struct Callbacks {
     queue_ready: Option<TypedFunc<(i32, i32), ()>>,
     request_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    request_trailers: Option<TypedFunc<(i32, i32), i32>>,
     response_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     done: Option<TypedFunc<i32, i32>>,
     log: Option<TypedFunc<i32, ()>>,
@@ -124,6 +127,7 @@ impl Callbacks {
             queue_ready: get(instance, store, "proxy_on_queue_ready")?,
             request_headers: get(instance, store, "proxy_on_request_headers")?,
             request_body: get(instance, store, "proxy_on_request_body")?,
+            request_trailers: get(instance, store, "proxy_on_request_trailers")?,
             response_headers: get(instance, store, "proxy_on_response_headers")?,
             done: get(instance, store, "proxy_on_done")?,
             log: get(instance, store, "proxy_on_log")?,
@@ -177,10 +181,13 @@ impl Worker {
         };
         let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
-        // Inherit nothing from the test process: no env, args, preopens or stdio.
+        // Inherit nothing from the test process: no env, args, preopens or stdio. The
+        // environment is only what the test gave the host (`Host::set_vm_environment`).
+        let environment = host.settings().environment.clone();
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
+            .envs(&environment)
             .wall_clock(WasiWallClock(host.clock.clone()))
             .monotonic_clock(WasiMonotonicClock(host.clock.clone()))
             .build_p1();
@@ -209,6 +216,16 @@ impl Worker {
             .get_typed_func::<(), ()>(&mut store, "_initialize")
             .ok();
         let callbacks = Callbacks::find(&instance, &mut store).map_err(harness)?;
+        let memory = match instance.get_export(&mut store, "memory") {
+            Some(Extern::Memory(memory)) => Some(memory),
+            _ => None,
+        };
+        // Looked up once here instead of by name in every host call (see `PluginExports`).
+        let allocate = ["proxy_on_memory_allocate", "malloc"]
+            .iter()
+            .find_map(|name| instance.get_func(&mut store, name))
+            .and_then(|func| func.typed::<i32, i32>(&store).ok());
+        store.data_mut().exports = PluginExports { memory, allocate };
         let mut worker = Worker {
             store,
             callbacks,
@@ -404,6 +421,27 @@ impl Worker {
         )?;
         let action = raw.map_or(Action::Continue, Action::from_abi);
         self.stream_mut(ctx)?.buffering_request_body = action == Action::Pause && !end_of_stream;
+        self.settle_request(ctx, action, resumed_before)
+    }
+
+    /// Sends the request's trailers: `proxy_on_request_trailers(ctx, n)`, after the headers
+    /// (sent with `end_of_stream(false)`) and any body. The plugin reads and edits them as map
+    /// type 1 (`HttpRequestTrailers`); the outcome shows them as it left them
+    /// ([`Outcome::request_trailers`]).
+    pub fn request_trailers(&mut self, ctx: u32, trailers: &[(&str, &str)]) -> Result<Outcome> {
+        let map = HeaderMap::from_pairs(trailers);
+        let count = map.len();
+        let stream = self.stream_mut(ctx)?;
+        stream.request_trailers = Some(map);
+        let resumed_before = stream.resumed;
+        let on_trailers = self.callbacks.request_trailers.clone();
+        let raw = self.invoke(
+            "proxy_on_request_trailers",
+            ctx,
+            on_trailers,
+            (abi(ctx as usize), abi(count)),
+        )?;
+        let action = raw.map_or(Action::Continue, Action::from_abi);
         self.settle_request(ctx, action, resumed_before)
     }
 
@@ -641,6 +679,18 @@ impl Worker {
             .data_mut()
             .properties
             .set(PropertyPath::dotted(path), value.as_ref().to_vec());
+    }
+
+    /// The size of the plugin's linear memory now, in bytes (a whole number of 64 KiB
+    /// pages). Wasm memory only grows: this is the high-water mark of the plugin's heap.
+    pub fn memory_bytes(&self) -> usize {
+        let memory = self.store.data().exports.memory;
+        memory.map_or(0, |memory| memory.data_size(&self.store))
+    }
+
+    /// [`memory_bytes`](Worker::memory_bytes) in 64 KiB wasm pages.
+    pub fn memory_pages(&self) -> usize {
+        self.memory_bytes() / WASM_PAGE_BYTES
     }
 
     /// True once the plugin trapped; every later call fails.

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod audit;
 mod certificate_auth;
 mod selftest;
 mod static_mtls;

@@ -1,6 +1,7 @@
 //! Header map host calls with Envoy's rules.
 //!
-//! Map types (SDK `MapType`): 0 request headers, 1 request trailers, 2 response headers,
+//! Map types (SDK `MapType`): 0 request headers, 1 request trailers (once
+//! `Worker::request_trailers` sent them), 2 response headers,
 //! 3 response trailers, 4/5 gRPC metadata, 6 HTTP call response headers, 7 HTTP call
 //! response trailers.
 //! - A map that does not exist yet in this context (response headers during the request,

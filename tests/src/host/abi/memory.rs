@@ -11,6 +11,9 @@ use super::CallError;
 use wasmtime::{Caller, Extern, Memory};
 
 fn memory(caller: &mut Caller<'_, WorkerState>) -> Result<Memory, Status> {
+    if let Some(memory) = caller.data().exports.memory {
+        return Ok(memory);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory),
         _ => Err(Status::InvalidMemoryAccess),
@@ -82,15 +85,18 @@ pub(crate) fn copy_out(
     let mut pointer: u32 = 0;
     if !data.is_empty() {
         let size = i32::try_from(data.len()).map_err(|_| Status::InvalidMemoryAccess)?;
-        let allocator = ["proxy_on_memory_allocate", "malloc"]
-            .iter()
-            .find_map(|name| caller.get_export(name).and_then(Extern::into_func))
-            .ok_or_else(|| {
-                wasmtime::format_err!(
-                    "harness: the plugin exports neither proxy_on_memory_allocate nor malloc"
-                )
-            })?;
-        let allocate = allocator.typed::<i32, i32>(&*caller)?;
+        let allocate = match caller.data().exports.allocate.clone() {
+            Some(allocate) => allocate,
+            None => ["proxy_on_memory_allocate", "malloc"]
+                .iter()
+                .find_map(|name| caller.get_export(name).and_then(Extern::into_func))
+                .ok_or_else(|| {
+                    wasmtime::format_err!(
+                        "harness: the plugin exports neither proxy_on_memory_allocate nor malloc"
+                    )
+                })?
+                .typed::<i32, i32>(&*caller)?,
+        };
         let raw = allocate.call(&mut *caller, size)?;
         if raw == 0 {
             return Err(Status::InvalidMemoryAccess.into());
