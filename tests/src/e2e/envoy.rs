@@ -39,12 +39,21 @@ pub struct Envoy {
 impl Envoy {
     /// Renders `config`, starts Envoy and waits until the admin API reports `/ready`.
     pub fn start(config: EnvoyConfig) -> Result<Self> {
-        Self::start_yaml(&config.render()?, CONCURRENCY)
+        Self::start_yaml_with_env(&config.render()?, CONCURRENCY, &config.env)
     }
 
     /// Starts Envoy from a bootstrap already rendered (the bench edits one to drop the
     /// filter) with `concurrency` workers, and waits until the admin API reports `/ready`.
     pub fn start_yaml(bootstrap: &str, concurrency: usize) -> Result<Self> {
+        Self::start_yaml_with_env(bootstrap, concurrency, &[])
+    }
+
+    /// [`Envoy::start_yaml`] with `env` added to Envoy's environment.
+    pub fn start_yaml_with_env(
+        bootstrap: &str,
+        concurrency: usize,
+        env: &[(String, String)],
+    ) -> Result<Self> {
         let envoy = paths::envoy_bin()?;
         let dir = tempfile::Builder::new()
             .prefix("mtls-gate-envoy-")
@@ -66,6 +75,7 @@ impl Envoy {
                 "--component-log-level",
                 &format!("wasm:{}", env_or("ENVOY_WASM_LOG_LEVEL", "info")),
             ]);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn("envoy", cmd, &dir.path().join("envoy.log"))?;
 
         let admin = wait::until("Envoy's admin address", START_TIMEOUT, || {
@@ -152,6 +162,31 @@ impl Envoy {
         Ok(self.stats(&format!("^{escaped}$"))?.remove(name))
     }
 
+    /// Bytes allocated by Envoy's heap right now (admin `/memory`, `allocated`).
+    pub fn memory_allocated(&self) -> Result<u64> {
+        let resp = admin_http::get(self.admin, "/memory")?;
+        if resp.status != 200 {
+            bail!("GET /memory: {} {}", resp.status, resp.body);
+        }
+        let json: serde_json::Value = serde_json::from_str(&resp.body)?;
+        // Envoy prints uint64 fields as JSON strings.
+        let allocated = &json["allocated"];
+        allocated
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| allocated.as_u64())
+            .with_context(|| format!("no allocated bytes in /memory: {}", resp.body))
+    }
+
+    /// The admin `/config_dump`, as Envoy sends it.
+    pub fn config_dump(&self) -> Result<String> {
+        let resp = admin_http::get(self.admin, "/config_dump")?;
+        if resp.status != 200 {
+            bail!("GET /config_dump: {} {}", resp.status, resp.body);
+        }
+        Ok(resp.body)
+    }
+
     /// Envoy's log so far (stderr and the `ACCESS ...` lines of the access log).
     pub fn log(&self) -> String {
         self.process.log()
@@ -171,8 +206,9 @@ impl Envoy {
     }
 }
 
-/// Runs `envoy --mode validate` on the rendered config. This also loads the filter and runs
-/// its `on_configure`, so a config the filter rejects fails here (see ENVOY-FACTS.md).
+/// Runs `envoy --mode validate` on the rendered config (with [`EnvoyConfig::env`]). This also
+/// loads the filter and runs its `on_configure`, so a config the filter rejects fails here
+/// (see ENVOY-FACTS.md).
 pub fn validate(config: &EnvoyConfig) -> Result<()> {
     let envoy = paths::envoy_bin()?;
     let dir = tempfile::tempdir()?;
@@ -182,6 +218,7 @@ pub fn validate(config: &EnvoyConfig) -> Result<()> {
         .args(["--mode", "validate", "-c"])
         .arg(&path)
         .args(["--log-level", "warning", "--disable-hot-restart"])
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .output()?;
     if !out.status.success() {
         bail!(

@@ -119,6 +119,10 @@ pub struct EnvoyConfig {
     /// and `path_with_escaped_slashes_action` (Envoy's defaults: the path reaches the filter
     /// as the client sent it). Not applied to a finished [`EnvoyConfig::bootstrap`].
     pub path_normalisation: bool,
+    /// Replaces the template's `forward_client_cert_details: SANITIZE_SET` (for example with
+    /// `APPEND_FORWARD`, an Envoy that passes a client's XFCC on). Not applied to a finished
+    /// [`EnvoyConfig::bootstrap`].
+    pub forward_client_cert_details: Option<String>,
     /// Environment variables set for the Envoy process (for example what a VM's
     /// `environment_variables.host_env_keys` names).
     pub env: Vec<(String, String)>,
@@ -147,6 +151,7 @@ impl EnvoyConfig {
             clusters: Vec::new(),
             bootstrap: None,
             path_normalisation: true,
+            forward_client_cert_details: None,
             env: Vec::new(),
         }
     }
@@ -171,6 +176,7 @@ impl EnvoyConfig {
             clusters: Vec::new(),
             bootstrap: Some(bootstrap),
             path_normalisation: true,
+            forward_client_cert_details: None,
             env: Vec::new(),
         })
     }
@@ -179,6 +185,12 @@ impl EnvoyConfig {
     /// [`EnvoyConfig::path_normalisation`]).
     pub fn without_path_normalisation(mut self) -> Self {
         self.path_normalisation = false;
+        self
+    }
+
+    /// The HCM's `forward_client_cert_details` mode instead of the template's `SANITIZE_SET`.
+    pub fn forward_client_cert_details(mut self, mode: &str) -> Self {
+        self.forward_client_cert_details = Some(mode.to_string());
         self
     }
 
@@ -249,13 +261,23 @@ impl EnvoyConfig {
             },
             clusters,
         };
-        let yaml = envoy.render_static()?;
+        let mut yaml = envoy.render_static()?;
+        if let Some(mode) = &self.forward_client_cert_details {
+            let template = format!("{XFCC_SETTING} SANITIZE_SET");
+            anyhow::ensure!(
+                yaml.contains(&template),
+                "the HCM template no longer says {template:?}"
+            );
+            yaml = yaml.replace(&template, &format!("{XFCC_SETTING} {mode}"));
+        }
         match self.path_normalisation {
             true => Ok(yaml),
             false => strip_path_normalisation(&yaml),
         }
     }
 }
+
+const XFCC_SETTING: &str = "forward_client_cert_details:";
 
 /// Drops every [`PATH_NORMALISATION_KEYS`] line of the rendered HCMs; fails if the template
 /// no longer has all three in each HCM (the test would then not test what it says).
@@ -341,10 +363,16 @@ mod tests {
         for key in PATH_NORMALISATION_KEYS {
             assert!(yaml.contains(&format!("{key}:")), "{key} in {yaml}");
         }
-        let minimal = cfg.without_path_normalisation().render().unwrap();
+        let minimal = cfg.clone().without_path_normalisation().render().unwrap();
         for key in PATH_NORMALISATION_KEYS {
             assert!(!minimal.contains(&format!("{key}:")), "{key} in {minimal}");
         }
         assert!(minimal.contains("forward_client_cert_details: SANITIZE_SET"));
+        let appending = cfg
+            .forward_client_cert_details("APPEND_FORWARD")
+            .render()
+            .unwrap();
+        assert!(appending.contains("forward_client_cert_details: APPEND_FORWARD"));
+        assert!(!appending.contains("SANITIZE_SET"));
     }
 }

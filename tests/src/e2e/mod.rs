@@ -39,7 +39,7 @@ pub mod wait;
 pub use client::{Client, Response, assert_denied};
 pub use envoy::Envoy;
 pub use envoy_config::{EnvoyConfig, UpstreamCluster};
-pub use pki::{CertFiles, TestPki};
+pub use pki::{CertFiles, ClientMint, TestPki};
 pub use ports::free_port;
 pub use process::Process;
 pub use shim::Shim;

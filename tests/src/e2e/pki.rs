@@ -62,8 +62,18 @@ pub struct TestPki {
     pub upstream_client_b: CertFiles,
 }
 
-/// Hostnames every server certificate here is valid for.
-pub const SERVER_NAMES: [&str; 3] = ["localhost", "*.example.test", "127.0.0.1"];
+/// Hostnames every server certificate here is valid for. `secure.test`, `other.test`,
+/// `open.test` and `*.secure.test` serve the domain tests (exact, disabled and template
+/// domains), so curl verifies the listener for those names too.
+pub const SERVER_NAMES: [&str; 7] = [
+    "localhost",
+    "*.example.test",
+    "127.0.0.1",
+    "secure.test",
+    "other.test",
+    "open.test",
+    "*.secure.test",
+];
 
 impl TestPki {
     pub fn generate() -> Result<Self> {
@@ -173,6 +183,55 @@ impl TestPki {
     }
 }
 
+/// Mints fresh self-signed client certificates, all with one key pair (cheap: one signature
+/// each), for tests that need many distinct fingerprints.
+pub struct ClientMint {
+    dir: TempDir,
+    key: KeyPair,
+    key_pem: String,
+    minted: usize,
+}
+
+impl ClientMint {
+    pub fn new() -> Result<Self> {
+        let key = KeyPair::generate()?;
+        let key_pem = key.serialize_pem();
+        Ok(Self {
+            dir: tempfile::Builder::new()
+                .prefix("mtls-gate-mint-")
+                .tempdir()?,
+            key,
+            key_pem,
+            minted: 0,
+        })
+    }
+
+    /// A new self-signed client certificate (CN `<prefix>-<n>`, valid for a day around now)
+    /// with a fingerprint no other call returned.
+    pub fn mint(&mut self, prefix: &str) -> Result<CertFiles> {
+        self.minted += 1;
+        let name = format!("{prefix}-{}", self.minted);
+        let now = OffsetDateTime::now_utc();
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = dn(&name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = now - Duration::hours(1);
+        let not_after = now + Duration::days(1);
+        params.not_after = not_after;
+        // A distinct serial per certificate (rcgen would pick a random one anyway).
+        params.serial_number = Some(rcgen::SerialNumber::from(self.minted as u64));
+        let cert = params.self_signed(&self.key)?;
+        write(
+            self.dir.path(),
+            &name,
+            cert.pem(),
+            self.key_pem.clone(),
+            cert.der().to_vec(),
+            not_after,
+        )
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Server,
@@ -262,5 +321,17 @@ mod tests {
         let (_, client) = X509Certificate::from_der(&pki.client.der).unwrap();
         let (_, ca) = X509Certificate::from_der(&pki.ca.der).unwrap();
         assert_eq!(client.issuer(), ca.subject());
+    }
+
+    #[test]
+    fn minted_certificates_are_distinct_and_share_one_key() {
+        let mut mint = ClientMint::new().unwrap();
+        let a = mint.mint("m").unwrap();
+        let b = mint.mint("m").unwrap();
+        assert_ne!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.cert_path, b.cert_path);
+        assert_eq!(a.key_pem, b.key_pem);
+        let (_, x509) = X509Certificate::from_der(&a.der).unwrap();
+        assert_eq!(x509.issuer(), x509.subject(), "self-signed");
     }
 }

@@ -33,10 +33,20 @@ pub struct Shim {
 #[derive(Debug, Clone)]
 pub struct ShimResponse {
     pub status: u16,
+    /// Lowercase names, in order.
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
 impl ShimResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn json(&self) -> Result<serde_json::Value> {
         serde_json::from_str(&self.body)
             .with_context(|| format!("shim answered non-JSON ({}): {}", self.status, self.body))
@@ -46,9 +56,19 @@ impl ShimResponse {
 impl Shim {
     /// Starts the shim with a fresh store and fresh random secrets, and waits for `/hello`.
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`Shim::start`] with `--allow-master-keys` (keys with empty `access_rights` accepted).
+    pub fn start_allowing_master_keys() -> Result<Self> {
+        Self::start_with(&["--allow-master-keys"])
+    }
+
+    /// [`Shim::start`] with `extra_args` after `serve`'s own.
+    pub fn start_with(extra_args: &[&str]) -> Result<Self> {
         let mut last_err = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once() {
+            match Self::start_once(extra_args) {
                 Ok(shim) => return Ok(shim),
                 // A port that was free a moment ago may have been taken by another process.
                 Err(e) if format!("{e:#}").contains("cannot listen on") => last_err = Some(e),
@@ -58,7 +78,7 @@ impl Shim {
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("shim did not start")))
     }
 
-    fn start_once() -> Result<Self> {
+    fn start_once(extra_args: &[&str]) -> Result<Self> {
         let bin = paths::shim_bin()?;
         let dir = tempfile::Builder::new()
             .prefix("mtls-gate-shim-")
@@ -74,6 +94,7 @@ impl Shim {
             .arg(addr.to_string())
             .arg("--store")
             .arg(&store_path)
+            .args(extra_args)
             .env("MTLS_GATE_SECRET", &secret)
             .env("MTLS_GATE_FEED_TOKEN", &feed_token)
             .env_remove("MTLS_GATE_ENCODING_SECRET")
@@ -142,6 +163,17 @@ impl Shim {
             &[("X-Tyk-Authorization", &self.secret)],
             body,
         )
+    }
+
+    /// A call with only the headers given (no `X-Tyk-Authorization` unless among them).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<ShimResponse> {
+        raw_request(self.addr, method, path, headers, body)
     }
 
     /// `POST /tyk/certs?org_id=O` with `pem`; the new certificate ID.
@@ -248,8 +280,15 @@ fn raw_request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("{method} {path}: no status in {head:?}"))?;
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     Ok(ShimResponse {
         status,
+        headers,
         body: body.to_string(),
     })
 }

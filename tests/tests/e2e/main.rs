@@ -3,6 +3,7 @@
 //! One test binary, not one per file: each binary links the whole test-support crate
 //! (wasmtime included), and a dozen of them filled a CI disk.
 
+mod audit;
 mod certificate_auth;
 mod envoy_smoke;
 mod infra;

@@ -16,7 +16,8 @@ fn shim_killed_static_apis_keep_working_and_certificate_auth_turns_503() -> anyh
     let mut shim = Shim::start()?;
     let client_id = shim.add_cert(&pki.client.cert_pem, ORG)?;
     let key = shim.create_key(&json!({
-        "org_id": ORG, "certificate": client_id, "alias": "dyn-client", "access_rights": {}
+        "org_id": ORG, "certificate": client_id, "alias": "dyn-client",
+        "access_rights": {"dyn": {"api_id": "dyn"}}
     }))?;
     let client2_id = shim.add_cert(&pki.client2.cert_pem, ORG)?;
 
