@@ -76,6 +76,16 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    fn assert_selects(config: &GateConfig, cases: &[(&str, &str, Option<&str>)]) {
+        for (host, path, want) in cases {
+            let got = config
+                .router()
+                .select(&config.apis, host, path)
+                .map(|i| config.apis[i].api_id.as_str());
+            assert_eq!(got, *want, "{host}{path}");
+        }
+    }
+
     #[test]
     fn api_selection_table() {
         let config = GateConfig::from_json(
@@ -97,13 +107,7 @@ mod tests {
             ("b.test", "/b/x", Some("b-only")),
             ("b.test", "/v1/x", Some("v1-any")),
         ];
-        for (host, path, want) in cases {
-            let got = config
-                .router()
-                .select(&config.apis, host, path)
-                .map(|i| config.apis[i].api_id.as_str());
-            assert_eq!(got, want, "{host}{path}");
-        }
+        assert_selects(&config, &cases);
     }
 
     #[test]
@@ -132,13 +136,7 @@ mod tests {
             ("other.test", "/api/v2/orders/7", Some("versioned")),
             ("other.test", "/api/v2/users", Some("root-any")),
         ];
-        for (host, path, want) in cases {
-            let got = config
-                .router()
-                .select(&config.apis, host, path)
-                .map(|i| config.apis[i].api_id.as_str());
-            assert_eq!(got, want, "{host}{path}");
-        }
+        assert_selects(&config, &cases);
     }
 
     #[test]

@@ -13,7 +13,6 @@
 use crate::support::*;
 use mtls_gate_core::feed::{CertIndexEntry, ChangeSet, SessionEntry};
 use mtls_gate_core::negative_cache::NegativeCache;
-use mtls_gate_core::session::SessionGrant;
 use mtls_gate_core::shared_data::Namespace;
 use mtls_gate_harness::host::{
     Action, Host, HttpCall, Level, Outcome, Refusal, WASM_PAGE_BYTES, Worker,
@@ -59,15 +58,6 @@ fn index_entry(cert: &TestCert) -> CertIndexEntry {
         not_after: NOT_AFTER_2039,
         has_private: false,
         is_ca: false,
-    }
-}
-
-fn grant(alias: &str) -> SessionGrant {
-    SessionGrant {
-        alias: alias.into(),
-        expires: 0,
-        is_inactive: false,
-        api_ids: vec![],
     }
 }
 

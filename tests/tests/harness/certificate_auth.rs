@@ -46,15 +46,6 @@ fn index_entry(cert: &TestCert, not_after: i64) -> CertIndexEntry {
     }
 }
 
-fn grant(alias: &str) -> SessionGrant {
-    SessionGrant {
-        alias: alias.into(),
-        expires: 0,
-        is_inactive: false,
-        api_ids: vec![],
-    }
-}
-
 fn snapshot(version: u64, sessions: &[(&TestCert, SessionGrant)]) -> ChangeSet {
     ChangeSet {
         version,

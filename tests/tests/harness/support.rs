@@ -1,6 +1,7 @@
 //! Shared pieces for the filter's harness tests: certificates made at test time, Envoy-style
 //! request builders, and assertions on Tyk's error template.
 
+use mtls_gate_core::session::SessionGrant;
 use mtls_gate_harness::host::{Host, Outcome, Request, Worker};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rcgen::{CertificateParams, KeyPair, date_time_ymd};
@@ -108,4 +109,14 @@ pub fn assert_forwarded(outcome: &Outcome) {
         outcome.action(),
         outcome.local_response().map(|r| (r.status, r.body_text()))
     );
+}
+
+/// An active session grant for every API, that never expires.
+pub fn grant(alias: &str) -> SessionGrant {
+    SessionGrant {
+        alias: alias.into(),
+        expires: 0,
+        is_inactive: false,
+        api_ids: vec![],
+    }
 }
