@@ -3,9 +3,15 @@
 //! within each tier, the longest `listen_path` (Tyk's length: template variables count as
 //! nothing) that matches the canonical path.
 
-use crate::config::ApiSpec;
 use crate::domain::DomainPattern;
+use crate::listen_path::ListenPath;
 use std::collections::HashMap;
+
+/// What routing needs of an API: where it listens by host and by path.
+pub trait Route {
+    fn domain(&self) -> &DomainPattern;
+    fn listen_path(&self) -> &ListenPath;
+}
 
 /// Index over the compiled APIs, built once per configuration.
 #[derive(Debug, Clone, Default)]
@@ -19,10 +25,10 @@ pub struct ApiRouter {
 }
 
 impl ApiRouter {
-    pub fn new(apis: &[ApiSpec]) -> Self {
+    pub fn new<R: Route>(apis: &[R]) -> Self {
         let mut router = ApiRouter::default();
         for (index, api) in apis.iter().enumerate() {
-            match &api.domain {
+            match api.domain() {
                 DomainPattern::Any => router.any_domain.push(index),
                 DomainPattern::Exact(host) => router
                     .by_domain
@@ -35,7 +41,7 @@ impl ApiRouter {
         // Stable: among equal lengths in one tier, the earlier API in the config wins.
         let longest_first = |list: &mut Vec<usize>| {
             list.sort_by_key(|&i| {
-                std::cmp::Reverse(apis.get(i).map_or(0, |a| a.listen_path.tyk_length()))
+                std::cmp::Reverse(apis.get(i).map_or(0, |a| a.listen_path().tyk_length()))
             });
         };
         router.by_domain.values_mut().for_each(longest_first);
@@ -46,14 +52,15 @@ impl ApiRouter {
 
     /// `host` must be normalized (lowercase, no port); `path` canonical
     /// ([`crate::request_path::canonical`]).
-    pub fn select(&self, apis: &[ApiSpec], host: &str, path: &str) -> Option<usize> {
+    pub fn select<R: Route>(&self, apis: &[R], host: &str, path: &str) -> Option<usize> {
         let first_match = |candidates: &[usize]| {
             candidates.iter().copied().find(|&i| {
-                apis.get(i)
-                    .is_some_and(|api| api.domain.matches(host) && api.listen_path.matches(path))
+                apis.get(i).is_some_and(|api| {
+                    api.domain().matches(host) && api.listen_path().matches(path)
+                })
             })
         };
-        let length = |i: usize| apis.get(i).map_or(0, |a| a.listen_path.tyk_length());
+        let length = |i: usize| apis.get(i).map_or(0, |a| a.listen_path().tyk_length());
         let exact = self.by_domain.get(host).and_then(|list| first_match(list));
         let template = match self.by_template.is_empty() {
             true => None,

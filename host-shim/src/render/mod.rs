@@ -27,7 +27,7 @@ pub mod template;
 
 use crate::store::{Store, StoreError};
 use envoy::{DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener, XdsPaths};
-use mtls_gate_core::config::{ConfigError, GateConfig};
+use mtls_gate_core::config::{ConfigError, ConfigErrorKind, GateConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -104,10 +104,10 @@ pub fn prepare_gate(
             return Err(RenderError::Gate(
                 GateConfig::from_json(gate_json)
                     .err()
-                    .unwrap_or(ConfigError {
-                        path: "$".to_owned(),
-                        reason: e.to_string(),
-                    }),
+                    .unwrap_or(ConfigError::new(
+                        "$",
+                        ConfigErrorKind::Malformed(e.to_string()),
+                    )),
             ));
         }
     };

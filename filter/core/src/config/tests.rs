@@ -1,0 +1,185 @@
+//! The configuration as a whole: Tyk names in, the compiled model out, refusals by path.
+
+use super::*;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const FP: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const TYK_SAMPLE: &str = include_str!("../../tests/fixtures/app_sample.json");
+
+fn refused(json: &str) -> ConfigError {
+    GateConfig::from_json(json.as_bytes()).expect_err("config should be refused")
+}
+
+#[test]
+fn empty_config_allows_everything_by_default() {
+    let config = GateConfig::from_json(b"{}").unwrap();
+    assert_eq!(config.default_action, DefaultAction::Allow);
+    assert!(config.apis.is_empty());
+    assert!(config.store.is_none());
+}
+
+#[test]
+fn tyk_sample_api_definition_loads_with_unknown_fields_ignored() {
+    let json = format!(r#"{{"apis": [{TYK_SAMPLE}]}}"#);
+    let config = GateConfig::from_json(json.as_bytes()).unwrap();
+    let api = &config.apis[0];
+    assert_eq!(api.api_id, "1");
+    assert_eq!(api.org_id, "default");
+    assert_eq!(api.listen_path.as_str(), "/tyk-api-test/");
+    assert_eq!(api.target.as_ref().unwrap().authority, "httpbin.org");
+    assert_eq!(api.auth_header_name, "authorization");
+    assert!(!api.requires_client_certificate());
+}
+
+#[test]
+fn tyk_field_names_and_null_lists_are_read() {
+    let json = format!(
+        r#"{{"org_id": "o1", "default": "deny",
+            "security": {{"certificates": {{"apis": ["{FP}"], "upstream": {{"*": "{FP}"}}}},
+                          "allow_unsafe_dynamic_mtls_token": true}},
+            "apis": [{{"api_id": "a", "domain": "API.example.com", "use_mutual_tls_auth": true,
+                       "client_certificates": null, "upstream_certificates": null,
+                       "auth_configs": {{"authToken": {{"useCertificate": true, "auth_header_name": "X-Key"}}}},
+                       "strip_auth_data": true, "proxy": {{"listen_path": "/a/", "target_url": "https://up.test:8443"}}}}],
+            "store": {{"cluster": "shim", "authority": "shim.local", "token": "t"}}}}"#
+    );
+    let config = GateConfig::from_json(json.as_bytes()).unwrap();
+    assert_eq!(config.default_action, DefaultAction::Deny);
+    assert!(config.allow_unsafe_dynamic_mtls_token);
+    assert_eq!(config.global_allow_list.len(), 1);
+    assert!(!config.global_upstream.is_empty());
+    let api = &config.apis[0];
+    assert_eq!(api.org_id, "o1", "API inherits the gate org");
+    assert!(api.domain.matches("api.example.com") && !api.domain.matches("x.test"));
+    assert!(api.use_certificate_auth && api.use_mutual_tls_auth && api.strip_auth_data);
+    assert_eq!(api.auth_header_name, "x-key");
+    assert!(config.mtls_domains.contains("api.example.com"));
+    let store = config.store.unwrap();
+    assert_eq!(
+        (
+            store.sync_interval_ms,
+            store.max_stale_s,
+            store.lookup_on_miss,
+            store.max_lookups_in_flight
+        ),
+        (500, 300, true, 64)
+    );
+}
+
+#[test]
+fn inactive_apis_are_skipped() {
+    let config = GateConfig::from_json(br#"{"apis": [{"api_id": "a", "active": false}]}"#).unwrap();
+    assert!(config.apis.is_empty());
+}
+
+#[test]
+fn bad_fields_are_refused_with_their_json_path() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"{"apis": [{"api_id": "a"}, {"api_id": "b"}, {"api_id": "c", "client_certificates": ["nope"]}]}"#,
+            "apis[2].client_certificates[0]",
+            "not a PEM, ID or fingerprint",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "client_certificates": "abc"}]}"#,
+            "apis[0].client_certificates",
+            "invalid type",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "use_mutual_tls_auth": "yes"}]}"#,
+            "apis[0].use_mutual_tls_auth",
+            "invalid type",
+        ),
+        (r#"{"default": "maybe"}"#, "default", "must be"),
+        (
+            r#"{"apis": [{"name": "no id"}]}"#,
+            "apis[0].api_id",
+            "required",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a"}, {"api_id": "a"}]}"#,
+            "apis[1].api_id",
+            "duplicate",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": {"target_url": "up.test"}}]}"#,
+            "apis[0].proxy.target_url",
+            "absolute",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": {"listen_path": "a/"}}]}"#,
+            "apis[0].proxy.listen_path",
+            "start with",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "upstream_certificates": {"https://up.test": "x"}}]}"#,
+            "apis[0].upstream_certificates[\"https://up.test\"]",
+            "not a PEM",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "auth_configs": {"authToken": {"use_certificate": true}}}]}"#,
+            "apis[0].auth_configs.authToken.use_certificate",
+            "configure `store`",
+        ),
+        (
+            r#"{"store": {"cluster": "", "authority": "a", "token": "t"}}"#,
+            "store.cluster",
+            "required",
+        ),
+        (
+            r#"{"store": {"cluster": "c", "authority": "a", "token": "t", "sync_interval_ms": 0}}"#,
+            "store.sync_interval_ms",
+            "between",
+        ),
+        (
+            r#"{"store": {"cluster": "c", "authority": "a", "token": "t", "max_lookups_in_flight": 0}}"#,
+            "store.max_lookups_in_flight",
+            "between",
+        ),
+        (
+            r#"{"security": {"certificates": {"apis": [42]}}}"#,
+            "security.certificates.apis[0]",
+            "invalid type",
+        ),
+        ("not json", "$", "expected"),
+        ("[]", "$", "invalid type"),
+    ];
+    for (json, path, reason) in cases {
+        let error = refused(json);
+        assert_eq!(error.path, *path, "{json} -> {error}");
+        assert!(error.reason().contains(reason), "{json} -> {error}");
+    }
+}
+
+#[test]
+fn the_feed_token_may_come_from_the_vm_environment() {
+    let json = br#"{"store": {"cluster": "c", "authority": "a", "token_env": "FEED"}}"#;
+    let env = |name: &str| (name == "FEED").then(|| "secret-token".to_owned());
+    let config = GateConfig::from_json_with_env(json, &env).unwrap();
+    let store = config.store.unwrap();
+    assert_eq!(store.token, "secret-token");
+    assert_eq!(store.token_env.as_deref(), Some("FEED"));
+    let unset = GateConfig::from_json_with_env(json, &|_| None).unwrap_err();
+    assert_eq!(unset.path, "store.token_env");
+    assert!(unset.reason().contains("host_env_keys"), "{unset}");
+    let both =
+        br#"{"store": {"cluster": "c", "authority": "a", "token": "t", "token_env": "FEED"}}"#;
+    assert_eq!(
+        GateConfig::from_json_with_env(both, &env).unwrap_err().path,
+        "store.token_env"
+    );
+}
+
+#[test]
+fn upstream_key_with_scheme_is_refused_even_with_a_valid_certificate() {
+    let json = format!(
+        r#"{{"apis": [{{"api_id": "a", "upstream_certificates": {{"https://up.test": "{FP}"}}}}]}}"#
+    );
+    let error = refused(&json);
+    assert_eq!(
+        error.path,
+        "apis[0].upstream_certificates[\"https://up.test\"]"
+    );
+    assert!(error.reason().contains("without a scheme"));
+}
