@@ -3,6 +3,7 @@
 //! picks the facts out and applies Tyk's bundle rules.
 
 use crate::fingerprint::Fingerprint;
+use crate::ids::CertificateId;
 use crate::pem::{PemBlock, PemError, parse_blocks};
 use thiserror::Error;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -149,9 +150,9 @@ impl Bundle {
     }
 }
 
-/// Store certificate ID for a fingerprint under an org: a plain prefix, no separator.
+/// Store certificate ID for a fingerprint under an org ([`CertificateId::new`]).
 pub fn certificate_id(org_id: &str, fingerprint: &Fingerprint) -> String {
-    format!("{org_id}{fingerprint}")
+    CertificateId::new(org_id, fingerprint).into_string()
 }
 
 #[cfg(test)]

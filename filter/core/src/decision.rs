@@ -12,6 +12,7 @@ use crate::config::{ApiSpec, DefaultAction, GateConfig};
 use crate::denial::Denial;
 use crate::feed::CertIndexEntry;
 use crate::fingerprint::Fingerprint;
+use crate::ids::CertificateId;
 use crate::request_path;
 use crate::session::SessionGrant;
 use crate::upstream::{choose_upstream_certificate, cluster_name};
@@ -240,7 +241,8 @@ fn authenticate_certificate(
             return deny(Denial::ClientCertificateRequired);
         }
     };
-    let cert_id = format!("{}{}", api.org_id, fingerprint);
+    // The session key is the certificate ID (SPEC §2), built as the shim builds it.
+    let cert_id = CertificateId::new(&api.org_id, &fingerprint).into_string();
     let not_after = store
         .certificate(&cert_id)
         .or_else(|| store.certificate(&fingerprint.to_hex()))

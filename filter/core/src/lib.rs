@@ -19,6 +19,7 @@ pub mod domain;
 pub mod feed;
 pub mod fingerprint;
 pub mod headers;
+pub mod ids;
 pub mod listen_path;
 pub mod lookup_budget;
 pub mod mux_template;

@@ -10,6 +10,7 @@
 //! Field order follows Tyk's `SessionState` struct, so responses read like Tyk's.
 
 use crate::fingerprint::Fingerprint;
+use crate::ids::SessionKey;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -86,9 +87,9 @@ impl Session {
     }
 }
 
-/// The key of the session for `fingerprint` under `org_id`: a plain prefix, as certificate IDs.
+/// The key of the session for `fingerprint` under `org_id` ([`SessionKey::new`]).
 pub fn session_key(org_id: &str, fingerprint: &Fingerprint) -> String {
-    format!("{org_id}{fingerprint}")
+    SessionKey::new(org_id, fingerprint).into_string()
 }
 
 impl SessionGrant {
