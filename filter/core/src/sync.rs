@@ -1,19 +1,23 @@
-//! Keeping the shared-data cache in step with the shim's change feed.
+//! Keeping the shared-data cache in step with the shim's change feed (ARCHITECTURE "Worker
+//! threads", "Change feed").
 //!
 //! `on_tick` fires in every worker's root context and on the main thread. Exactly one of
 //! them holds the lease (taken with CAS in shared data, with an expiry so a dead holder is
-//! replaced) and calls the feed; the others never call out.
+//! replaced) and calls the feed; the others never call out. Change sets are written as
+//! [`crate::shared_data`] describes: removals as tombstones, a snapshot into a fresh
+//! generation.
 
-use crate::host;
+use crate::config::StoreLink;
+use crate::feed::{ChangeSet, changes_path};
+use crate::host::{Host, LogLevel};
 use crate::metrics::Metrics;
-use mtls_gate_core::config::StoreLink;
-use mtls_gate_core::feed::{ChangeSet, changes_path};
-use mtls_gate_core::shared_data::{self, Lease, Namespace, SyncState};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use crate::shared_data::{self, Lease, Namespace, SyncState};
+use crate::store_call::{self, CallResponse};
 use std::rc::Rc;
 use std::time::Duration;
 
+/// One root context's part in the sync: a holder ID, and the feed call it has out.
+#[derive(Debug)]
 pub struct Syncer {
     link: StoreLink,
     holder_id: u64,
@@ -21,15 +25,17 @@ pub struct Syncer {
     metrics: Rc<Metrics>,
 }
 
+#[derive(Debug)]
 struct InFlight {
     token: u32,
     deadline_ms: i64,
 }
 
 impl Syncer {
-    pub fn new(link: StoreLink, metrics: Rc<Metrics>) -> Self {
-        let holder_id = allocate_holder_id(&link.namespace);
-        record_start(&link.namespace, host::now_ms());
+    /// Takes a holder ID and records the start (for staleness before the first sync).
+    pub fn new(host: &dyn Host, link: StoreLink, metrics: Rc<Metrics>) -> Self {
+        let holder_id = allocate_holder_id(host, &link.namespace);
+        record_start(host, &link.namespace, host.now_ms());
         Syncer {
             link,
             holder_id,
@@ -38,10 +44,16 @@ impl Syncer {
         }
     }
 
+    pub fn holder_id(&self) -> u64 {
+        self.holder_id
+    }
+
     pub fn tick_period(&self) -> Duration {
         Duration::from_millis(self.link.sync_interval_ms)
     }
 
+    /// How long a lease (and a feed call) lasts: three ticks, and at least one tick plus
+    /// the call's timeout.
     fn lease_ttl_ms(&self) -> i64 {
         let ms = self
             .link
@@ -51,8 +63,8 @@ impl Syncer {
         i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
-    pub fn on_tick(&mut self) {
-        let now = host::now_ms();
+    pub fn on_tick(&mut self, host: &dyn Host) {
+        let now = host.now_ms();
         if let Some(in_flight) = &self.in_flight {
             if now < in_flight.deadline_ms {
                 return;
@@ -60,74 +72,78 @@ impl Syncer {
             // Envoy answers every callout, timeouts included; this only guards a lost answer.
             self.in_flight = None;
         }
-        if !self.take_lease(now) {
+        if !self.take_lease(host, now) {
             return;
         }
-        let since = host::shared_get(&self.link.namespace.sync_state())
+        let since = host
+            .shared_get(&self.link.namespace.sync_state())
             .0
             .and_then(|v| SyncState::decode(&v))
             .map_or(0, |s| s.version);
-        let path = changes_path(since);
-        let authorization = format!("Bearer {}", self.link.token);
-        let headers = vec![
-            (":method", "GET"),
-            (":path", path.as_str()),
-            (":authority", self.link.authority.as_str()),
-            ("authorization", authorization.as_str()),
-        ];
-        let timeout = Duration::from_millis(self.link.timeout_ms);
-        match hostcalls::dispatch_http_call(&self.link.cluster, headers, None, vec![], timeout) {
+        match store_call::dispatch(host, &self.link, &changes_path(since)) {
             Ok(token) => {
                 let deadline_ms = now.saturating_add(self.lease_ttl_ms());
                 self.in_flight = Some(InFlight { token, deadline_ms });
             }
             Err(status) => {
-                log::warn!(
-                    "mtls-gate: sync call to cluster {:?} failed to start: {status:?}",
-                    self.link.cluster
+                host.log(
+                    LogLevel::Warn,
+                    format_args!(
+                        "mtls-gate: sync call to cluster {:?} failed to start: {status:?}",
+                        self.link.cluster
+                    ),
                 );
-                self.metrics.sync_failed();
+                self.metrics.sync_failed(host);
             }
         }
     }
 
-    /// Returns true when `token` was this syncer's call.
-    pub fn on_response(&mut self, token: u32, num_headers: usize, body_size: usize) -> bool {
-        if self.in_flight.as_ref().is_none_or(|f| f.token != token) {
+    /// Returns true when `response` answers this syncer's call.
+    pub fn on_response(&mut self, host: &dyn Host, response: &CallResponse) -> bool {
+        if self
+            .in_flight
+            .as_ref()
+            .is_none_or(|f| f.token != response.token)
+        {
             return false;
         }
         self.in_flight = None;
-        let status = call_response_status(num_headers).unwrap_or_default();
+        let status = response.status(host).unwrap_or_default();
         if status != b"200" {
-            log::warn!(
-                "mtls-gate: change feed answered {:?}; keeping the last synced snapshot",
-                String::from_utf8_lossy(&status)
+            host.log(
+                LogLevel::Warn,
+                format_args!(
+                    "mtls-gate: change feed answered {:?}; keeping the last synced snapshot",
+                    String::from_utf8_lossy(&status)
+                ),
             );
-            self.metrics.sync_failed();
+            self.metrics.sync_failed(host);
             return true;
         }
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let body = response.body(host).unwrap_or_default();
         match ChangeSet::decode(&body) {
             Ok(changes) => {
-                apply(&self.link.namespace, &changes, host::now_ms());
-                self.metrics.sync_succeeded();
+                apply(host, &self.link.namespace, &changes, host.now_ms());
+                self.metrics.sync_succeeded(host);
             }
             Err(error) => {
-                log::warn!(
-                    "mtls-gate: malformed change feed ({error}); keeping the last synced snapshot"
+                host.log(
+                    LogLevel::Warn,
+                    format_args!(
+                        "mtls-gate: malformed change feed ({error}); keeping the last synced snapshot"
+                    ),
                 );
-                self.metrics.sync_failed();
+                self.metrics.sync_failed(host);
             }
         }
         true
     }
 
-    fn take_lease(&self, now: i64) -> bool {
+    /// Takes or renews the lease. Read and write are two host calls, so another worker can
+    /// write in between; the CAS token then refuses this write.
+    fn take_lease(&self, host: &dyn Host, now: i64) -> bool {
         let key = self.link.namespace.lease();
-        let (value, cas) = host::shared_get(&key);
+        let (value, cas) = host.shared_get(&key);
         let current = value.and_then(|v| Lease::decode(&v));
         if current.is_some_and(|lease| !lease.available_to(self.holder_id, now)) {
             return false;
@@ -136,24 +152,13 @@ impl Syncer {
             holder: self.holder_id,
             expires_ms: now.saturating_add(self.lease_ttl_ms()),
         };
-        host::shared_set(&key, &lease.encode(), cas).is_ok()
+        host.shared_set(&key, &lease.encode(), cas).is_ok()
     }
-}
-
-/// The `:status` of a callout's answer. A failed or timed-out callout has no headers, and
-/// Envoy then refuses the header map with BadArgument, on which the SDK panics: never ask.
-pub fn call_response_status(num_headers: usize) -> Option<Vec<u8>> {
-    if num_headers == 0 {
-        return None;
-    }
-    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
 }
 
 /// Writes a change set into shared data and advances the sync state.
-fn apply(ns: &Namespace, changes: &ChangeSet, now_ms: i64) {
-    let (state_bytes, state_cas) = host::shared_get(&ns.sync_state());
+pub fn apply(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, now_ms: i64) {
+    let (state_bytes, state_cas) = host.shared_get(&ns.sync_state());
     let state = state_bytes
         .and_then(|v| SyncState::decode(&v))
         .unwrap_or_default();
@@ -168,28 +173,28 @@ fn apply(ns: &Namespace, changes: &ChangeSet, now_ms: i64) {
         state.generation
     };
     for cert in &changes.certs {
-        let _ = host::shared_set(
+        let _ = host.shared_set(
             &ns.certificate(generation, &cert.id),
             &shared_data::encode_certificate(cert),
             None,
         );
     }
     for id in &changes.removed_certs {
-        let _ = host::shared_set(
+        let _ = host.shared_set(
             &ns.certificate(generation, id),
             shared_data::TOMBSTONE,
             None,
         );
     }
     for entry in &changes.sessions {
-        let _ = host::shared_set(
+        let _ = host.shared_set(
             &ns.session(generation, &entry.key),
             &shared_data::encode_session(&entry.grant),
             None,
         );
     }
     for key in &changes.removed_sessions {
-        let _ = host::shared_set(&ns.session(generation, key), shared_data::TOMBSTONE, None);
+        let _ = host.shared_set(&ns.session(generation, key), shared_data::TOMBSTONE, None);
     }
     let next = SyncState {
         version: changes.version,
@@ -197,37 +202,49 @@ fn apply(ns: &Namespace, changes: &ChangeSet, now_ms: i64) {
         last_success_ms: now_ms,
         started_ms: state.started_ms,
     };
-    if host::shared_set(&ns.sync_state(), &next.encode(), state_cas).is_err() {
-        log::warn!("mtls-gate: sync state changed under us; the next tick resyncs");
+    if host
+        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
+        .is_err()
+    {
+        host.log(
+            LogLevel::Warn,
+            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
+        );
     }
 }
 
 /// A distinct ID for this VM among all workers, from a CAS-incremented counter.
-fn allocate_holder_id(ns: &Namespace) -> u64 {
+fn allocate_holder_id(host: &dyn Host, ns: &Namespace) -> u64 {
     let key = ns.worker_counter();
     for _ in 0..16 {
-        let (value, cas) = host::shared_get(&key);
+        let (value, cas) = host.shared_get(&key);
         let next = value
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
             .unwrap_or(0)
             .saturating_add(1);
-        if host::shared_set(&key, next.to_string().as_bytes(), cas).is_ok() {
+        if host
+            .shared_set(&key, next.to_string().as_bytes(), cas)
+            .is_ok()
+        {
             return next;
         }
     }
     // Contended beyond reason: fall back to the clock, still very likely distinct.
-    u64::try_from(host::now_ms()).unwrap_or(0)
+    u64::try_from(host.now_ms()).unwrap_or(0)
 }
 
 /// Records when the first worker started, so staleness counts before any sync succeeds.
-fn record_start(ns: &Namespace, now_ms: i64) {
+fn record_start(host: &dyn Host, ns: &Namespace, now_ms: i64) {
     let key = ns.sync_state();
-    let (value, cas) = host::shared_get(&key);
+    let (value, cas) = host.shared_get(&key);
     if value.is_none() {
         let state = SyncState {
             started_ms: now_ms,
             ..SyncState::default()
         };
-        let _ = host::shared_set(&key, &state.encode(), cas);
+        let _ = host.shared_set(&key, &state.encode(), cas);
     }
 }
+
+#[cfg(test)]
+mod tests;

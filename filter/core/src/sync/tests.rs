@@ -1,0 +1,417 @@
+//! The lease and the change feed, played out on mock workers that share one shared data.
+
+use super::*;
+use crate::decision::{SessionLookup, StoreView};
+use crate::feed::SessionEntry;
+use crate::host::HostError;
+use crate::mock_host::MockHost;
+use crate::negative_cache::NegativeCache;
+use crate::store_view::SharedDataStore;
+use crate::test_support::{cert_entry, grant, store_link};
+use std::cell::RefCell;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+/// `store_link()`: ticks of 1 s and calls of 250 ms make a lease of 3 s.
+const LEASE_MS: i64 = 3_000;
+
+fn syncer(host: &MockHost) -> Syncer {
+    Syncer::new(host, store_link(), Rc::new(Metrics::define(host)))
+}
+
+fn state(host: &MockHost) -> SyncState {
+    let bytes = host
+        .shared_value(&store_link().namespace.sync_state())
+        .unwrap();
+    SyncState::decode(&bytes).unwrap()
+}
+
+fn lease(host: &MockHost) -> Option<Lease> {
+    Lease::decode(&host.shared_value(&store_link().namespace.lease())?)
+}
+
+/// Answers this worker's latest feed call with `changes`.
+fn answer(host: &MockHost, syncer: &mut Syncer, changes: &ChangeSet) {
+    let call = host.callouts().pop().unwrap();
+    let response = host.answer_call(call.token, Some("200"), &changes.encode());
+    assert!(syncer.on_response(host, &response));
+}
+
+fn session_of(host: &MockHost, key: &str) -> SessionLookup {
+    let link = store_link();
+    let negative = RefCell::new(NegativeCache::default());
+    SharedDataStore::new(host, &link, host.now(), &negative).session(key)
+}
+
+fn certificate_of(host: &MockHost, id: &str) -> Option<crate::feed::CertIndexEntry> {
+    let link = store_link();
+    let negative = RefCell::new(NegativeCache::default());
+    SharedDataStore::new(host, &link, host.now(), &negative).certificate(id)
+}
+
+// ---- holder IDs and the start record ----
+
+#[test]
+fn each_worker_gets_its_own_holder_id_and_the_first_start_is_kept() {
+    let a = MockHost::new();
+    let b = a.sibling();
+    let first = syncer(&a);
+    a.advance_ms(10);
+    let second = syncer(&b);
+    assert_eq!((first.holder_id(), second.holder_id()), (1, 2));
+    assert_eq!(
+        state(&a).started_ms,
+        MockHost::START_MS,
+        "the first start counts"
+    );
+    assert_eq!(state(&a).version, 0);
+}
+
+#[test]
+fn a_contended_worker_counter_is_retried_with_cas() {
+    let a = MockHost::new();
+    let b = Rc::new(a.sibling());
+    let counter = store_link().namespace.worker_counter();
+    a.put_shared(&counter, b"4");
+    // Another worker takes ID 5 between this one's read and its write.
+    let other = Rc::clone(&b);
+    a.before_next_set(&counter, move || assert_eq!(syncer(&other).holder_id(), 5));
+    assert_eq!(syncer(&a).holder_id(), 6);
+}
+
+// ---- the lease ----
+
+#[test]
+fn the_lease_holder_calls_the_feed_from_its_last_version() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    sync.on_tick(&a);
+    let calls = a.callouts();
+    let [call] = calls.as_slice() else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(call.header(":path"), Some("/mtls-gate/v1/changes?since=0"));
+    assert_eq!(call.header("authorization"), Some("Bearer feed-token"));
+    assert_eq!(lease(&a).map(|l| l.holder), Some(sync.holder_id()));
+
+    answer(
+        &a,
+        &mut sync,
+        &ChangeSet {
+            version: 7,
+            full: true,
+            ..ChangeSet::default()
+        },
+    );
+    assert_eq!(a.counter("mtls_gate.sync.success"), Some(1));
+    a.advance_ms(1_000);
+    sync.on_tick(&a);
+    let path = a.callouts().pop().unwrap();
+    assert_eq!(path.header(":path"), Some("/mtls-gate/v1/changes?since=7"));
+}
+
+#[test]
+fn two_workers_ticking_together_make_one_call() {
+    let a = MockHost::new();
+    let b = a.sibling();
+    let mut sync_a = syncer(&a);
+    let mut sync_b = syncer(&b);
+    for round in 0..5 {
+        sync_a.on_tick(&a);
+        sync_b.on_tick(&b);
+        assert_eq!(a.callouts().len(), round + 1, "the holder calls every tick");
+        answer(&a, &mut sync_a, &ChangeSet::default());
+        a.advance_ms(1_000);
+    }
+    assert_eq!(b.callouts(), [], "the other never calls out");
+    assert_eq!(lease(&a).map(|l| l.holder), Some(sync_a.holder_id()));
+}
+
+#[test]
+fn of_two_workers_taking_an_expired_lease_at_once_the_cas_lets_one_win() {
+    let a = MockHost::new();
+    let b = Rc::new(a.sibling());
+    let lease_key = store_link().namespace.lease();
+    // A holder that died long ago.
+    let dead = Lease {
+        holder: 99,
+        expires_ms: MockHost::START_MS - 1,
+    };
+    a.put_shared(&lease_key, &dead.encode());
+    let mut sync_a = syncer(&a);
+    let sync_b = Rc::new(RefCell::new(syncer(&b)));
+
+    // Both read the expired lease; b's write lands between a's read and a's write.
+    let (other_host, other_sync) = (Rc::clone(&b), Rc::clone(&sync_b));
+    a.before_next_set(&lease_key, move || {
+        other_sync.borrow_mut().on_tick(other_host.as_ref())
+    });
+    sync_a.on_tick(&a);
+
+    assert_eq!(a.callouts(), [], "a's write carried a stale CAS token");
+    assert_eq!(b.callouts().len(), 1);
+    assert_eq!(
+        lease(&a).map(|l| l.holder),
+        Some(sync_b.borrow().holder_id())
+    );
+}
+
+#[test]
+fn a_holder_that_stops_ticking_is_replaced_once_its_lease_expires() {
+    let a = MockHost::new();
+    let b = a.sibling();
+    let mut sync_a = syncer(&a);
+    let mut sync_b = syncer(&b);
+    sync_a.on_tick(&a);
+    answer(&a, &mut sync_a, &ChangeSet::default());
+    // a's worker hangs: it never ticks again.
+    a.advance_ms(LEASE_MS - 1);
+    sync_b.on_tick(&b);
+    assert_eq!(b.callouts(), [], "still a's lease");
+    a.advance_ms(1);
+    sync_b.on_tick(&b);
+    assert_eq!(b.callouts().len(), 1, "expired: b takes over");
+    assert_eq!(lease(&b).map(|l| l.holder), Some(sync_b.holder_id()));
+
+    // a comes back: the lease is b's now.
+    sync_a.on_tick(&a);
+    assert_eq!(a.callouts().len(), 1, "no second call from a");
+}
+
+#[test]
+fn a_lost_answer_holds_the_next_call_until_the_lease_runs_out() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    sync.on_tick(&a);
+    a.advance_ms(1_000);
+    sync.on_tick(&a);
+    a.advance_ms(LEASE_MS - 1_001);
+    sync.on_tick(&a);
+    assert_eq!(a.callouts().len(), 1, "one call in flight at a time");
+    a.advance_ms(1);
+    sync.on_tick(&a);
+    assert_eq!(a.callouts().len(), 2, "the lost call's deadline passed");
+    let stale = a.callouts().first().unwrap().token;
+    let late = a.answer_call(stale, Some("200"), &ChangeSet::default().encode());
+    assert!(
+        !sync.on_response(&a, &late),
+        "an answer to the lost call is not awaited"
+    );
+}
+
+// ---- answers ----
+
+#[test]
+fn a_feed_that_fails_keeps_the_last_snapshot() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    let cases: [(Option<&str>, &[u8], &str); 3] = [
+        (None, b"", "change feed answered \"\""),
+        (Some("503"), b"", "change feed answered \"503\""),
+        (
+            Some("200"),
+            b"{\"version\": \"x\"}",
+            "malformed change feed",
+        ),
+    ];
+    for (round, (status, body, logged)) in cases.into_iter().enumerate() {
+        sync.on_tick(&a);
+        let call = a.callouts().pop().unwrap();
+        a.start_request();
+        let response = a.answer_call(call.token, status, body);
+        assert!(sync.on_response(&a, &response));
+        assert!(a.logged(LogLevel::Warn, logged), "{:?}", a.logs());
+        assert_eq!(a.counter("mtls_gate.sync.failure"), Some(round as u64 + 1));
+        a.advance_ms(1_000);
+    }
+    assert_eq!(state(&a).last_success_ms, 0, "nothing applied");
+    assert_eq!(a.counter("mtls_gate.sync.success"), Some(0));
+}
+
+#[test]
+fn a_failed_call_is_never_asked_for_its_headers() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    sync.on_tick(&a);
+    let call = a.callouts().pop().unwrap();
+    a.start_request();
+    let response = a.answer_call(call.token, None, b"");
+    assert!(sync.on_response(&a, &response));
+    assert_eq!(a.journal_count("callout_response_header"), 0);
+}
+
+#[test]
+fn a_call_that_cannot_start_is_a_failed_sync() {
+    let a = MockHost::new();
+    a.fail_dispatch(Some(HostError::InternalFailure));
+    let mut sync = syncer(&a);
+    sync.on_tick(&a);
+    assert_eq!(a.counter("mtls_gate.sync.failure"), Some(1));
+    assert!(a.logged(
+        LogLevel::Warn,
+        "sync call to cluster \"shim\" failed to start: InternalFailure"
+    ));
+    // Nothing in flight: the next tick tries again.
+    a.fail_dispatch(None);
+    a.advance_ms(1_000);
+    sync.on_tick(&a);
+    assert_eq!(a.callouts().len(), 1);
+}
+
+#[test]
+fn an_answer_to_someone_elses_call_is_not_the_syncers() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    let response = a.answer_call(42, Some("200"), b"{}");
+    assert!(!sync.on_response(&a, &response), "nothing in flight");
+    sync.on_tick(&a);
+    assert!(!sync.on_response(&a, &response), "another token");
+}
+
+// ---- apply ----
+
+#[test]
+fn incremental_changes_upsert_and_tombstone_in_the_current_generation() {
+    let a = MockHost::new();
+    let ns = store_link().namespace;
+    let _ = syncer(&a);
+    let (kept, removed) = (
+        cert_entry("org", "kept", true),
+        cert_entry("org", "gone", false),
+    );
+    apply(
+        &a,
+        &ns,
+        &ChangeSet {
+            version: 5,
+            full: true,
+            certs: vec![kept.clone(), removed.clone()],
+            sessions: vec![
+                SessionEntry {
+                    key: kept.id.clone(),
+                    grant: grant(),
+                },
+                SessionEntry {
+                    key: removed.id.clone(),
+                    grant: grant(),
+                },
+            ],
+            ..ChangeSet::default()
+        },
+        a.now(),
+    );
+    assert_eq!(state(&a).generation, 1);
+    a.advance_ms(500);
+    apply(
+        &a,
+        &ns,
+        &ChangeSet {
+            version: 6,
+            full: false,
+            removed_certs: vec![removed.id.clone()],
+            removed_sessions: vec![removed.id.clone()],
+            ..ChangeSet::default()
+        },
+        a.now(),
+    );
+    let now = state(&a);
+    assert_eq!((now.version, now.generation), (6, 1));
+    assert_eq!(now.last_success_ms, a.now());
+    assert_eq!(now.started_ms, MockHost::START_MS, "the start is kept");
+    assert_eq!(session_of(&a, &kept.id), SessionLookup::Found(grant()));
+    assert_eq!(certificate_of(&a, &kept.id), Some(kept));
+    assert_eq!(
+        session_of(&a, &removed.id),
+        SessionLookup::Absent,
+        "a tombstone: known absent, no lookup"
+    );
+    assert_eq!(certificate_of(&a, &removed.id), None);
+    assert_eq!(
+        a.shared_value(&ns.session(1, &removed.id)).as_deref(),
+        Some(shared_data::TOMBSTONE)
+    );
+}
+
+#[test]
+fn a_snapshot_moves_to_a_new_generation_and_drops_what_it_omits() {
+    let a = MockHost::new();
+    let ns = store_link().namespace;
+    let (old, new) = (
+        cert_entry("org", "old", true),
+        cert_entry("org", "new", true),
+    );
+    let with = |cert: &crate::feed::CertIndexEntry, version| ChangeSet {
+        version,
+        full: true,
+        certs: vec![cert.clone()],
+        sessions: vec![SessionEntry {
+            key: cert.id.clone(),
+            grant: grant(),
+        }],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &with(&old, 3), a.now());
+    apply(&a, &ns, &with(&new, 4), a.now());
+    assert_eq!(state(&a).generation, 2);
+    assert_eq!(session_of(&a, &new.id), SessionLookup::Found(grant()));
+    assert_eq!(certificate_of(&a, &old.id), None);
+    assert_eq!(
+        session_of(&a, &old.id),
+        SessionLookup::Unknown,
+        "omitted: never seen in this generation (a lookup decides)"
+    );
+}
+
+#[test]
+fn an_older_incremental_set_is_ignored_but_a_snapshot_is_not() {
+    let a = MockHost::new();
+    let ns = store_link().namespace;
+    let full = |version| ChangeSet {
+        version,
+        full: true,
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &full(10), a.now());
+    a.start_request();
+    let late = ChangeSet {
+        version: 9,
+        certs: vec![cert_entry("org", "late", true)],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &late, a.now());
+    assert_eq!(a.journal_count("shared_set"), 0, "nothing written");
+    // A store that was wiped starts over lower, with a snapshot.
+    apply(&a, &ns, &full(2), a.now());
+    assert_eq!((state(&a).version, state(&a).generation), (2, 2));
+}
+
+#[test]
+fn a_sync_state_written_meanwhile_is_not_overwritten() {
+    let a = MockHost::new();
+    let b = Rc::new(a.sibling());
+    let ns = store_link().namespace;
+    let state_key = ns.sync_state();
+    a.put_shared(&state_key, &SyncState::default().encode());
+    let other = Rc::clone(&b);
+    let key = state_key.clone();
+    a.before_next_set(&state_key, move || {
+        let theirs = SyncState {
+            version: 50,
+            generation: 7,
+            ..SyncState::default()
+        };
+        other.put_shared(&key, &theirs.encode());
+    });
+    apply(
+        &a,
+        &ns,
+        &ChangeSet {
+            version: 40,
+            full: true,
+            ..ChangeSet::default()
+        },
+        a.now(),
+    );
+    assert_eq!(state(&a).version, 50, "the other write stands");
+    assert!(a.logged(LogLevel::Warn, "sync state changed under us"));
+}
