@@ -1,70 +1,170 @@
-//! The client subcommands (`certs …`, `keys …`): thin wrappers over the admin API of a
-//! running shim, for people who would rather not write curl. They print what the API answers
-//! (pretty JSON, or one ID per line for `certs ls`) and fail with its error message.
+//! A typed client of a running shim's admin API (`/tyk/certs`, `/tyk/keys`, SPEC §2): what
+//! the CLI's `certs` and `keys` subcommands use, and what tests can drive a shim with.
+//!
+//! Each method is one request with the admin secret, and returns what the answer means (an
+//! ID, a list, a session); a refusal is [`ClientError::Refused`] with the shim's status and
+//! message. The answer bodies are the shim's own types ([`crate::api::answers`],
+//! [`crate::certificates::meta`], [`Session`]).
 
-use crate::api::error::NO_ACCESS_RIGHTS;
-use crate::cli::{CertsCommand, ClientArgs, KeysCommand};
-use crate::serve::admin_secret;
-use reqwest::{Method, Url};
-use serde_json::{Value, json};
-use std::path::PathBuf;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use crate::api::answers::{
+    CertificateAdded, CertificateDetails, CertificateIds, CertificateRemoved, KeyAction,
+};
+use crate::certificates::meta::{CertificateBasics, CertificateMeta};
+use crate::secret::Secret;
+use mtls_gate_core::session::Session;
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::str::FromStr;
+
+/// The admin header (Tyk's).
+const ADMIN_HEADER: &str = "X-Tyk-Authorization";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
-    Secret(#[from] crate::serve::StartError),
-    #[error("bad --url {url}: {reason}")]
-    Url { url: String, reason: String },
-    #[error("cannot read {path}: {source}")]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("bad shim URL {url}: {reason}")]
+    BaseUrl { url: String, reason: String },
     #[error("cannot reach the shim at {url}: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the shim answered {status}: {message}")]
     Refused { status: u16, message: String },
-    /// `keys create` without `--api` on a shim that does not allow master keys.
-    #[error(
-        "the shim answered 400: {message} Pass --api API_ID for each API the key may use (repeatable), or start the shim with --allow-master-keys to allow keys that open every API."
-    )]
-    KeyNeedsApis { message: String },
-    #[error("bad --expires {0:?}: use unix seconds, RFC 3339, or +<n>[smhd]")]
-    Expires(String),
+    #[error("the shim at {url} answered {status} with an unexpected body: {detail}")]
+    UnexpectedAnswer {
+        url: String,
+        status: u16,
+        detail: String,
+    },
 }
 
-struct AdminClient {
+/// A shim's base URL (`http://127.0.0.1:8181`), checked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(Url);
+
+impl FromStr for BaseUrl {
+    type Err = ClientError;
+
+    fn from_str(text: &str) -> Result<Self, ClientError> {
+        let bad = |reason: String| ClientError::BaseUrl {
+            url: text.to_owned(),
+            reason,
+        };
+        let url = Url::parse(text).map_err(|e| bad(e.to_string()))?;
+        if url.cannot_be_a_base() {
+            return Err(bad("not an http(s) base URL".into()));
+        }
+        Ok(BaseUrl(url))
+    }
+}
+
+pub struct AdminClient {
     base: Url,
-    secret: crate::secret::Secret,
+    secret: Secret,
     http: reqwest::Client,
 }
 
 impl AdminClient {
-    fn new(args: &ClientArgs) -> Result<Self, ClientError> {
-        let base = Url::parse(&args.url).map_err(|e| ClientError::Url {
-            url: args.url.clone(),
-            reason: e.to_string(),
-        })?;
-        if base.cannot_be_a_base() {
-            return Err(ClientError::Url {
-                url: args.url.clone(),
-                reason: "not an http(s) base URL".into(),
-            });
-        }
+    /// A client of the shim at `base` that authenticates with `admin_secret`.
+    pub fn new(base: BaseUrl, admin_secret: Secret) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
             .map_err(|source| ClientError::Unreachable {
-                url: args.url.clone(),
+                url: base.0.to_string(),
                 source,
             })?;
         Ok(AdminClient {
-            base,
-            secret: admin_secret(args.secret_file.as_deref())?,
+            base: base.0,
+            secret: admin_secret,
             http,
         })
+    }
+
+    /// `POST /tyk/certs[?org_id=]`: uploads PEM (certificate, certificate + key, chain, or
+    /// public key) under `org_id` ("" for none). Returns the new certificate's ID.
+    pub async fn add_certificate(&self, pem: &[u8], org_id: &str) -> Result<String, ClientError> {
+        let url = self.url(&["tyk", "certs"], &org_query(org_id));
+        let added: CertificateAdded = self.call(Method::POST, url, Some(pem.to_vec())).await?;
+        Ok(added.id)
+    }
+
+    /// `GET /tyk/certs[?org_id=]`: certificate IDs in upload order; every org's for "".
+    pub async fn certificate_ids(&self, org_id: &str) -> Result<Vec<String>, ClientError> {
+        let url = self.url(&["tyk", "certs"], &org_query(org_id));
+        let ids: CertificateIds = self.call(Method::GET, url, None).await?;
+        Ok(ids.certs)
+    }
+
+    /// `GET /tyk/certs?mode=detailed[&org_id=]`.
+    pub async fn certificate_details(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<CertificateBasics>, ClientError> {
+        let mut query = org_query(org_id);
+        query.push(("mode", "detailed"));
+        let url = self.url(&["tyk", "certs"], &query);
+        let details: CertificateDetails = self.call(Method::GET, url, None).await?;
+        Ok(details.certs)
+    }
+
+    /// `GET /tyk/certs/<id>`. A missing certificate is `Refused` with status 404.
+    pub async fn certificate(&self, id: &str) -> Result<CertificateMeta, ClientError> {
+        let url = self.url(&["tyk", "certs", id], &[]);
+        self.call(Method::GET, url, None).await
+    }
+
+    /// `GET /tyk/certs/<id1>,<id2>,…`: one entry per ID, in order, `None` where missing.
+    pub async fn certificates(
+        &self,
+        ids: &[&str],
+    ) -> Result<Vec<Option<CertificateMeta>>, ClientError> {
+        if let [id] = ids {
+            // One ID is answered with the object, or 404.
+            return match self.certificate(id).await {
+                Ok(meta) => Ok(vec![Some(meta)]),
+                Err(ClientError::Refused { status: 404, .. }) => Ok(vec![None]),
+                Err(other) => Err(other),
+            };
+        }
+        let url = self.url(&["tyk", "certs", &ids.join(",")], &[]);
+        self.call(Method::GET, url, None).await
+    }
+
+    /// `DELETE /tyk/certs/<id>`: succeeds whether or not it existed. The keys bound to it stay.
+    pub async fn delete_certificate(&self, id: &str) -> Result<(), ClientError> {
+        let url = self.url(&["tyk", "certs", id], &[]);
+        let _: CertificateRemoved = self.call(Method::DELETE, url, None).await?;
+        Ok(())
+    }
+
+    /// `POST /tyk/keys/create`: the key (session) of a stored certificate. Returns the key.
+    pub async fn create_key(&self, session: &Session) -> Result<String, ClientError> {
+        let url = self.url(&["tyk", "keys", "create"], &[]);
+        let answer: KeyAction = self
+            .call(Method::POST, url, Some(session_body(session)))
+            .await?;
+        Ok(answer.key)
+    }
+
+    /// `GET /tyk/keys/<key>`. A missing key is `Refused` with status 404.
+    pub async fn key(&self, key: &str) -> Result<Session, ClientError> {
+        let url = self.url(&["tyk", "keys", key], &[]);
+        self.call(Method::GET, url, None).await
+    }
+
+    /// `PUT /tyk/keys/<key>`: replaces the session.
+    pub async fn update_key(&self, key: &str, session: &Session) -> Result<(), ClientError> {
+        let url = self.url(&["tyk", "keys", key], &[]);
+        let _: KeyAction = self
+            .call(Method::PUT, url, Some(session_body(session)))
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /tyk/keys/<key>`.
+    pub async fn delete_key(&self, key: &str) -> Result<(), ClientError> {
+        let url = self.url(&["tyk", "keys", key], &[]);
+        let _: KeyAction = self.call(Method::DELETE, url, None).await?;
+        Ok(())
     }
 
     /// `base` + path segments (each percent-encoded) + query pairs.
@@ -79,16 +179,16 @@ impl AdminClient {
         url
     }
 
-    async fn call(
+    async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<T, ClientError> {
         let mut request = self
             .http
             .request(method, url.clone())
-            .header("X-Tyk-Authorization", self.secret.expose());
+            .header(ADMIN_HEADER, self.secret.expose());
         if let Some(body) = body {
             request = request.body(body);
         }
@@ -99,185 +199,41 @@ impl AdminClient {
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(unreachable)?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        if status.is_success() {
-            Ok(value)
-        } else {
-            let message = value
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| value.to_string(), str::to_owned);
-            Err(ClientError::Refused {
-                status: status.as_u16(),
-                message,
-            })
+        if !status.is_success() {
+            return Err(refusal(status, &bytes));
         }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::UnexpectedAnswer {
+            url: url.to_string(),
+            status: status.as_u16(),
+            detail: e.to_string(),
+        })
     }
 }
 
-fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
-}
-
-pub async fn certs(command: CertsCommand) -> Result<(), ClientError> {
-    match command {
-        CertsCommand::Add { file, org, client } => {
-            let client = AdminClient::new(&client)?;
-            let pem =
-                std::fs::read(&file).map_err(|source| ClientError::File { path: file, source })?;
-            let url = client.url(&["tyk", "certs"], &org_query(&org));
-            print_json(&client.call(Method::POST, url, Some(pem)).await?);
-        }
-        CertsCommand::Ls {
-            detailed,
-            org,
-            client,
-        } => {
-            let client = AdminClient::new(&client)?;
-            let mut query = org_query(&org);
-            if detailed {
-                query.push(("mode", "detailed"));
-            }
-            let answer = client
-                .call(Method::GET, client.url(&["tyk", "certs"], &query), None)
-                .await?;
-            match answer.get("certs").and_then(Value::as_array) {
-                Some(ids) if !detailed => ids
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .for_each(|id| println!("{id}")),
-                _ => print_json(&answer),
-            }
-        }
-        CertsCommand::Show { id, client } => {
-            let client = AdminClient::new(&client)?;
-            let url = client.url(&["tyk", "certs", &id], &[]);
-            print_json(&client.call(Method::GET, url, None).await?);
-        }
-        CertsCommand::Rm { id, client } => {
-            let client = AdminClient::new(&client)?;
-            let url = client.url(&["tyk", "certs", &id], &[]);
-            print_json(&client.call(Method::DELETE, url, None).await?);
-        }
+/// An error answer: its Tyk `message`, or the whole body when it has none.
+fn refusal(status: StatusCode, body: &[u8]) -> ClientError {
+    let value: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    let message = value
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| value.to_string(), str::to_owned);
+    ClientError::Refused {
+        status: status.as_u16(),
+        message,
     }
-    Ok(())
 }
 
-fn org_query(org: &str) -> Vec<(&'static str, &str)> {
-    if org.is_empty() {
+/// No `org_id` parameter for the empty org.
+fn org_query(org_id: &str) -> Vec<(&'static str, &str)> {
+    if org_id.is_empty() {
         Vec::new()
     } else {
-        vec![("org_id", org)]
+        vec![("org_id", org_id)]
     }
 }
 
-pub async fn keys(command: KeysCommand) -> Result<(), ClientError> {
-    match command {
-        KeysCommand::Create {
-            certificate,
-            org,
-            alias,
-            expires,
-            apis,
-            client,
-        } => {
-            let client = AdminClient::new(&client)?;
-            let expires = match expires {
-                Some(text) => parse_expires(&text, OffsetDateTime::now_utc())?,
-                None => 0,
-            };
-            // No --org: the shim gives the session its certificate's org (SPEC §2 "Sessions").
-            let org = org.unwrap_or_default();
-            let access_rights: serde_json::Map<String, Value> = apis
-                .iter()
-                .map(|api| {
-                    (
-                        api.clone(),
-                        json!({"api_name": "", "api_id": api, "versions": ["Default"]}),
-                    )
-                })
-                .collect();
-            let session = json!({
-                "org_id": org,
-                "certificate": certificate,
-                "alias": alias,
-                "expires": expires,
-                "access_rights": access_rights,
-            });
-            let url = client.url(&["tyk", "keys", "create"], &[]);
-            let answer = client
-                .call(Method::POST, url, Some(session.to_string().into_bytes()))
-                .await
-                .map_err(|error| match error {
-                    ClientError::Refused { message, .. } if message == NO_ACCESS_RIGHTS => {
-                        ClientError::KeyNeedsApis { message }
-                    }
-                    other => other,
-                })?;
-            print_json(&answer);
-        }
-        KeysCommand::Show { key, client } => {
-            let client = AdminClient::new(&client)?;
-            let url = client.url(&["tyk", "keys", &key], &[]);
-            print_json(&client.call(Method::GET, url, None).await?);
-        }
-        KeysCommand::Rm { key, client } => {
-            let client = AdminClient::new(&client)?;
-            let url = client.url(&["tyk", "keys", &key], &[]);
-            print_json(&client.call(Method::DELETE, url, None).await?);
-        }
-    }
-    Ok(())
-}
-
-/// `--expires`: unix seconds, RFC 3339, or `+<n>` with unit s, m, h or d from `now`.
-pub fn parse_expires(text: &str, now: OffsetDateTime) -> Result<i64, ClientError> {
-    let bad = || ClientError::Expires(text.to_owned());
-    if let Some(relative) = text.strip_prefix('+') {
-        let split = relative.len().checked_sub(1).ok_or_else(bad)?;
-        let (count, unit) = relative.split_at_checked(split).ok_or_else(bad)?;
-        let count: i64 = count.parse().map_err(|_| bad())?;
-        let seconds = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        return count
-            .checked_mul(seconds)
-            .and_then(|delta| now.unix_timestamp().checked_add(delta))
-            .ok_or_else(bad);
-    }
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(seconds);
-    }
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|at| at.unix_timestamp())
-        .map_err(|_| bad())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_expires;
-    use time::OffsetDateTime;
-
-    #[test]
-    fn expires_accepts_unix_rfc3339_and_relative() {
-        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
-        assert_eq!(parse_expires("1900000000", now).unwrap(), 1_900_000_000);
-        assert_eq!(
-            parse_expires("2030-01-01T00:00:00Z", now).unwrap(),
-            1_893_456_000
-        );
-        assert_eq!(parse_expires("+2d", now).unwrap(), 1_000_000 + 172_800);
-        assert_eq!(parse_expires("+90m", now).unwrap(), 1_000_000 + 5_400);
-        for bad in ["", "+", "+d", "+5y", "tomorrow", "+99999999999999999d"] {
-            assert!(parse_expires(bad, now).is_err(), "{bad}");
-        }
-    }
+fn session_body(session: &Session) -> Vec<u8> {
+    // A session (strings, numbers, maps of them) always serializes.
+    serde_json::to_vec(session).unwrap_or_default()
 }

@@ -4,28 +4,27 @@
 //! Where things are decided:
 //! - [`api`]: the HTTP surface; `api::router` is the route table, `api::error` the only place
 //!   Tyk's status codes and messages are chosen.
-//! - [`upload`]: what `POST /tyk/certs` accepts, in Tyk's order; [`private_key`] checks a key
-//!   against its certificate; [`cert_meta`] renders Tyk's certificate JSON.
-//! - [`certificates`], [`keys`]: the operations behind `/tyk/certs` and `/tyk/keys`.
-//! - [`store`]: the `Store` trait, its SQLite and Redis backends (`store::open` picks one from
-//!   `--store`), sealing of private keys, the change log.
+//! - [`certificates`]: the operations behind `/tyk/certs`, and under it what an upload must be
+//!   (`certificates::upload`, in Tyk's order), whether a key matches its certificate
+//!   (`certificates::private_key`) and Tyk's certificate JSON (`certificates::meta`).
+//! - [`sessions`]: the operations behind `/tyk/keys`: a key is the session of one certificate.
+//! - [`store`]: the [`store::Store`] and its rules (sealing of private keys, the change log,
+//!   snapshots, lookup) over a backend of records: SQLite or Redis (`store::open` picks one
+//!   from `--store`).
 //! - [`render`]: the Envoy config for a gate (`mtls-gate-shim render`).
-//! - [`serve`], [`client`], [`cli`]: the binary.
+//! - [`client`]: a typed client of a running shim's admin API.
+//! - [`cli`], [`serve`]: the binary.
 
 pub mod api;
-pub mod cert_meta;
 pub mod certificates;
 pub mod cli;
 pub mod client;
-pub mod keys;
 pub mod metrics;
-pub mod pem_text;
-pub mod private_key;
 pub mod render;
 pub mod secret;
 pub mod serve;
+pub mod sessions;
 pub mod store;
-pub mod upload;
 
 #[cfg(test)]
 mod test_pki;
@@ -36,8 +35,8 @@ use cli::{Cli, Command};
 pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await?,
-        Command::Certs(command) => client::certs(command).await?,
-        Command::Keys(command) => client::keys(command).await?,
+        Command::Certs(command) => cli::admin::certs(command).await?,
+        Command::Keys(command) => cli::admin::keys(command).await?,
         Command::Render(args) => render::command::run(args)?,
     }
     Ok(())

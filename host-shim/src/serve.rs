@@ -2,8 +2,8 @@
 
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
-use crate::keys::KeyRules;
 use crate::secret::{Secret, SecretError};
+use crate::sessions::KeyRules;
 use crate::store::open::StoreSpec;
 use crate::store::{Store, StoreError};
 use axum::ServiceExt;
@@ -75,10 +75,7 @@ pub fn encoding_secret(admin: &Secret) -> EncodingSecret {
 }
 
 /// Opens the store `spec` names; a wrong secret is explained in terms of what the user set.
-pub fn open_store(
-    spec: &StoreSpec,
-    encoding: &EncodingSecret,
-) -> Result<Box<dyn Store>, StoreError> {
+pub fn open_store(spec: &StoreSpec, encoding: &EncodingSecret) -> Result<Store, StoreError> {
     spec.open(&encoding.secret).map_err(|error| match error {
         StoreError::WrongEncodingSecret { store } if encoding.is_admin_fallback => {
             StoreError::WrongFallbackEncodingSecret { store }

@@ -13,14 +13,14 @@ use mtls_gate_shim::render::plan::{Resolve, UpstreamOptions};
 use mtls_gate_shim::render::{RenderError, RenderOptions, Rendered, render_dir};
 use mtls_gate_shim::secret::Secret;
 use mtls_gate_shim::store::Store;
-use mtls_gate_shim::store::sqlite::SqliteStore;
+use mtls_gate_shim::store::sqlite::SqliteBackend;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use test_pki::{Leaf, Pki};
 
 struct Fixture {
     dir: tempfile::TempDir,
-    store: SqliteStore,
+    store: Store,
     pki: Pki,
 }
 
@@ -28,7 +28,8 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let secret = Secret::new("render-test-secret", "secret").unwrap();
-        let store = SqliteStore::open(&dir.path().join("store.db"), &secret).unwrap();
+        let backend = SqliteBackend::open(&dir.path().join("store.db")).unwrap();
+        let store = Store::open(backend, &secret).unwrap();
         Fixture {
             dir,
             store,

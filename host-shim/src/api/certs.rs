@@ -1,15 +1,16 @@
 //! `/tyk/certs` handlers (SPEC §2 table).
 
 use super::AppState;
+use super::answers::{CertificateAdded, CertificateDetails, CertificateIds, CertificateRemoved};
+use super::body::Body;
 use super::error::{ApiError, CERTIFICATE_NOT_FOUND};
 use crate::certificates;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 
 #[derive(Deserialize, Default)]
@@ -20,47 +21,19 @@ pub struct CertQuery {
     mode: String,
 }
 
-#[derive(Serialize)]
-struct Added {
-    id: String,
-    status: &'static str,
-    message: &'static str,
-}
-
-#[derive(Serialize)]
-struct Removed {
-    status: &'static str,
-    message: &'static str,
-}
-
-#[derive(Serialize)]
-struct CertIds {
-    certs: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct CertDetails {
-    certs: Vec<crate::cert_meta::CertificateBasics>,
-}
-
 /// `POST /tyk/certs[?org_id=O]`, body = PEM.
 pub async fn add(
     State(state): State<Arc<AppState>>,
     query: Result<Query<CertQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<impl Serialize>, ApiError> {
-    let body = body?;
+    Body(body): Body,
+) -> Result<Json<CertificateAdded>, ApiError> {
     let Query(CertQuery { org_id, .. }) = query?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let id = state
         .blocking(move |store| certificates::add(store, &body, &org_id, now))
         .await??;
     state.wrote();
-    Ok(Json(Added {
-        id,
-        status: "ok",
-        message: "Certificate added",
-    }))
+    Ok(Json(CertificateAdded::new(id)))
 }
 
 /// `GET /tyk/certs[?org_id=O][&mode=detailed]`. Deviation: an empty list is `[]`, not `null`.
@@ -73,12 +46,12 @@ pub async fn list(
         let certs = state
             .blocking(move |store| certificates::list_detailed(store, &org_id))
             .await??;
-        Ok(Json(CertDetails { certs }).into_response())
+        Ok(Json(CertificateDetails { certs }).into_response())
     } else {
         let certs = state
             .blocking(move |store| certificates::list_ids(store, &org_id))
             .await??;
-        Ok(Json(CertIds { certs }).into_response())
+        Ok(Json(CertificateIds { certs }).into_response())
     }
 }
 
@@ -110,14 +83,11 @@ pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     query: Result<Query<CertQuery>, QueryRejection>,
-) -> Result<Json<impl Serialize>, ApiError> {
+) -> Result<Json<CertificateRemoved>, ApiError> {
     let Query(CertQuery { org_id, .. }) = query?;
     state
         .blocking(move |store| certificates::delete(store, &id, &org_id))
         .await??;
     state.wrote();
-    Ok(Json(Removed {
-        status: "ok",
-        message: "removed",
-    }))
+    Ok(Json(CertificateRemoved::default()))
 }

@@ -3,10 +3,10 @@
 //! with `Content-Type: application/json` (SPEC §2).
 
 use crate::certificates::CertificateError;
-use crate::keys::SessionError;
-use crate::private_key::KeyError;
+use crate::certificates::private_key::KeyError;
+use crate::certificates::upload::UploadError;
+use crate::sessions::SessionError;
 use crate::store::StoreError;
-use crate::upload::UploadError;
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::http::StatusCode;

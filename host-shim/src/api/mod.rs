@@ -3,18 +3,22 @@
 //!
 //! [`router`] is the one place routes are declared; it reads like the API table.
 //! Handlers are thin: extract, call one domain function (on a blocking thread, since the
-//! store blocks), map the result. Typed errors become Tyk JSON in [`error`].
+//! store blocks), map the result. Bodies are extractors ([`body`]); typed errors become Tyk
+//! JSON in [`error`]; the JSON of successful admin answers is [`answers`], which the
+//! [`crate::client`] reads.
 
+pub mod answers;
 mod auth;
+pub mod body;
 mod certs;
 pub mod error;
 mod feed;
 mod health;
 mod keys;
 
-use crate::keys::KeyRules;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::sessions::KeyRules;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -31,7 +35,7 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// What every handler shares.
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub admin_secret: Secret,
     /// `None`: the feed is closed (every feed request is refused).
     pub feed_token: Option<Secret>,
@@ -44,7 +48,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         admin_secret: Secret,
         feed_token: Option<Secret>,
     ) -> Result<Self, prometheus::Error> {
@@ -73,7 +77,7 @@ impl AppState {
     async fn blocking<T, F>(self: &Arc<Self>, call: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&dyn Store) -> T + Send + 'static,
+        F: FnOnce(&Store) -> T + Send + 'static,
     {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || call(store.as_ref()))

@@ -75,7 +75,7 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         out_dir: absolute_dir(&options.out_dir)?,
         ..options
     };
-    let rendered = render_dir(&options, store.as_ref())?;
+    let rendered = render_dir(&options, &store)?;
     for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
     }

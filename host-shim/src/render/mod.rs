@@ -137,7 +137,7 @@ pub fn prepare_gate(
 }
 
 /// Renders the gate into `options.out_dir` (see the module docs for the layout).
-pub fn render_dir(options: &RenderOptions, store: &dyn Store) -> Result<Rendered, RenderError> {
+pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, RenderError> {
     let out = &options.out_dir;
     let xds_dir = out.join("xds");
     let secrets_dir = out.join("secrets");

@@ -12,7 +12,7 @@
 
 use super::RenderError;
 use super::envoy::{ClientCertificate, Cluster, Endpoint, Secret, UpstreamTls};
-use crate::pem_text;
+use crate::certificates::pem_text;
 use crate::store::Store;
 use mtls_gate_core::cert_ref::CertRef;
 use mtls_gate_core::config::{ApiSpec, GateConfig};
@@ -124,7 +124,7 @@ impl StoreView for StoreIndex {
 /// Plans the upstream clusters of `config`; secret files go in `secrets_dir`.
 pub fn plan(
     config: &GateConfig,
-    store: &dyn Store,
+    store: &Store,
     options: &UpstreamOptions,
     secrets_dir: &Path,
 ) -> Result<Plan, RenderError> {
@@ -210,7 +210,7 @@ pub fn plan(
 fn secret_for(
     config: &GateConfig,
     api: &ApiSpec,
-    store: &dyn Store,
+    store: &Store,
     secrets_dir: &Path,
 ) -> Result<(String, PlannedSecret), RenderError> {
     let target = api

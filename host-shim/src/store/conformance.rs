@@ -1,33 +1,33 @@
-//! The behaviour every [`Store`] backend must have, as one suite: the SQLite backend runs it
-//! in its unit tests, and a new backend (Redis) calls [`run`] with its own factory.
+//! The behaviour the [`Store`] must have over every backend, as one suite: each backend's
+//! tests call [`run`] with a factory of stores over it (`sqlite.rs`, `redis.rs`).
 //!
 //! The factory gets the number of change-log versions to retain and returns a fresh, empty
-//! store. Failures panic, as test assertions do.
+//! store. Failures panic, as test assertions do. Test-only: not in the release binary.
 
 use super::{NewCertificate, Store, StoreError, StoredCertificate};
-use crate::upload::MaterialKind;
+use crate::certificates::upload::MaterialKind;
 use mtls_gate_core::session::{AccessDefinition, Session};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// Makes a fresh, empty store that keeps `retained_versions` versions of change log.
-pub type StoreFactory<'a> = dyn Fn(u64) -> Box<dyn Store> + 'a;
+pub type StoreFactory<'a> = dyn Fn(u64) -> Store + 'a;
 
 /// Runs every check against stores from `make`.
 pub fn run(make: &StoreFactory<'_>) {
-    certificates_are_listed_in_upload_order_and_scoped_by_org(make(100).as_ref());
-    duplicate_certificate_id_is_refused_and_nothing_changes(make(100).as_ref());
-    private_key_round_trips_and_is_absent_without_one(make(100).as_ref());
-    deleting_a_certificate_keeps_its_sessions(make(100).as_ref());
-    session_rules(make(100).as_ref());
-    feed_from_zero_is_a_snapshot_then_incremental(make(100).as_ref());
-    feed_folds_changes_and_lists_only_the_certificate_on_its_delete(make(100).as_ref());
-    a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(make(100).as_ref());
-    feed_gives_a_snapshot_when_since_is_older_than_the_log(make(3).as_ref());
-    feed_gives_a_snapshot_for_a_version_from_another_store(make(100).as_ref(), make(100).as_ref());
-    no_op_writes_do_not_bump_the_version(make(100).as_ref());
-    lookup_answers_session_and_certificate(make(100).as_ref());
-    lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(make(100).as_ref());
+    certificates_are_listed_in_upload_order_and_scoped_by_org(&make(100));
+    duplicate_certificate_id_is_refused_and_nothing_changes(&make(100));
+    private_key_round_trips_and_is_absent_without_one(&make(100));
+    deleting_a_certificate_keeps_its_sessions(&make(100));
+    session_rules(&make(100));
+    feed_from_zero_is_a_snapshot_then_incremental(&make(100));
+    feed_folds_changes_and_lists_only_the_certificate_on_its_delete(&make(100));
+    a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(&make(100));
+    feed_gives_a_snapshot_when_since_is_older_than_the_log(&make(3));
+    feed_gives_a_snapshot_for_a_version_from_another_store(&make(100), &make(100));
+    no_op_writes_do_not_bump_the_version(&make(100));
+    lookup_answers_session_and_certificate(&make(100));
+    lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(&make(100));
 }
 
 /// A certificate without a key, for backends' own tests (its ID is its fake fingerprint).
@@ -72,7 +72,7 @@ fn ok<T>(result: Result<T, StoreError>) -> T {
     result.unwrap_or_else(|e| panic!("store call failed: {e}"))
 }
 
-fn certificates_are_listed_in_upload_order_and_scoped_by_org(store: &dyn Store) {
+fn certificates_are_listed_in_upload_order_and_scoped_by_org(store: &Store) {
     let a = cert("org1", "a", None);
     let b = cert("", "b", None);
     let c = cert("org1", "c", None);
@@ -99,7 +99,7 @@ fn certificates_are_listed_in_upload_order_and_scoped_by_org(store: &dyn Store) 
     assert!(ok(store.certificate("missing")).is_none());
 }
 
-fn duplicate_certificate_id_is_refused_and_nothing_changes(store: &dyn Store) {
+fn duplicate_certificate_id_is_refused_and_nothing_changes(store: &Store) {
     ok(store.add_certificate(cert("", "dup", None)));
     let version = ok(store.version());
     let again = store.add_certificate(cert("", "dup", Some(b"key")));
@@ -110,7 +110,7 @@ fn duplicate_certificate_id_is_refused_and_nothing_changes(store: &dyn Store) {
     assert!(ok(store.private_key(&fake_fingerprint("dup"))).is_none());
 }
 
-fn private_key_round_trips_and_is_absent_without_one(store: &dyn Store) {
+fn private_key_round_trips_and_is_absent_without_one(store: &Store) {
     let with = cert("", "with-key", Some(b"0123456789 key der"));
     let id = with.certificate.id.clone();
     ok(store.add_certificate(with));
@@ -124,7 +124,7 @@ fn private_key_round_trips_and_is_absent_without_one(store: &dyn Store) {
 }
 
 /// SPEC §2 "Revocation by deletion": the keys of a deleted certificate stay.
-fn deleting_a_certificate_keeps_its_sessions(store: &dyn Store) {
+fn deleting_a_certificate_keeps_its_sessions(store: &Store) {
     let new = cert("org1", "revoked", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
@@ -151,7 +151,7 @@ fn deleting_a_certificate_keeps_its_sessions(store: &dyn Store) {
     assert!(ok(store.session(&id)).is_none());
 }
 
-fn session_rules(store: &dyn Store) {
+fn session_rules(store: &Store) {
     let new = cert("org1", "s", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
@@ -195,7 +195,7 @@ fn session_rules(store: &dyn Store) {
     assert!(!ok(store.delete_session(&id)));
 }
 
-fn feed_from_zero_is_a_snapshot_then_incremental(store: &dyn Store) {
+fn feed_from_zero_is_a_snapshot_then_incremental(store: &Store) {
     let empty = ok(store.changes_since(0));
     assert!(empty.full);
     assert!(empty.certs.is_empty() && empty.sessions.is_empty());
@@ -235,7 +235,7 @@ fn feed_from_zero_is_a_snapshot_then_incremental(store: &dyn Store) {
     assert!(current.removed_certs.is_empty() && current.removed_sessions.is_empty());
 }
 
-fn feed_folds_changes_and_lists_only_the_certificate_on_its_delete(store: &dyn Store) {
+fn feed_folds_changes_and_lists_only_the_certificate_on_its_delete(store: &Store) {
     let new = cert("o", "gone", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
@@ -275,7 +275,7 @@ fn feed_folds_changes_and_lists_only_the_certificate_on_its_delete(store: &dyn S
 }
 
 /// SPEC §2: uploading the same certificate again restores access.
-fn a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(store: &dyn Store) {
+fn a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(store: &Store) {
     let new = cert("o", "back", Some(b"key der"));
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
@@ -296,7 +296,7 @@ fn a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(store:
     assert_eq!(found.cert.map(|c| c.id), Some(id));
 }
 
-fn feed_gives_a_snapshot_when_since_is_older_than_the_log(store: &dyn Store) {
+fn feed_gives_a_snapshot_when_since_is_older_than_the_log(store: &Store) {
     let start = ok(store.version());
     for seed in ["1", "2", "3", "4", "5"] {
         ok(store.add_certificate(cert("", seed, None)));
@@ -311,7 +311,7 @@ fn feed_gives_a_snapshot_when_since_is_older_than_the_log(store: &dyn Store) {
     assert_eq!(recent.certs.len(), 3);
 }
 
-fn feed_gives_a_snapshot_for_a_version_from_another_store(a: &dyn Store, b: &dyn Store) {
+fn feed_gives_a_snapshot_for_a_version_from_another_store(a: &Store, b: &Store) {
     ok(a.add_certificate(cert("", "a", None)));
     ok(b.add_certificate(cert("", "b", None)));
     let from_a = ok(a.version());
@@ -323,7 +323,7 @@ fn feed_gives_a_snapshot_for_a_version_from_another_store(a: &dyn Store, b: &dyn
     assert!(future.full);
 }
 
-fn no_op_writes_do_not_bump_the_version(store: &dyn Store) {
+fn no_op_writes_do_not_bump_the_version(store: &Store) {
     let version = ok(store.version());
     assert!(!ok(store.delete_certificate("missing")));
     assert!(!ok(store.delete_session("missing")));
@@ -335,7 +335,7 @@ fn no_op_writes_do_not_bump_the_version(store: &dyn Store) {
     assert_eq!(ok(store.version()), version);
 }
 
-fn lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(store: &dyn Store) {
+fn lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(store: &Store) {
     let new = cert("o", "orphan", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));
@@ -350,7 +350,7 @@ fn lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(store: &dyn Sto
     );
 }
 
-fn lookup_answers_session_and_certificate(store: &dyn Store) {
+fn lookup_answers_session_and_certificate(store: &Store) {
     let new = cert("", "lookup", None);
     let id = new.certificate.id.clone();
     ok(store.add_certificate(new));

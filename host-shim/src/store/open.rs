@@ -1,8 +1,8 @@
 //! The one place a `--store` value becomes a store (`serve` and `render` both use it): a
 //! `redis://` URL is the Redis backend, anything else a SQLite file path.
 
-use super::redis::{RedisStore, RedisTarget};
-use super::sqlite::SqliteStore;
+use super::redis::{RedisBackend, RedisTarget};
+use super::sqlite::SqliteBackend;
 use super::{Store, StoreError};
 use crate::secret::Secret;
 use std::path::{Path, PathBuf};
@@ -36,16 +36,16 @@ impl StoreSpec {
     pub fn exists(&self) -> Result<bool, StoreError> {
         match self {
             StoreSpec::File(path) => Ok(path.is_file()),
-            StoreSpec::Redis(target) => RedisStore::exists(target),
+            StoreSpec::Redis(target) => RedisBackend::exists(target),
         }
     }
 
     /// Opens the store, creating it if missing.
-    pub fn open(&self, encoding_secret: &Secret) -> Result<Box<dyn Store>, StoreError> {
-        Ok(match self {
-            StoreSpec::File(path) => Box::new(SqliteStore::open(path, encoding_secret)?),
-            StoreSpec::Redis(target) => Box::new(RedisStore::open(target, encoding_secret)?),
-        })
+    pub fn open(&self, encoding_secret: &Secret) -> Result<Store, StoreError> {
+        match self {
+            StoreSpec::File(path) => Store::open(SqliteBackend::open(path)?, encoding_secret),
+            StoreSpec::Redis(target) => Store::open(RedisBackend::open(target)?, encoding_secret),
+        }
     }
 }
 

@@ -1,34 +1,31 @@
-//! The Redis store, for fleets: several shims on one Redis share versions, feed and sessions.
+//! The Redis backend, for fleets: several shims on one Redis share versions, feed and sessions.
 //!
 //! Atomicity: every write is an optimistic transaction. It WATCHes the `meta` hash (which
-//! every write changes, as it holds the version), reads what it checks, and queues its writes,
-//! the change-log rows, the version bump and the log pruning in one MULTI/EXEC. If another
-//! shim wrote in between, EXEC does nothing and the write is retried from the reads, so two
-//! shims adding one certificate end with one success and one `CertificateExists`. Reads that
-//! must be one consistent view (listings, the feed) are retried the same way.
+//! every write changes, as it holds the version), runs the store's reads at once and queues
+//! its writes (the records, the change-log rows, the version bump, the pruning) in one
+//! MULTI/EXEC. If another shim wrote in between, EXEC does nothing and the work is run again
+//! from the reads, so two shims adding one certificate end with one success and one
+//! `CertificateExists`. Reads that must be one view (listings, the feed) are retried the
+//! same way.
 //!
 //! Durability is Redis's: acknowledged writes survive a crash only with `appendonly yes` and
-//! `appendfsync always`; [`RedisStore::open`] warns otherwise.
+//! `appendfsync always`; [`RedisBackend::open`] warns otherwise.
 
 mod link;
 mod records;
 
 pub use link::{DEFAULT_PREFIX, RedisTarget};
 
-use super::changelog::{self, ChangeKind, ChangeRow};
-use super::sealing::{KeySealer, SealingParameters};
-use super::{
-    DEFAULT_RETAINED_VERSIONS, NewCertificate, Store, StoreError, StoredCertificate, lookup_in,
-    open_sealer, unseal_private_key,
+use super::backend::{
+    Backend, Decision, InitialState, LogState, Opened, ReadScope, Records, Writes,
 };
-use crate::secret::Secret;
-use ::redis::{Commands, Connection, Pipeline, Value};
+use super::changelog::ChangeRow;
+use super::sealing::SealingParameters;
+use super::{StoreError, StoredCertificate};
+use ::redis::{Commands, Connection, Pipeline, RedisError, Value};
 use link::{Failure, Link};
-use mtls_gate_core::feed::{ChangeSet, LookupAnswer, SessionEntry};
-use mtls_gate_core::session::Session;
 use records::{Keys, SEALED_FIELD};
 use std::collections::HashMap;
-use zeroize::Zeroizing;
 
 const SCHEMA_VERSION: u64 = 1;
 
@@ -36,36 +33,22 @@ const SCHEMA_VERSION: u64 = 1;
 /// committed, so this only trips under a write storm).
 const MAX_ATTEMPTS: usize = 100;
 
-pub struct RedisStore {
+pub struct RedisBackend {
     target: RedisTarget,
     link: Link,
     keys: Keys,
-    sealer: KeySealer,
-    retained_versions: u64,
 }
 
-impl RedisStore {
-    /// Opens (or creates) the store at `target`. Fails with
-    /// [`StoreError::WrongEncodingSecret`] if it was created with another encoding secret.
-    pub fn open(target: &RedisTarget, encoding_secret: &Secret) -> Result<Self, StoreError> {
-        Self::open_with_retention(target, encoding_secret, DEFAULT_RETAINED_VERSIONS)
-    }
-
-    pub fn open_with_retention(
-        target: &RedisTarget,
-        encoding_secret: &Secret,
-        retained_versions: u64,
-    ) -> Result<Self, StoreError> {
+impl RedisBackend {
+    /// Connects to `target` lazily (the first call connects). The store under its prefix is
+    /// created or checked by `Store::open`.
+    pub fn open(target: &RedisTarget) -> Result<Self, StoreError> {
         let link = Link::new(target)?;
-        let keys = Keys::new(&target.prefix);
         warn_unless_durable(&link, &target.display);
-        let sealer = link.with(|con| init_or_open(con, &keys, encoding_secret, &target.display))?;
-        Ok(RedisStore {
+        Ok(RedisBackend {
             target: target.clone(),
             link,
-            keys,
-            sealer,
-            retained_versions: retained_versions.max(1),
+            keys: Keys::new(&target.prefix),
         })
     }
 
@@ -75,140 +58,13 @@ impl RedisStore {
         Link::new(target)?.with(|con| Ok(con.exists(keys.meta())?))
     }
 
-    /// Runs one write. `apply` gets the version this write will have, reads what it needs
-    /// and queues its writes on the pipeline; it returns its result and change rows. With no
-    /// rows nothing is written.
-    fn write<T>(
-        &self,
-        mut apply: impl FnMut(
-            &mut Connection,
-            &Keys,
-            u64,
-            &mut Pipeline,
-        ) -> Result<(T, Vec<ChangeRow>), Failure>,
-    ) -> Result<T, StoreError> {
-        let keys = &self.keys;
-        self.link.with(|con| {
-            for _ in 0..MAX_ATTEMPTS {
-                ::redis::cmd("WATCH").arg(keys.meta()).exec(con)?;
-                let (version, floor) = self.read_state(con)?;
-                let next = version + 1;
-                let mut pipe = ::redis::pipe();
-                pipe.atomic();
-                let applied = apply(con, keys, next, &mut pipe);
-                let (result, rows) = match applied {
-                    Ok((result, rows)) if !rows.is_empty() => (result, rows),
-                    other => {
-                        ::redis::cmd("UNWATCH").exec(con)?;
-                        return other.map(|(result, _)| result);
-                    }
-                };
-                for (index, row) in rows.iter().enumerate() {
-                    pipe.zadd(
-                        keys.changes(),
-                        records::change_member(index, row),
-                        row.version,
-                    )
-                    .ignore();
-                }
-                let prune_to = changelog::prune_floor(next, self.retained_versions).max(floor);
-                if prune_to > floor {
-                    pipe.cmd("ZREMRANGEBYSCORE")
-                        .arg(keys.changes())
-                        .arg("-inf")
-                        .arg(prune_to)
-                        .ignore();
-                }
-                pipe.hset_multiple(keys.meta(), &[("version", next), ("floor", prune_to)])
-                    .ignore();
-                let committed = pipe.query::<Value>(con).map_err(Failure::Unsure)?;
-                if !matches!(committed, Value::Nil) {
-                    return Ok(result);
-                }
-            }
-            Err(self.contended().into())
-        })
-    }
-
-    /// Runs `read` as one consistent view: retried if any write committed meanwhile.
-    fn read<T>(
-        &self,
-        mut read: impl FnMut(&mut Connection, &Keys) -> Result<T, Failure>,
-    ) -> Result<T, StoreError> {
-        let keys = &self.keys;
-        self.link.with(|con| {
-            for _ in 0..MAX_ATTEMPTS {
-                ::redis::cmd("WATCH").arg(keys.meta()).exec(con)?;
-                let value = match read(con, keys) {
-                    Ok(value) => value,
-                    Err(error) => {
-                        ::redis::cmd("UNWATCH").exec(con)?;
-                        return Err(error);
-                    }
-                };
-                let check: Value = ::redis::pipe().atomic().exists(keys.meta()).query(con)?;
-                if !matches!(check, Value::Nil) {
-                    return Ok(value);
-                }
-            }
-            Err(self.contended().into())
-        })
-    }
-
-    fn read_state(&self, con: &mut Connection) -> Result<(u64, u64), Failure> {
-        let (version, floor): (Option<u64>, Option<u64>) = ::redis::cmd("HMGET")
-            .arg(self.keys.meta())
-            .arg("version")
-            .arg("floor")
-            .query(con)?;
-        match (version, floor) {
-            (Some(version), Some(floor)) => Ok((version, floor)),
-            _ => Err(self
-                .corrupt("its state (meta hash) is missing: was the Redis database flushed?")
-                .into()),
-        }
-    }
-
-    fn load_certificate(
-        &self,
-        con: &mut Connection,
-        id: &str,
-    ) -> Result<Option<StoredCertificate>, Failure> {
-        let fields: HashMap<String, Vec<u8>> = con.hgetall(self.keys.cert(id))?;
-        records::cert_from_fields(id, &fields).map_err(|detail| self.corrupt(detail).into())
-    }
-
-    /// Every certificate, in upload order.
-    fn load_certificates(&self, con: &mut Connection) -> Result<Vec<StoredCertificate>, Failure> {
-        let ids: Vec<String> = con.zrange(self.keys.certs(), 0, -1)?;
-        let mut pipe = ::redis::pipe();
-        for id in &ids {
-            pipe.hgetall(self.keys.cert(id));
-        }
-        let all: Vec<HashMap<String, Vec<u8>>> = query_batch(&pipe, con)?;
-        let mut certs = Vec::with_capacity(ids.len());
-        for (id, fields) in ids.iter().zip(&all) {
-            match records::cert_from_fields(id, fields) {
-                Ok(Some(cert)) => certs.push(cert),
-                Ok(None) => {
-                    return Err(self
-                        .corrupt(format!("certificate {id} is indexed but missing"))
-                        .into());
-                }
-                Err(detail) => return Err(self.corrupt(detail).into()),
-            }
-        }
-        Ok(certs)
-    }
-
-    fn parse_session(&self, key: &str, body: &str) -> Result<Session, StoreError> {
-        serde_json::from_str(body).map_err(|e| self.corrupt(format!("session {key}: {e}")))
-    }
-
-    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
-        StoreError::Corrupt {
-            store: self.describe(),
-            detail: detail.into(),
+    fn access<'a>(&'a self, con: &'a mut Connection) -> Access<'a> {
+        Access {
+            con,
+            keys: &self.keys,
+            store: &self.target.display,
+            pipe: ::redis::pipe(),
+            failure: None,
         }
     }
 
@@ -220,61 +76,349 @@ impl RedisStore {
     }
 }
 
-/// Runs a batch of reads; Redis refuses an empty pipeline, which means no reads.
-fn query_batch<T: ::redis::FromRedisValue>(
-    pipe: &Pipeline,
-    con: &mut Connection,
-) -> Result<Vec<T>, Failure> {
-    if pipe.is_empty() {
-        return Ok(Vec::new());
+impl Backend for RedisBackend {
+    fn describe(&self) -> String {
+        self.target.display.clone()
     }
-    Ok(pipe.query(con)?)
-}
 
-/// Reads the sealing parameters, or creates the store if there is none (retried if another
-/// shim creates it at the same moment, so both end up with the same salt).
-fn init_or_open(
-    con: &mut Connection,
-    keys: &Keys,
-    secret: &Secret,
-    display: &str,
-) -> Result<KeySealer, Failure> {
-    for _ in 0..MAX_ATTEMPTS {
-        ::redis::cmd("WATCH").arg(keys.meta()).exec(con)?;
-        let meta: HashMap<String, Vec<u8>> = con.hgetall(keys.meta())?;
-        if !meta.is_empty() {
-            ::redis::cmd("UNWATCH").exec(con)?;
-            return open_existing(&meta, secret, display).map_err(Failure::Store);
-        }
-        let (sealer, parameters) =
-            KeySealer::create(secret).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let base = changelog::epoch_base();
-        let created: Value = ::redis::pipe()
-            .atomic()
-            .hset_multiple(
-                keys.meta(),
-                &[
-                    ("schema", SCHEMA_VERSION.to_string().into_bytes()),
-                    ("version", base.to_string().into_bytes()),
-                    ("floor", base.to_string().into_bytes()),
-                    ("salt", parameters.salt),
-                    ("key_check", parameters.key_check),
-                ],
+    /// Retried if another shim creates the store at the same moment, so both end up with the
+    /// same salt.
+    fn create_or_open(&self, initial: &InitialState) -> Result<Opened, StoreError> {
+        let keys = &self.keys;
+        let display = &self.target.display;
+        self.link.with(|con| {
+            for _ in 0..MAX_ATTEMPTS {
+                ::redis::cmd("WATCH").arg(keys.meta()).exec(con)?;
+                let meta: HashMap<String, Vec<u8>> = con.hgetall(keys.meta())?;
+                if !meta.is_empty() {
+                    ::redis::cmd("UNWATCH").exec(con)?;
+                    return existing_parameters(&meta, display)
+                        .map(Opened::Existing)
+                        .map_err(Failure::Store);
+                }
+                let created: Value = ::redis::pipe()
+                    .atomic()
+                    .hset_multiple(
+                        keys.meta(),
+                        &[
+                            ("schema", SCHEMA_VERSION.to_string().into_bytes()),
+                            ("version", initial.log.version.to_string().into_bytes()),
+                            ("floor", initial.log.floor.to_string().into_bytes()),
+                            ("salt", initial.sealing.salt.clone()),
+                            ("key_check", initial.sealing.key_check.clone()),
+                        ],
+                    )
+                    .ignore()
+                    .query(con)?;
+                if !matches!(created, Value::Nil) {
+                    return Ok(Opened::Created);
+                }
+            }
+            Err(
+                StoreError::Backend(format!("Redis at {display}: could not create the store"))
+                    .into(),
             )
-            .ignore()
-            .query(con)?;
-        if !matches!(created, Value::Nil) {
-            return Ok(sealer);
-        }
+        })
     }
-    Err(StoreError::Backend(format!("Redis at {display}: could not create the store")).into())
+
+    fn read(
+        &self,
+        scope: ReadScope,
+        work: &mut dyn FnMut(&mut dyn Records) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.link.with(|con| {
+            if scope == ReadScope::Record {
+                let mut access = self.access(con);
+                return work(&mut access).map_err(|error| access.failure(error));
+            }
+            for _ in 0..MAX_ATTEMPTS {
+                ::redis::cmd("WATCH").arg(self.keys.meta()).exec(con)?;
+                let mut access = self.access(con);
+                if let Err(error) = work(&mut access) {
+                    let failure = access.failure(error);
+                    ::redis::cmd("UNWATCH").exec(con)?;
+                    return Err(failure);
+                }
+                let check: Value = ::redis::pipe()
+                    .atomic()
+                    .exists(self.keys.meta())
+                    .query(con)?;
+                if !matches!(check, Value::Nil) {
+                    return Ok(());
+                }
+            }
+            Err(self.contended().into())
+        })
+    }
+
+    fn write(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Writes) -> Result<Decision, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.link.with(|con| {
+            for _ in 0..MAX_ATTEMPTS {
+                ::redis::cmd("WATCH").arg(self.keys.meta()).exec(con)?;
+                let mut access = self.access(con);
+                access.pipe.atomic();
+                let pipe = match work(&mut access) {
+                    Ok(Decision::Commit) => access.pipe,
+                    Ok(Decision::Discard) => {
+                        ::redis::cmd("UNWATCH").exec(con)?;
+                        return Ok(());
+                    }
+                    Err(error) => {
+                        let failure = access.failure(error);
+                        ::redis::cmd("UNWATCH").exec(con)?;
+                        return Err(failure);
+                    }
+                };
+                let committed = pipe.query::<Value>(con).map_err(Failure::Unsure)?;
+                if !matches!(committed, Value::Nil) {
+                    return Ok(());
+                }
+            }
+            Err(self.contended().into())
+        })
+    }
 }
 
-fn open_existing(
+/// One call's use of the connection: reads run at once, writes queue on `pipe` for the EXEC.
+struct Access<'a> {
+    con: &'a mut Connection,
+    keys: &'a Keys,
+    /// The store's display name, for corruption errors.
+    store: &'a str,
+    pipe: Pipeline,
+    /// The first Redis failure, kept so that the link can tell a dead connection (reconnect,
+    /// maybe retry) from the store's own errors.
+    failure: Option<RedisError>,
+}
+
+impl Access<'_> {
+    /// Runs one Redis call now.
+    fn call<T>(
+        &mut self,
+        call: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
+        call(self.con).map_err(|error| {
+            let reported = StoreError::Backend(format!("Redis at {}: {error}", self.store));
+            self.failure.get_or_insert(error);
+            reported
+        })
+    }
+
+    /// Runs a batch of reads; Redis refuses an empty pipeline, which means no reads.
+    fn batch<T: ::redis::FromRedisValue>(&mut self, pipe: &Pipeline) -> Result<Vec<T>, StoreError> {
+        if pipe.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(|con| pipe.query(con))
+    }
+
+    /// How `error` (which ended the work) reaches the link.
+    fn failure(self, error: StoreError) -> Failure {
+        match self.failure {
+            Some(redis) => Failure::Redis(redis),
+            None => Failure::Store(error),
+        }
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            store: self.store.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Records for Access<'_> {
+    fn log_state(&mut self) -> Result<LogState, StoreError> {
+        let meta = self.keys.meta();
+        let (version, floor): (Option<u64>, Option<u64>) = self.call(|con| {
+            ::redis::cmd("HMGET")
+                .arg(meta)
+                .arg("version")
+                .arg("floor")
+                .query(con)
+        })?;
+        match (version, floor) {
+            (Some(version), Some(floor)) => Ok(LogState { version, floor }),
+            _ => {
+                Err(self
+                    .corrupt("its state (meta hash) is missing: was the Redis database flushed?"))
+            }
+        }
+    }
+
+    fn certificate(&mut self, id: &str) -> Result<Option<StoredCertificate>, StoreError> {
+        let key = self.keys.cert(id);
+        let fields: HashMap<String, Vec<u8>> = self.call(|con| con.hgetall(key))?;
+        records::cert_from_fields(id, &fields).map_err(|detail| self.corrupt(detail))
+    }
+
+    fn has_certificate(&mut self, id: &str) -> Result<bool, StoreError> {
+        let key = self.keys.cert(id);
+        self.call(|con| con.exists(key))
+    }
+
+    fn certificates(&mut self) -> Result<Vec<StoredCertificate>, StoreError> {
+        let index = self.keys.certs();
+        let ids: Vec<String> = self.call(|con| con.zrange(index, 0, -1))?;
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.keys.cert(id));
+        }
+        let all: Vec<HashMap<String, Vec<u8>>> = self.batch(&pipe)?;
+        let mut certs = Vec::with_capacity(ids.len());
+        for (id, fields) in ids.iter().zip(&all) {
+            match records::cert_from_fields(id, fields) {
+                Ok(Some(cert)) => certs.push(cert),
+                Ok(None) => {
+                    return Err(self.corrupt(format!("certificate {id} is indexed but missing")));
+                }
+                Err(detail) => return Err(self.corrupt(detail)),
+            }
+        }
+        Ok(certs)
+    }
+
+    fn sealed_private_key(&mut self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.keys.cert(id);
+        self.call(|con| con.hget(key, SEALED_FIELD))
+    }
+
+    fn session(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        let record = self.keys.session(key);
+        self.call(|con| con.hget(record, "body"))
+    }
+
+    fn has_session(&mut self, key: &str) -> Result<bool, StoreError> {
+        let record = self.keys.session(key);
+        self.call(|con| con.exists(record))
+    }
+
+    fn sessions(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let index = self.keys.sessions();
+        let keys: Vec<String> = self.call(|con| con.zrange(index, 0, -1))?;
+        let mut pipe = ::redis::pipe();
+        for key in &keys {
+            pipe.hget(self.keys.session(key), "body");
+        }
+        let bodies: Vec<Option<String>> = self.batch(&pipe)?;
+        keys.into_iter()
+            .zip(bodies)
+            .map(|(key, body)| match body {
+                Some(body) => Ok((key, body)),
+                None => Err(self.corrupt(format!("session {key} is indexed but missing"))),
+            })
+            .collect()
+    }
+
+    fn changes_after(&mut self, version: u64) -> Result<Vec<ChangeRow>, StoreError> {
+        let log = self.keys.changes();
+        let members: Vec<String> = self.call(|con| {
+            ::redis::cmd("ZRANGEBYSCORE")
+                .arg(log)
+                .arg(format!("({version}"))
+                .arg("+inf")
+                .query(con)
+        })?;
+        members
+            .iter()
+            .map(|m| records::change_from_member(m))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|detail| self.corrupt(detail))
+    }
+}
+
+impl Writes for Access<'_> {
+    fn insert_certificate(
+        &mut self,
+        cert: &StoredCertificate,
+        sealed_private_key: Option<&[u8]>,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        let record = self.keys.cert(&cert.id);
+        self.pipe
+            .hset_multiple(&record, &records::cert_fields(cert))
+            .ignore();
+        if let Some(sealed) = sealed_private_key {
+            self.pipe.hset(&record, SEALED_FIELD, sealed).ignore();
+        }
+        // Scored by the version that added it: the index lists in upload order.
+        self.pipe
+            .zadd(self.keys.certs(), &cert.id, version)
+            .ignore();
+        Ok(())
+    }
+
+    fn remove_certificate(&mut self, id: &str) -> Result<(), StoreError> {
+        self.pipe.del(self.keys.cert(id)).ignore();
+        self.pipe.zrem(self.keys.certs(), id).ignore();
+        Ok(())
+    }
+
+    fn put_session(
+        &mut self,
+        key: &str,
+        certificate_id: &str,
+        json: &str,
+    ) -> Result<(), StoreError> {
+        self.pipe
+            .hset_multiple(
+                self.keys.session(key),
+                &[("certificate", certificate_id), ("body", json)],
+            )
+            .ignore();
+        self.pipe.zadd(self.keys.sessions(), key, 0).ignore();
+        Ok(())
+    }
+
+    fn remove_session(&mut self, key: &str) -> Result<(), StoreError> {
+        self.pipe.del(self.keys.session(key)).ignore();
+        self.pipe.zrem(self.keys.sessions(), key).ignore();
+        Ok(())
+    }
+
+    fn append_changes(&mut self, rows: &[ChangeRow]) -> Result<(), StoreError> {
+        for (index, row) in rows.iter().enumerate() {
+            self.pipe
+                .zadd(
+                    self.keys.changes(),
+                    records::change_member(index, row),
+                    row.version,
+                )
+                .ignore();
+        }
+        Ok(())
+    }
+
+    fn prune_changes_through(&mut self, version: u64) -> Result<(), StoreError> {
+        self.pipe
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.keys.changes())
+            .arg("-inf")
+            .arg(version)
+            .ignore();
+        Ok(())
+    }
+
+    fn set_log_state(&mut self, state: LogState) -> Result<(), StoreError> {
+        self.pipe
+            .hset_multiple(
+                self.keys.meta(),
+                &[("version", state.version), ("floor", state.floor)],
+            )
+            .ignore();
+        Ok(())
+    }
+}
+
+/// The sealing parameters of an existing store, from its `meta` hash.
+fn existing_parameters(
     meta: &HashMap<String, Vec<u8>>,
-    secret: &Secret,
     display: &str,
-) -> Result<KeySealer, StoreError> {
+) -> Result<SealingParameters, StoreError> {
     let corrupt = |detail: &str| StoreError::Corrupt {
         store: display.to_owned(),
         detail: detail.to_owned(),
@@ -292,11 +436,10 @@ fn open_existing(
     let (Some(salt), Some(key_check)) = (meta.get("salt"), meta.get("key_check")) else {
         return Err(corrupt("no sealing parameters"));
     };
-    let parameters = SealingParameters {
+    Ok(SealingParameters {
         salt: salt.clone(),
         key_check: key_check.clone(),
-    };
-    open_sealer(secret, &parameters, display)
+    })
 }
 
 /// Redis acknowledges a write before it is on disk unless AOF is on with `fsync always`.
@@ -323,196 +466,20 @@ fn warn_unless_durable(link: &Link, store: &str) {
     }
 }
 
-impl Store for RedisStore {
-    fn describe(&self) -> String {
-        self.target.display.clone()
-    }
-
-    fn version(&self) -> Result<u64, StoreError> {
-        self.link.with(|con| Ok(self.read_state(con)?.0))
-    }
-
-    fn add_certificate(&self, new: NewCertificate) -> Result<(), StoreError> {
-        let (cert, sealed) = new.seal(&self.sealer)?;
-        self.write(|con, keys, version, pipe| {
-            if con.exists(keys.cert(&cert.id))? {
-                return Err(StoreError::CertificateExists(cert.id.clone()).into());
-            }
-            pipe.hset_multiple(keys.cert(&cert.id), &records::cert_fields(&cert))
-                .ignore();
-            if let Some(sealed) = &sealed {
-                pipe.hset(keys.cert(&cert.id), SEALED_FIELD, sealed.as_slice())
-                    .ignore();
-            }
-            pipe.zadd(keys.certs(), &cert.id, version).ignore();
-            let mut entry = cert.index_entry();
-            entry.has_private = sealed.is_some();
-            Ok(((), vec![ChangeRow::cert_upsert(version, &entry)]))
-        })
-    }
-
-    fn certificate(&self, id: &str) -> Result<Option<StoredCertificate>, StoreError> {
-        self.link.with(|con| self.load_certificate(con, id))
-    }
-
-    fn certificates(&self, org_id: Option<&str>) -> Result<Vec<StoredCertificate>, StoreError> {
-        let mut certs = self.read(|con, _| self.load_certificates(con))?;
-        if let Some(org) = org_id {
-            certs.retain(|c| c.org_id == org);
-        }
-        Ok(certs)
-    }
-
-    fn private_key(&self, id: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        let sealed: Option<Vec<u8>> = self
-            .link
-            .with(|con| Ok(con.hget(self.keys.cert(id), SEALED_FIELD)?))?;
-        unseal_private_key(&self.sealer, self, id, sealed)
-    }
-
-    fn delete_certificate(&self, id: &str) -> Result<bool, StoreError> {
-        self.write(|con, keys, version, pipe| {
-            if !con.exists(keys.cert(id))? {
-                return Ok((false, Vec::new()));
-            }
-            // The certificate only: its sessions stay (see the trait).
-            pipe.del(keys.cert(id)).ignore();
-            pipe.zrem(keys.certs(), id).ignore();
-            Ok((
-                true,
-                vec![ChangeRow::removal(version, ChangeKind::CertRemove, id)],
-            ))
-        })
-    }
-
-    fn create_session(&self, key: &str, session: &Session) -> Result<(), StoreError> {
-        let body =
-            serde_json::to_string(session).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.write(|con, keys, version, pipe| {
-            if !con.exists(keys.cert(&session.certificate))? {
-                return Err(StoreError::CertificateNotFound(session.certificate.clone()).into());
-            }
-            if con.exists(keys.session(key))? {
-                return Err(StoreError::SessionExists(key.to_owned()).into());
-            }
-            pipe.hset_multiple(
-                keys.session(key),
-                &[
-                    ("certificate", session.certificate.as_str()),
-                    ("body", &body),
-                ],
-            )
-            .ignore();
-            pipe.zadd(keys.sessions(), key, 0).ignore();
-            Ok((
-                (),
-                vec![ChangeRow::session_upsert(version, key, &session.grant())],
-            ))
-        })
-    }
-
-    fn session(&self, key: &str) -> Result<Option<Session>, StoreError> {
-        let body: Option<String> = self
-            .link
-            .with(|con| Ok(con.hget(self.keys.session(key), "body")?))?;
-        body.map(|body| self.parse_session(key, &body)).transpose()
-    }
-
-    fn update_session(&self, key: &str, session: &Session) -> Result<(), StoreError> {
-        let body =
-            serde_json::to_string(session).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.write(|con, keys, version, pipe| {
-            if !con.exists(keys.session(key))? {
-                return Err(StoreError::SessionNotFound(key.to_owned()).into());
-            }
-            if !con.exists(keys.cert(&session.certificate))? {
-                return Err(StoreError::CertificateNotFound(session.certificate.clone()).into());
-            }
-            pipe.hset_multiple(
-                keys.session(key),
-                &[
-                    ("certificate", session.certificate.as_str()),
-                    ("body", &body),
-                ],
-            )
-            .ignore();
-            Ok((
-                (),
-                vec![ChangeRow::session_upsert(version, key, &session.grant())],
-            ))
-        })
-    }
-
-    fn delete_session(&self, key: &str) -> Result<bool, StoreError> {
-        self.write(|con, keys, version, pipe| {
-            if !con.exists(keys.session(key))? {
-                return Ok((false, Vec::new()));
-            }
-            pipe.del(keys.session(key)).ignore();
-            pipe.zrem(keys.sessions(), key).ignore();
-            Ok((
-                true,
-                vec![ChangeRow::removal(version, ChangeKind::SessionRemove, key)],
-            ))
-        })
-    }
-
-    fn changes_since(&self, since: u64) -> Result<ChangeSet, StoreError> {
-        self.read(|con, keys| {
-            let (version, floor) = self.read_state(con)?;
-            if !changelog::wants_snapshot(since, floor, version) {
-                let members: Vec<String> = ::redis::cmd("ZRANGEBYSCORE")
-                    .arg(keys.changes())
-                    .arg(format!("({since}"))
-                    .arg("+inf")
-                    .query(con)?;
-                let rows = members
-                    .iter()
-                    .map(|m| records::change_from_member(m))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|detail| self.corrupt(detail))?;
-                return changelog::fold(rows, version)
-                    .map_err(|detail| self.corrupt(detail).into());
-            }
-            let mut set = ChangeSet {
-                version,
-                full: true,
-                ..ChangeSet::default()
-            };
-            set.certs = self
-                .load_certificates(con)?
-                .iter()
-                .map(StoredCertificate::index_entry)
-                .collect();
-            let session_keys: Vec<String> = con.zrange(keys.sessions(), 0, -1)?;
-            let mut pipe = ::redis::pipe();
-            for key in &session_keys {
-                pipe.hget(keys.session(key), "body");
-            }
-            let bodies: Vec<Option<String>> = query_batch(&pipe, con)?;
-            for (key, body) in session_keys.into_iter().zip(bodies) {
-                let body = body
-                    .ok_or_else(|| self.corrupt(format!("session {key} is indexed but missing")))?;
-                let grant = self.parse_session(&key, &body)?.grant();
-                set.sessions.push(SessionEntry { key, grant });
-            }
-            Ok(set)
-        })
-    }
-
-    fn lookup(&self, key: &str) -> Result<LookupAnswer, StoreError> {
-        lookup_in(self, key)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::redis_test_server::RedisServer;
     use super::*;
+    use crate::secret::Secret;
+    use crate::store::redis_test_server::RedisServer;
+    use crate::store::{Store, conformance};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn secret(value: &str) -> Secret {
         Secret::new(value, "test").unwrap()
+    }
+
+    fn open(target: &RedisTarget, encoding_secret: &str) -> Result<Store, StoreError> {
+        Store::open(RedisBackend::open(target)?, &secret(encoding_secret))
     }
 
     fn target(server: &RedisServer, prefix: &str) -> RedisTarget {
@@ -523,10 +490,11 @@ mod tests {
     fn redis_store_passes_the_conformance_suite() {
         let server = RedisServer::start();
         let counter = AtomicUsize::new(0);
-        super::super::conformance::run(&|retained| {
+        conformance::run(&|retained| {
             let n = counter.fetch_add(1, Ordering::Relaxed);
-            let target = target(&server, &format!("conformance-{n}:"));
-            Box::new(RedisStore::open_with_retention(&target, &secret("enc"), retained).unwrap())
+            let backend =
+                RedisBackend::open(&target(&server, &format!("conformance-{n}:"))).unwrap();
+            Store::open_with_retention(backend, &secret("enc"), retained).unwrap()
         });
     }
 
@@ -534,22 +502,20 @@ mod tests {
     fn another_encoding_secret_fails_and_prefixes_are_separate_stores() {
         let server = RedisServer::start();
         let a = target(&server, "a:");
-        drop(RedisStore::open(&a, &secret("right")).unwrap());
-        let error = RedisStore::open(&a, &secret("wrong")).err().unwrap();
+        drop(open(&a, "right").unwrap());
+        let error = open(&a, "wrong").err().unwrap();
         assert!(matches!(error, StoreError::WrongEncodingSecret { .. }));
         assert!(error.to_string().contains("(prefix a:)"), "{error}");
-        assert!(RedisStore::open(&target(&server, "b:"), &secret("wrong")).is_ok());
-        assert!(RedisStore::exists(&a).unwrap());
-        assert!(!RedisStore::exists(&target(&server, "c:")).unwrap());
+        assert!(open(&target(&server, "b:"), "wrong").is_ok());
+        assert!(RedisBackend::exists(&a).unwrap());
+        assert!(!RedisBackend::exists(&target(&server, "c:")).unwrap());
     }
 
     #[test]
     fn concurrent_shims_never_lose_or_duplicate_a_write() {
         let server = RedisServer::start();
         let t = target(&server, "race:");
-        let stores: Vec<RedisStore> = (0..4)
-            .map(|_| RedisStore::open(&t, &secret("s")).unwrap())
-            .collect();
+        let stores: Vec<Store> = (0..4).map(|_| open(&t, "s").unwrap()).collect();
         let start = stores[0].version().unwrap();
         let outcomes: Vec<Vec<bool>> = std::thread::scope(|scope| {
             let handles: Vec<_> = stores
@@ -558,8 +524,7 @@ mod tests {
                     scope.spawn(move || {
                         (0..20)
                             .map(|i| {
-                                let new =
-                                    crate::store::conformance::test_certificate(&format!("c{i}"));
+                                let new = conformance::test_certificate(&format!("c{i}"));
                                 match store.add_certificate(new) {
                                     Ok(()) => true,
                                     Err(StoreError::CertificateExists(_)) => false,
@@ -586,7 +551,7 @@ mod tests {
     #[test]
     fn redis_down_is_a_backend_error_and_the_store_recovers() {
         let mut server = RedisServer::start();
-        let store = RedisStore::open(&target(&server, "p:"), &secret("s")).unwrap();
+        let store = open(&target(&server, "p:"), "s").unwrap();
         let version = store.version().unwrap();
         server.kill_9();
         let error = store.version().unwrap_err();

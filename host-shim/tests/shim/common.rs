@@ -1,10 +1,12 @@
 #![allow(dead_code)]
 
 use mtls_gate_shim::api::AppState;
-use mtls_gate_shim::keys::KeyRules;
+use mtls_gate_shim::client::AdminClient;
 use mtls_gate_shim::secret::Secret;
 use mtls_gate_shim::serve;
-use mtls_gate_shim::store::sqlite::SqliteStore;
+use mtls_gate_shim::sessions::KeyRules;
+use mtls_gate_shim::store::Store;
+use mtls_gate_shim::store::sqlite::SqliteBackend;
 use reqwest::Method;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -141,9 +143,11 @@ impl TestShim {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let store_path = dir.path().join("shim.db");
         let secret = |v: &str| Secret::new(v, "test").unwrap_or_else(|e| panic!("{e}"));
-        let store =
-            SqliteStore::open_with_retention(&store_path, &secret("encoding"), retained_versions)
-                .unwrap_or_else(|e| panic!("store: {e}"));
+        let store = SqliteBackend::open(&store_path)
+            .and_then(|backend| {
+                Store::open_with_retention(backend, &secret("encoding"), retained_versions)
+            })
+            .unwrap_or_else(|e| panic!("store: {e}"));
         let state = AppState::new(
             Arc::new(store),
             secret(ADMIN_SECRET),
@@ -171,6 +175,13 @@ impl TestShim {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The typed admin client, with the admin secret.
+    pub fn client(&self) -> AdminClient {
+        let base = self.base.parse().unwrap_or_else(|e| panic!("{e}"));
+        let secret = Secret::new(ADMIN_SECRET, "admin secret").unwrap_or_else(|e| panic!("{e}"));
+        AdminClient::new(base, secret).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A request with the admin secret.

@@ -11,6 +11,7 @@ mod test_pki;
 mod admin_auth;
 mod binary;
 mod certs;
+mod client;
 mod feed;
 mod keys;
 mod redis_store;

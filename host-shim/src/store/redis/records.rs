@@ -14,8 +14,9 @@
 //! "Revocation by deletion") may also hold `P cert-sessions:<id>` sets, the index that
 //! deletion read; nothing reads or writes them any more.
 
+use super::super::StoredCertificate;
+use super::super::backend::{kind_from_text, kind_text};
 use super::super::changelog::{ChangeKind, ChangeRow};
-use super::super::{StoredCertificate, kind_from_text, kind_text};
 use std::collections::HashMap;
 
 pub struct Keys {
@@ -130,7 +131,7 @@ pub fn change_from_member(member: &str) -> Result<ChangeRow, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upload::MaterialKind;
+    use crate::certificates::upload::MaterialKind;
 
     #[test]
     fn certificates_and_change_rows_round_trip() {

@@ -1,6 +1,11 @@
 //! The command line. Secrets never come from flags (they would show in `ps`): the admin
 //! secret is `MTLS_GATE_SECRET` or `--secret-file`, the feed token `MTLS_GATE_FEED_TOKEN`,
 //! the key-encryption secret `MTLS_GATE_ENCODING_SECRET` (default: the admin secret).
+//!
+//! Each subcommand runs elsewhere: `serve` in [`crate::serve`], `certs` and `keys` in
+//! [`admin`], `render` in `crate::render::command`.
+
+pub mod admin;
 
 use crate::render::plan::Resolve;
 use clap::{Args, Parser, Subcommand};

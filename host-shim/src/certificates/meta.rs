@@ -9,11 +9,11 @@
 //! `Public Key: <sha256 of the SPKI>` and its times are Go's zero time.
 //! Deviation: `dns_names` is always a list (`[]` when empty), never `null` or missing.
 
+use super::upload::MaterialKind;
 use crate::store::StoredCertificate;
-use crate::upload::MaterialKind;
 use mtls_gate_core::certificate::dns_names;
 use mtls_gate_core::pem::parse_blocks;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -24,7 +24,7 @@ use x509_parser::x509::X509Name;
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// `GET /tyk/certs/<id>`.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CertificateMeta {
     pub id: String,
     pub fingerprint: String,
@@ -38,7 +38,7 @@ pub struct CertificateMeta {
 }
 
 /// One entry of `GET /tyk/certs?mode=detailed`.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CertificateBasics {
     pub id: String,
     pub issuer_cn: String,
@@ -51,7 +51,7 @@ pub struct CertificateBasics {
 }
 
 /// Go's `crypto/x509/pkix.Name`.
-#[derive(Debug, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct Name {
     pub country: Option<Vec<String>>,
@@ -68,7 +68,7 @@ pub struct Name {
 }
 
 /// Go's `pkix.AttributeTypeAndValue`.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttributeTypeAndValue {
     #[serde(rename = "Type")]
@@ -207,9 +207,9 @@ fn pkix_name(name: &X509Name<'_>) -> Name {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::certificates::upload::admit;
     use crate::store::NewCertificate;
     use crate::test_pki::{self, Pki};
-    use crate::upload::admit;
 
     fn stored(pem: &str) -> StoredCertificate {
         let upload = admit(pem, "org1", OffsetDateTime::now_utc().unix_timestamp()).unwrap();

@@ -65,7 +65,7 @@ impl From<StoreError> for SessionError {
 
 /// `POST /tyk/keys/create`. Returns the key.
 pub fn create(
-    store: &dyn Store,
+    store: &Store,
     rules: KeyRules,
     mut session: Session,
     now: OffsetDateTime,
@@ -77,14 +77,14 @@ pub fn create(
     Ok(key)
 }
 
-pub fn get(store: &dyn Store, key: &str) -> Result<Session, SessionError> {
+pub fn get(store: &Store, key: &str) -> Result<Session, SessionError> {
     store.session(key)?.ok_or(SessionError::NotFound)
 }
 
 /// `PUT /tyk/keys/<key>`: replaces the session. Its certificate must still exist and still be
 /// the one whose ID is `key`, since the filter finds a session by the certificate ID.
 pub fn update(
-    store: &dyn Store,
+    store: &Store,
     rules: KeyRules,
     key: &str,
     mut session: Session,
@@ -110,7 +110,7 @@ pub fn update(
 }
 
 /// `DELETE /tyk/keys/<key>`: works whether or not the key's certificate still exists.
-pub fn delete(store: &dyn Store, key: &str) -> Result<(), SessionError> {
+pub fn delete(store: &Store, key: &str) -> Result<(), SessionError> {
     if store.delete_session(key)? {
         tracing::info!(?key, "key deleted");
         Ok(())
@@ -121,11 +121,7 @@ pub fn delete(store: &dyn Store, key: &str) -> Result<(), SessionError> {
 
 /// Checks `session` against the rules in the module doc, fills an empty `org_id` with the
 /// certificate's org, and returns the session's key: its certificate's ID.
-fn admit(
-    store: &dyn Store,
-    rules: KeyRules,
-    session: &mut Session,
-) -> Result<String, SessionError> {
+fn admit(store: &Store, rules: KeyRules, session: &mut Session) -> Result<String, SessionError> {
     if session.access_rights.is_empty() && !rules.allow_master_keys {
         return Err(SessionError::NoAccessRights);
     }
@@ -143,10 +139,7 @@ fn admit(
 }
 
 /// The (existing) certificate the session names.
-fn bound_certificate(
-    store: &dyn Store,
-    session: &Session,
-) -> Result<StoredCertificate, SessionError> {
+fn bound_certificate(store: &Store, session: &Session) -> Result<StoredCertificate, SessionError> {
     if session.certificate.is_empty() {
         return Err(SessionError::NoCertificate);
     }

@@ -1,13 +1,24 @@
-//! The certificate store operations behind `/tyk/certs` (SPEC §2), between the HTTP handlers
-//! and the [`Store`]. Typed errors here; Tyk's messages are chosen at the HTTP edge.
+//! Certificates: what `POST /tyk/certs` admits, how a stored one is shown, and the operations
+//! behind `/tyk/certs` (SPEC §2), between the HTTP handlers and the [`Store`]. Typed errors
+//! here; Tyk's messages are chosen at the HTTP edge.
+//!
+//! - [`upload`]: admission of a PEM upload, with Tyk's rules in Tyk's order.
+//! - [`private_key`]: whether an uploaded private key matches its certificate.
+//! - [`meta`]: Tyk's JSON views of a stored certificate.
+//! - [`pem_text`]: writing PEM.
 //!
 //! Every `?org_id=` is checked against `mtls_gate_core::org_id` first: an org prefixes the IDs
 //! this module makes, and those IDs travel in URL paths, comma lists and log lines.
 
-use crate::cert_meta::{self, CertificateBasics, CertificateMeta, UnreadableCertificate};
+pub mod meta;
+pub mod pem_text;
+pub mod private_key;
+pub mod upload;
+
 use crate::store::{NewCertificate, Store, StoreError};
-use crate::upload::{self, UploadError};
+use meta::{CertificateBasics, CertificateMeta, UnreadableCertificate};
 use mtls_gate_core::org_id::{self, OrgIdError};
+use upload::UploadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
@@ -33,12 +44,7 @@ impl From<StoreError> for CertificateError {
 }
 
 /// `POST /tyk/certs`: admits the PEM under `org_id` and stores it. Returns the new ID.
-pub fn add(
-    store: &dyn Store,
-    body: &[u8],
-    org_id: &str,
-    now: i64,
-) -> Result<String, CertificateError> {
+pub fn add(store: &Store, body: &[u8], org_id: &str, now: i64) -> Result<String, CertificateError> {
     checked_org(org_id)?;
     let pem = std::str::from_utf8(body).map_err(|_| UploadError::NotPem)?;
     let upload = upload::admit(pem, org_id, now)?;
@@ -49,7 +55,7 @@ pub fn add(
 }
 
 /// `GET /tyk/certs[?org_id=O]`. An empty org lists every certificate.
-pub fn list_ids(store: &dyn Store, org_id: &str) -> Result<Vec<String>, CertificateError> {
+pub fn list_ids(store: &Store, org_id: &str) -> Result<Vec<String>, CertificateError> {
     Ok(store
         .certificates(org_filter(org_id)?)?
         .into_iter()
@@ -59,24 +65,21 @@ pub fn list_ids(store: &dyn Store, org_id: &str) -> Result<Vec<String>, Certific
 
 /// `GET /tyk/certs?mode=detailed`.
 pub fn list_detailed(
-    store: &dyn Store,
+    store: &Store,
     org_id: &str,
 ) -> Result<Vec<CertificateBasics>, CertificateError> {
     store
         .certificates(org_filter(org_id)?)?
         .iter()
-        .map(|c| cert_meta::basics(c).map_err(CertificateError::from))
+        .map(|c| meta::basics(c).map_err(CertificateError::from))
         .collect()
 }
 
 /// `GET /tyk/certs/<id1>,<id2>`: one entry per ID, in order, `None` where missing.
-pub fn show(
-    store: &dyn Store,
-    ids: &[&str],
-) -> Result<Vec<Option<CertificateMeta>>, CertificateError> {
+pub fn show(store: &Store, ids: &[&str]) -> Result<Vec<Option<CertificateMeta>>, CertificateError> {
     ids.iter()
         .map(|id| match store.certificate(id)? {
-            Some(stored) => Ok(Some(cert_meta::meta(&stored)?)),
+            Some(stored) => Ok(Some(meta::meta(&stored)?)),
             None => Ok(None),
         })
         .collect()
@@ -87,7 +90,7 @@ pub fn show(
 /// refuses them while the certificate is gone; uploading it again restores them. Deleting a
 /// missing ID is not an error, as in Tyk. Tyk uses `org_id` only to flush its caches; here it
 /// is checked and otherwise unused.
-pub fn delete(store: &dyn Store, id: &str, org_id: &str) -> Result<(), CertificateError> {
+pub fn delete(store: &Store, id: &str, org_id: &str) -> Result<(), CertificateError> {
     checked_org(org_id)?;
     if store.delete_certificate(id)? {
         tracing::info!(

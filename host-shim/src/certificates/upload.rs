@@ -10,8 +10,8 @@
 //!
 //! The duplicate-ID check is the store's, inside its write transaction.
 
-use crate::pem_text;
-use crate::private_key::{self, KeyError};
+use super::pem_text;
+use super::private_key::{self, KeyError};
 use mtls_gate_core::certificate::{self, CertificateFacts};
 use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::pem::parse_blocks;
