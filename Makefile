@@ -154,19 +154,26 @@ test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e
 	$(MAKE) test-harness
 	$(MAKE) test-e2e
 
-test-unit: sysdeps ## native unit tests: core, shim (its Redis tests start their own redis-server), filter glue
-	$(CARGO) test --workspace --exclude mtls-gate-tests
+# Every workspace crate but the two suites below: the test kit's and the tools' own tests run
+# here too (they need no .wasm and no Envoy).
+test-unit: sysdeps ## native unit tests: core, shim (its Redis tests start their own redis-server), filter glue, test kit, tools
+	$(CARGO) test --workspace --exclude mtls-gate-harness --exclude mtls-gate-e2e
 
 test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32-unknown-unknown under node
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(WASM_BINDGEN_RUNNER) \
 	  $(CARGO) test -p mtls-gate-core --target wasm32-unknown-unknown
 
-test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host, and the test-support unit tests
-	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-tests --lib --test harness
+# One test binary per suite (tests/harness/tests/main.rs, tests/e2e/tests/main.rs): each
+# extra binary linking wasmtime costs hundreds of MB of disk.
+test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host (tests/harness), and the host's unit tests
+	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-harness --lib --test harness
 
-test-e2e: sysdeps envoy wasm shim ## real Envoy + the filter + the shim + echo upstreams
+# The e2e launchers start the echo-upstream tool from the test binary's profile folder
+# (target/debug), so it is built first, like the .wasm and the shim.
+test-e2e: sysdeps envoy wasm shim ## real Envoy + the filter + the shim + echo upstreams (tests/e2e), and the launchers' unit tests
+	$(CARGO) build -p mtls-gate-tools --bin echo-upstream
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
-	  $(CARGO) test -p mtls-gate-tests --test e2e
+	  $(CARGO) test -p mtls-gate-e2e --lib --test e2e
 
 bench: build envoy ## load figures (scripts/bench.sh)
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh

@@ -6,9 +6,9 @@
 # Scenarios (one Envoy each, same flags, same plain echo upstream, same load): baseline (TLS
 # listener requesting client certs, no wasm filter), filter pass-through (`{"apis": []}`),
 # static mTLS allow path with a 1-entry and a 10,000-entry allow list, certificate auth with
-# the session synced from the real host-shim. See tests/src/bin/bench.rs.
+# the session synced from the real host-shim. See tests/tools/src/bin/bench.rs.
 #
-# Load: tests/src/bin/loadgen.rs (keep-alive TLS 1.3 with a client certificate, HDR
+# Load: tests/tools/src/bin/loadgen.rs (keep-alive TLS 1.3 with a client certificate, HDR
 # histogram), not oha; the reason is at the top of that file.
 #
 # Inputs (the Makefile sets them; defaults are the default target dir and .venv):
@@ -40,11 +40,10 @@ if [[ ! -x $ENVOY_BIN ]]; then
 fi
 
 echo "bench: building the release filter, shim and bench tools" >&2
-# The first release build of the tests crate also compiles wasmtime (the harness library);
-# later runs reuse it.
+# The tools crate links no wasmtime (that is tests/harness only).
 $CARGO build --quiet -p mtls-gate-filter --target wasm32-wasip1 --release
 $CARGO build --quiet -p mtls-gate-shim --release
-$CARGO build --quiet -p mtls-gate-tests --release --bin bench --bin loadgen --bin echo-upstream
+$CARGO build --quiet -p mtls-gate-tools --release --bin bench --bin loadgen --bin echo-upstream
 
 for f in "$ENVOY_BIN" "$MTLS_GATE_FILTER_WASM" "$MTLS_GATE_SHIM_BIN"; do
   [[ -e $f ]] || { echo "bench: missing $f" >&2; exit 1; }

@@ -28,7 +28,8 @@ say() { printf '\n==> %s\n' "$*"; }
 
 say "building: filter, shim, echo upstream; Envoy into .venv"
 make --no-print-directory wasm shim envoy
-cargo build --quiet -p mtls-gate-tests --bin echo-upstream
+# The tools crate: no wasmtime in its dependency tree (only tests/harness links it).
+cargo build --quiet -p mtls-gate-tools --bin echo-upstream
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 wasm=$target/wasm32-wasip1/release/mtls_gate_filter.wasm
 shim=$target/release/mtls-gate-shim

@@ -1,0 +1,378 @@
+//! The Envoy bootstrap for one test: the same `envoy-config/` templates and the same
+//! renderer as `mtls-gate-shim render` (`mtls_gate_shim::render`), with the clusters a test
+//! names instead of the ones a gate implies. A test of the rendered output itself uses
+//! [`EnvoyConfig::from_bootstrap`] on what `mtls-gate-shim render` wrote.
+
+use crate::upstream::EchoUpstream;
+use anyhow::{Context, Result};
+use mtls_gate_shim::render::envoy::{
+    self as layout, ClientCertificate, DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener,
+};
+use mtls_gate_shim::render::{SHIM_CLUSTER, template};
+use mtls_gate_testkit::paths;
+use mtls_gate_testkit::pki::{CertFiles, TestPki};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const BOOTSTRAP_TEMPLATE: &str = template::BOOTSTRAP.name;
+pub const TLS_CLUSTER_TEMPLATE: &str = template::CLUSTER_TLS.name;
+pub const PLAIN_CLUSTER_TEMPLATE: &str = template::CLUSTER_PLAIN.name;
+
+/// The header the filter sets and the route reads with `cluster_header`.
+pub const ROUTING_HEADER: &str = "x-mtls-gate-cluster";
+/// The cluster that routes reach when the filter sets no routing header.
+pub const DEFAULT_CLUSTER: &str = "upstream-default";
+
+/// One upstream cluster.
+#[derive(Debug, Clone)]
+pub struct UpstreamCluster {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// `None`: plain HTTP. `Some`: TLS with this SNI, verified against `ca`.
+    pub tls: Option<UpstreamTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub sni: String,
+    pub ca: PathBuf,
+    /// The client certificate Envoy presents upstream, if any.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl UpstreamCluster {
+    /// A TLS cluster to `addr`, verified with `ca`, SNI `localhost`, and no client certificate.
+    pub fn tls(name: &str, addr: SocketAddr, ca: &CertFiles) -> Self {
+        Self {
+            name: name.to_string(),
+            addr,
+            tls: Some(UpstreamTls {
+                sni: "localhost".to_string(),
+                ca: ca.cert_path.clone(),
+                client_cert: None,
+            }),
+        }
+    }
+
+    /// A plain-HTTP cluster to `addr`.
+    pub fn plain(name: &str, addr: SocketAddr) -> Self {
+        Self {
+            name: name.to_string(),
+            addr,
+            tls: None,
+        }
+    }
+
+    /// Present `cert` as the upstream client certificate (TLS clusters only).
+    pub fn client_cert(mut self, cert: &CertFiles) -> Self {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.client_cert = Some((cert.cert_path.clone(), cert.key_path.clone()));
+        }
+        self
+    }
+
+    pub fn sni(mut self, sni: &str) -> Self {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.sni = sni.to_string();
+        }
+        self
+    }
+
+    fn to_layout(&self) -> layout::Cluster {
+        layout::Cluster {
+            name: self.name.clone(),
+            endpoint: Endpoint::from(self.addr),
+            tls: self.tls.as_ref().map(|tls| layout::UpstreamTls {
+                sni: tls.sni.clone(),
+                ca: Some(tls.ca.clone()),
+                client_certificate: match &tls.client_cert {
+                    None => ClientCertificate::None,
+                    Some((cert, key)) => ClientCertificate::Files {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    },
+                },
+            }),
+        }
+    }
+}
+
+/// Everything that varies between Envoy instances. Ports default to 0 (the kernel picks;
+/// [`crate::Envoy`] reads the real ones back from the admin API).
+#[derive(Debug, Clone)]
+pub struct EnvoyConfig {
+    /// The filter's JSON configuration, verbatim.
+    pub gate_config: String,
+    pub wasm: Option<PathBuf>,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub admin_port: u16,
+    pub tls_port: u16,
+    pub plain_port: u16,
+    /// The shim's port; 0 when no shim runs (the cluster then has no reachable endpoint).
+    pub shim_port: u16,
+    pub default_cluster: String,
+    pub clusters: Vec<UpstreamCluster>,
+    /// A finished bootstrap (from `mtls-gate-shim render`); overrides everything above.
+    pub bootstrap: Option<String>,
+    /// `false`: the HTTP connection manager has none of `normalize_path`, `merge_slashes`
+    /// and `path_with_escaped_slashes_action` (Envoy's defaults: the path reaches the filter
+    /// as the client sent it). Not applied to a finished [`EnvoyConfig::bootstrap`].
+    pub path_normalisation: bool,
+    /// Replaces the template's `forward_client_cert_details: SANITIZE_SET` (for example with
+    /// `APPEND_FORWARD`, an Envoy that passes a client's XFCC on). Not applied to a finished
+    /// [`EnvoyConfig::bootstrap`].
+    pub forward_client_cert_details: Option<String>,
+    /// Environment variables set for the Envoy process (for example what a VM's
+    /// `environment_variables.host_env_keys` names).
+    pub env: Vec<(String, String)>,
+}
+
+/// The HCM settings that normalise the path before any filter (http-connection-manager.yaml.tmpl).
+pub const PATH_NORMALISATION_KEYS: [&str; 3] = [
+    "normalize_path",
+    "merge_slashes",
+    "path_with_escaped_slashes_action",
+];
+
+impl EnvoyConfig {
+    /// A config with the filter configured by `gate_config` and `pki.server` on the listener.
+    pub fn new(gate_config: &str, pki: &TestPki) -> Self {
+        Self {
+            gate_config: gate_config.to_string(),
+            wasm: None,
+            server_cert: pki.server.cert_path.clone(),
+            server_key: pki.server.key_path.clone(),
+            admin_port: 0,
+            tls_port: 0,
+            plain_port: 0,
+            shim_port: 0,
+            default_cluster: DEFAULT_CLUSTER.to_string(),
+            clusters: Vec::new(),
+            bootstrap: None,
+            path_normalisation: true,
+            forward_client_cert_details: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The bootstrap `mtls-gate-shim render --out DIR` wrote (`DIR/envoy.yaml`). Its LDS/CDS
+    /// paths are absolute, so Envoy may run it from anywhere, and re-rendering `DIR`
+    /// reconfigures that Envoy live. Render with `--admin 127.0.0.1:0` and a
+    /// `--plain-listen`: [`crate::Envoy`] reads both listeners' ports back.
+    pub fn from_bootstrap(path: &Path) -> Result<Self> {
+        let bootstrap =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Self {
+            gate_config: String::new(),
+            wasm: None,
+            server_cert: PathBuf::new(),
+            server_key: PathBuf::new(),
+            admin_port: 0,
+            tls_port: 0,
+            plain_port: 0,
+            shim_port: 0,
+            default_cluster: DEFAULT_CLUSTER.to_string(),
+            clusters: Vec::new(),
+            bootstrap: Some(bootstrap),
+            path_normalisation: true,
+            forward_client_cert_details: None,
+            env: Vec::new(),
+        })
+    }
+
+    /// A minimal HTTP connection manager: no path normalisation of any kind (see
+    /// [`EnvoyConfig::path_normalisation`]).
+    pub fn without_path_normalisation(mut self) -> Self {
+        self.path_normalisation = false;
+        self
+    }
+
+    /// The HCM's `forward_client_cert_details` mode instead of the template's `SANITIZE_SET`.
+    pub fn forward_client_cert_details(mut self, mode: &str) -> Self {
+        self.forward_client_cert_details = Some(mode.to_string());
+        self
+    }
+
+    /// Sets `key=value` in Envoy's environment.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds a cluster.
+    pub fn cluster(mut self, cluster: UpstreamCluster) -> Self {
+        self.clusters.push(cluster);
+        self
+    }
+
+    /// Makes `echo` the default upstream (cluster [`DEFAULT_CLUSTER`], no client certificate).
+    pub fn default_upstream(self, echo: &EchoUpstream, pki: &TestPki) -> Self {
+        let cluster = echo.cluster(DEFAULT_CLUSTER, pki);
+        self.cluster(cluster)
+    }
+
+    pub fn shim_port(mut self, port: u16) -> Self {
+        self.shim_port = port;
+        self
+    }
+
+    /// Uses this `.wasm` instead of [`paths::filter_wasm`].
+    pub fn wasm(mut self, wasm: &Path) -> Self {
+        self.wasm = Some(wasm.to_path_buf());
+        self
+    }
+
+    /// The bootstrap YAML: everything in `static_resources`, one file.
+    pub fn render(&self) -> Result<String> {
+        if let Some(bootstrap) = &self.bootstrap {
+            return Ok(bootstrap.clone());
+        }
+        let wasm = match &self.wasm {
+            Some(w) => w.clone(),
+            None => paths::filter_wasm()?,
+        };
+        let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut clusters = vec![layout::Cluster {
+            name: SHIM_CLUSTER.to_string(),
+            endpoint: Endpoint::from(loopback(self.shim_port)),
+            tls: None,
+        }];
+        clusters.extend(self.clusters.iter().map(UpstreamCluster::to_layout));
+        let envoy = EnvoyLayout {
+            admin: loopback(self.admin_port),
+            listeners: vec![
+                Listener {
+                    name: layout::TLS_LISTENER.to_string(),
+                    address: loopback(self.tls_port),
+                    server_tls: Some((self.server_cert.clone(), self.server_key.clone())),
+                },
+                Listener {
+                    name: layout::PLAIN_LISTENER.to_string(),
+                    address: loopback(self.plain_port),
+                    server_tls: None,
+                },
+            ],
+            http: HttpFilter {
+                gate_json: self.gate_config.clone(),
+                wasm,
+                vm_env_keys: vec![],
+                default_route: DefaultRoute::Cluster(self.default_cluster.clone()),
+            },
+            clusters,
+        };
+        let mut yaml = envoy.render_static()?;
+        if let Some(mode) = &self.forward_client_cert_details {
+            let template = format!("{XFCC_SETTING} SANITIZE_SET");
+            anyhow::ensure!(
+                yaml.contains(&template),
+                "the HCM template no longer says {template:?}"
+            );
+            yaml = yaml.replace(&template, &format!("{XFCC_SETTING} {mode}"));
+        }
+        match self.path_normalisation {
+            true => Ok(yaml),
+            false => strip_path_normalisation(&yaml),
+        }
+    }
+}
+
+const XFCC_SETTING: &str = "forward_client_cert_details:";
+
+/// Drops every [`PATH_NORMALISATION_KEYS`] line of the rendered HCMs; fails if the template
+/// no longer has all three in each HCM (the test would then not test what it says).
+fn strip_path_normalisation(yaml: &str) -> Result<String> {
+    let is_setting = |line: &str| {
+        let line = line.trim_start();
+        PATH_NORMALISATION_KEYS
+            .iter()
+            .any(|key| line.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
+    };
+    let hcms = yaml
+        .matches("envoy.filters.network.http_connection_manager")
+        .count();
+    let removed = yaml.lines().filter(|l| is_setting(l)).count();
+    anyhow::ensure!(
+        hcms > 0 && removed == hcms * PATH_NORMALISATION_KEYS.len(),
+        "expected {PATH_NORMALISATION_KEYS:?} once in each of {hcms} HCMs, found {removed} lines"
+    );
+    let mut out: String = yaml
+        .lines()
+        .filter(|l| !is_setting(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    Ok(out)
+}
+
+/// Reads a template from `envoy-config/` (the renderer compiles the same files in).
+pub fn template(name: &str) -> Result<String> {
+    let path = paths::envoy_config_dir().join(name);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Replaces each `{{KEY}}`; fails on an unknown key or on a placeholder left unfilled
+/// (`mtls_gate_shim::render::template`'s rule).
+pub fn render(template: &str, values: &[(&str, &str)]) -> Result<String> {
+    Ok(template::fill_text("template", template, values)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_header_is_the_filters() {
+        assert_eq!(ROUTING_HEADER, mtls_gate_core::headers::ROUTING);
+    }
+
+    #[test]
+    fn render_fills_placeholders_and_rejects_leftovers() {
+        assert_eq!(render("a {{X}} b", &[("X", "1")]).unwrap(), "a 1 b\n");
+        assert!(render("a {{X}} {{Y}}", &[("X", "1")]).is_err());
+        assert!(render("a", &[("X", "1")]).is_err());
+        // Placeholders named in comments are documentation, not holes.
+        assert_eq!(
+            render("# {{Y}}\n{{X}}", &[("X", "1")]).unwrap(),
+            "# {{Y}}\n1\n"
+        );
+    }
+
+    #[test]
+    fn bootstrap_renders_with_every_placeholder_filled() {
+        let pki = TestPki::generate().unwrap();
+        let cfg = EnvoyConfig::new(r#"{"apis": [], "note": "quote\" and 'single'"}"#, &pki)
+            .wasm(Path::new("/nonexistent/filter.wasm"))
+            .cluster(
+                UpstreamCluster::tls("up-a", "127.0.0.1:9".parse().unwrap(), &pki.ca)
+                    .client_cert(&pki.upstream_client_a),
+            )
+            .cluster(UpstreamCluster::plain(
+                "up-plain",
+                "127.0.0.1:10".parse().unwrap(),
+            ));
+        let yaml = cfg.render().unwrap();
+        assert!(
+            yaml.contains(r#"value: "{\"apis\": [], \"note\": \"quote\\\" and 'single'\"}""#),
+            "{yaml}"
+        );
+        assert!(yaml.contains(&pki.upstream_client_a.cert_path.display().to_string()));
+        assert!(yaml.contains(r#"- name: "up-plain""#));
+        assert!(yaml.contains("request_headers_to_remove: [x-mtls-gate-cluster]"));
+        assert!(yaml.contains(r#"route: {cluster: "upstream-default", timeout: 15s}"#));
+        for key in PATH_NORMALISATION_KEYS {
+            assert!(yaml.contains(&format!("{key}:")), "{key} in {yaml}");
+        }
+        let minimal = cfg.clone().without_path_normalisation().render().unwrap();
+        for key in PATH_NORMALISATION_KEYS {
+            assert!(!minimal.contains(&format!("{key}:")), "{key} in {minimal}");
+        }
+        assert!(minimal.contains("forward_client_cert_details: SANITIZE_SET"));
+        let appending = cfg
+            .forward_client_cert_details("APPEND_FORWARD")
+            .render()
+            .unwrap();
+        assert!(appending.contains("forward_client_cert_details: APPEND_FORWARD"));
+        assert!(!appending.contains("SANITIZE_SET"));
+    }
+}

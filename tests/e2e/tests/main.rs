@@ -1,0 +1,18 @@
+//! End to end through real Envoy 1.40, the real filter `.wasm`, the real shim and real TLS.
+//!
+//! One test binary, not one per file (Cargo.toml: `autotests = false` and one `[[test]]`):
+//! when the test support linked wasmtime, a dozen binaries filled a CI disk, and one binary
+//! still builds and links once. A new file here is a `mod` below.
+//!
+//! Needs, besides Envoy, the release filter and the release shim: the `echo-upstream` tool
+//! built in the same profile (`cargo build -p mtls-gate-tools --bin echo-upstream`);
+//! `make test-e2e` builds all of them.
+
+mod audit;
+mod certificate_auth;
+mod envoy_smoke;
+mod infra;
+mod security;
+mod static_mtls;
+mod store_outage;
+mod upstream_certificates;

@@ -1,0 +1,27 @@
+//! Dev-only test kit: what the harness, the e2e tests and the bench tools share.
+//!
+//! One job per module:
+//! - [`paths`]: where the repo, the filter `.wasm`, Envoy, the shim and the tools are.
+//! - [`pki`]: test certificates made at test time (a CA-signed set on disk, minted clients,
+//!   self-signed certificates in memory).
+//! - [`ports`]: free loopback ports.
+//! - [`process`]: a child process that is killed on drop and whose log is shown on failure.
+//! - [`wait`]: readiness by polling with a deadline (never a fixed sleep).
+//! - [`admin_http`]: a tiny plain-HTTP/1.1 client for loopback admin endpoints.
+//! - [`shim`]: launches the real `mtls-gate-shim` (temp store, random secrets) with admin helpers.
+//!
+//! No wasmtime and no product crate: the Envoy launchers live in `mtls-gate-e2e` (they render
+//! through the shim's renderer), the wasmtime host in `mtls-gate-harness`.
+
+pub mod admin_http;
+pub mod paths;
+pub mod pki;
+pub mod ports;
+pub mod process;
+pub mod shim;
+pub mod wait;
+
+pub use pki::{CertFiles, ClientMint, TestCert, TestPki};
+pub use ports::free_port;
+pub use process::Process;
+pub use shim::Shim;
