@@ -1,6 +1,6 @@
 //! `mtls-gate-shim render` as a library: which clusters a gate gets, their names (the
 //! core's `cluster_name`, the names the filter routes to), key files on disk, atomic
-//! re-renders, and refusals. Real Envoy runs the output in `tests/tests/e2e/upstream_certificates.rs`.
+//! re-renders, and refusals. Real Envoy runs the output in `tests/e2e/tests/upstream_certificates.rs`.
 
 #[path = "../src/test_pki.rs"]
 mod test_pki;
