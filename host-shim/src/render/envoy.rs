@@ -179,6 +179,7 @@ impl EnvoyLayout {
                 "VM_ENV_KEYS",
                 &serde_json::to_string(&self.http.vm_env_keys).unwrap_or_else(|_| "[]".into()),
             ),
+            ("ROUTING_HEADER", mtls_gate_core::headers::ROUTING),
             ("DEFAULT_ROUTE", &default_route),
         ])?;
         self.listeners
