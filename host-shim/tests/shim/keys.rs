@@ -461,3 +461,26 @@ async fn a_session_org_id_with_forbidden_characters_is_400() {
     }
     assert_eq!(shim.version().await, before);
 }
+
+/// Architecture v2 point 3: the key the shim writes a session under is the key the filter
+/// looks it up by. The filter builds it with `SessionKey::new(api org, peer digest)`
+/// (`mtls_gate_core::decision`); if the two ever drifted, certificate auth would answer 401
+/// to every client and nothing else would notice.
+#[tokio::test]
+async fn the_key_the_shim_writes_is_the_key_the_filter_looks_up() {
+    use mtls_gate_core::fingerprint::Fingerprint;
+    use mtls_gate_core::ids::SessionKey;
+    for org in ["", "acme", "5e9d9544a1dcd60001d0ed20"] {
+        let shim = TestShim::start().await;
+        let leaf = Pki::new().leaf("client");
+        let cert_id = shim.add_cert(&leaf.cert_pem, org).await;
+        let session = json!({"certificate": cert_id, "access_rights": api1()});
+        let created = shim
+            .admin(Method::POST, "/tyk/keys/create", Some(&session.to_string()))
+            .await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        // What Envoy gives the filter: the SHA-256 of the leaf's DER.
+        let looked_up = SessionKey::new(org, &Fingerprint::of_der(&leaf.cert_der));
+        assert_eq!(created.json()["key"], looked_up.as_str(), "org {org:?}");
+    }
+}
