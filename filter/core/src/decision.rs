@@ -184,7 +184,7 @@ fn check_allow_lists(
     for entry in entries.into_iter().flatten() {
         let not_after = match entry {
             CertRef::StoreId { id, .. } => match store.certificate(id) {
-                Some(indexed) => known_expiry(indexed.not_after),
+                Some(indexed) => indexed.expiry(),
                 // Deleted from the store: no longer allowed (Tyk: deleted then rejected).
                 None => continue,
             },
@@ -215,11 +215,6 @@ fn bearer_token(value: &str) -> String {
     }
 }
 
-/// The store writes `not_after: 0` for entries that never expire (public keys).
-fn known_expiry(not_after: i64) -> Option<i64> {
-    (not_after > 0).then_some(not_after)
-}
-
 enum AuthOutcome {
     Deny(Denial),
     Lookup(String),
@@ -246,7 +241,7 @@ fn authenticate_certificate(
     let not_after = store
         .certificate(&cert_id)
         .or_else(|| store.certificate(&fingerprint.to_hex()))
-        .and_then(|entry| known_expiry(entry.not_after))
+        .and_then(|entry| entry.expiry())
         .or_else(|| facts.peer_not_after(&fingerprint));
     if not_after.is_some_and(|not_after| now > not_after) {
         return deny(Denial::CertificateExpired);

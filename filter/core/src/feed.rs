@@ -59,6 +59,14 @@ pub struct CertIndexEntry {
     pub is_ca: bool,
 }
 
+impl CertIndexEntry {
+    /// When the certificate expires; `None` for entries that never do. The wire keeps
+    /// Tyk-style `not_after: 0` for those; code reads this instead of comparing with 0.
+    pub fn expiry(&self) -> Option<i64> {
+        (self.not_after > 0).then_some(self.not_after)
+    }
+}
+
 /// One certificate session, by key.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionEntry {
