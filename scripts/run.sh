@@ -142,11 +142,15 @@ say "Envoy: https://127.0.0.1:$TLS_PORT, admin http://127.0.0.1:$ADMIN_PORT (log
 pids+=($!)
 wait_for "Envoy /ready" curl -sf "http://127.0.0.1:$ADMIN_PORT/ready"
 # The filter knows the store's certificates after its first sync.
+# `sync.success` is the counter mtls_gate_core::metrics::SYNC_SUCCESS (tests/tools/tests/scripts.rs).
 wait_for "the filter's first store sync" bash -c \
   "curl -s 'http://127.0.0.1:$ADMIN_PORT/stats?filter=sync.success' | grep -Eq 'sync.success: [1-9]'"
 
 c() { printf 'curl -s --cacert run/certs/ca.pem --resolve %s.example.test:%s:127.0.0.1' "$1" "$TLS_PORT"; }
 u() { printf 'https://%s.example.test:%s/hello' "$1" "$TLS_PORT"; }
+# Names below mirror mtls-gate-core (tests/tools/tests/scripts.rs checks them): the header
+# mtls_gate_core::headers::KEY_ALIAS, and the filter counters' names in Envoy's stats,
+# mtls_gate_core::metrics::ENVOY_STAT_PREFIX + `mtls_gate.`.
 cat <<EOT
 
 mtls-gate demo is up. From $root, try:

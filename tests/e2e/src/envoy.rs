@@ -6,6 +6,8 @@
 
 use crate::envoy_config::EnvoyConfig;
 use anyhow::{Context, Result, bail};
+use mtls_gate_core::denial::Denial;
+use mtls_gate_core::metrics;
 use mtls_gate_testkit::admin_http;
 use mtls_gate_testkit::paths;
 use mtls_gate_testkit::process::Process;
@@ -152,14 +154,17 @@ impl Envoy {
 
     /// One counter or gauge by exact name.
     pub fn stat(&self, name: &str) -> Result<Option<u64>> {
-        let escaped: String = name
-            .chars()
-            .flat_map(|c| {
-                let special = ".^$*+?()[]{}|\\".contains(c);
-                special.then_some('\\').into_iter().chain([c])
-            })
-            .collect();
-        Ok(self.stats(&format!("^{escaped}$"))?.remove(name))
+        Ok(self
+            .stats(&format!("^{}$", regex_escape(name)))?
+            .remove(name))
+    }
+
+    /// The filter's counters ([`filter_counters`]) as Envoy shows them now, by Envoy's name.
+    pub fn filter_stats(&self) -> Result<BTreeMap<String, u64>> {
+        let counters = filter_counters();
+        let mut stats = self.stats(&format!("^{}", regex_escape(metrics::ENVOY_STAT_PREFIX)))?;
+        stats.retain(|name, _| counters.contains(name));
+        Ok(stats)
     }
 
     /// Bytes allocated by Envoy's heap right now (admin `/memory`, `allocated`).
@@ -254,6 +259,42 @@ fn unique_base_id() -> u32 {
 
 fn env_or(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_string())
+}
+
+/// Every counter the filter defines (`mtls_gate_core::metrics`), as Envoy's stats name it.
+pub fn filter_counters() -> Vec<String> {
+    let plain = [
+        metrics::ALLOWED,
+        metrics::SYNC_SUCCESS,
+        metrics::SYNC_FAILURE,
+        metrics::LOOKUP_CALLOUTS,
+        metrics::LOOKUP_SHED,
+        metrics::STORE_STALE,
+    ];
+    let denied = Denial::ALL_LABELS
+        .iter()
+        .map(|label| metrics::denied(label));
+    plain
+        .into_iter()
+        .map(str::to_owned)
+        .chain(denied)
+        .map(|name| metrics::envoy_stat(&name))
+        .collect()
+}
+
+/// The counter of `denial` as Envoy's stats name it: `wasmcustom.mtls_gate.denied.<label>`.
+pub fn denied_stat(denial: &Denial) -> String {
+    metrics::envoy_stat(&metrics::denied(denial.metric_label()))
+}
+
+/// `s` as a regex matching exactly `s` (Envoy's `/stats?filter=` is a regex).
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = ".^$*+?()[]{}|\\".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 fn url_escape(s: &str) -> String {

@@ -18,8 +18,6 @@ pub const BOOTSTRAP_TEMPLATE: &str = template::BOOTSTRAP.name;
 pub const TLS_CLUSTER_TEMPLATE: &str = template::CLUSTER_TLS.name;
 pub const PLAIN_CLUSTER_TEMPLATE: &str = template::CLUSTER_PLAIN.name;
 
-/// The header the filter sets and the route reads with `cluster_header`.
-pub const ROUTING_HEADER: &str = "x-mtls-gate-cluster";
 /// The cluster that routes reach when the filter sets no routing header.
 pub const DEFAULT_CLUSTER: &str = "upstream-default";
 
@@ -322,11 +320,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routing_header_is_the_filters() {
-        assert_eq!(ROUTING_HEADER, mtls_gate_core::headers::ROUTING);
-    }
-
-    #[test]
     fn render_fills_placeholders_and_rejects_leftovers() {
         assert_eq!(render("a {{X}} b", &[("X", "1")]).unwrap(), "a 1 b\n");
         assert!(render("a {{X}} {{Y}}", &[("X", "1")]).is_err());
@@ -358,7 +351,10 @@ mod tests {
         );
         assert!(yaml.contains(&pki.upstream_client_a.cert_path.display().to_string()));
         assert!(yaml.contains(r#"- name: "up-plain""#));
-        assert!(yaml.contains("request_headers_to_remove: [x-mtls-gate-cluster]"));
+        assert!(yaml.contains(&format!(
+            "request_headers_to_remove: [{}]",
+            mtls_gate_core::headers::ROUTING
+        )));
         assert!(yaml.contains(r#"route: {cluster: "upstream-default", timeout: 15s}"#));
         for key in PATH_NORMALISATION_KEYS {
             assert!(yaml.contains(&format!("{key}:")), "{key} in {yaml}");

@@ -25,6 +25,6 @@ pub mod envoy_config;
 pub mod upstream;
 
 pub use client::{Client, Response, assert_denied};
-pub use envoy::Envoy;
+pub use envoy::{Envoy, denied_stat, filter_counters};
 pub use envoy_config::{EnvoyConfig, UpstreamCluster};
 pub use upstream::{EchoReply, EchoUpstream};

@@ -3,6 +3,8 @@
 //! the wire, not only in the unit tables.
 
 use anyhow::{Context, Result, bail};
+use mtls_gate_core::denial::Denial;
+use mtls_gate_core::{headers, metrics};
 use mtls_gate_e2e::envoy_config::PATH_NORMALISATION_KEYS;
 use mtls_gate_e2e::*;
 use mtls_gate_testkit::*;
@@ -32,7 +34,7 @@ fn upstream_requests(envoy: &Envoy) -> Result<u64> {
 fn wait_for_first_sync(envoy: &Envoy) -> Result<()> {
     wait::until("the filter's first sync", Duration::from_secs(10), || {
         Ok(envoy
-            .stat("wasmcustom.mtls_gate.sync.success")?
+            .stat(&metrics::envoy_stat(metrics::SYNC_SUCCESS))?
             .filter(|n| *n > 0)
             .map(|_| ()))
     })
@@ -197,7 +199,7 @@ fn encoded_paths_cannot_dodge_an_mtls_listen_path_without_envoy_normalisation() 
         seen.path
     );
     assert_eq!(seen.path, "/%73ecure/x");
-    assert_eq!(seen.header("x-mtls-gate-api-id"), Some("secure"));
+    assert_eq!(seen.header(headers::API_ID), Some("secure"));
     Ok(())
 }
 
@@ -236,7 +238,7 @@ fn disabled_domains_and_templates_bind_their_mtls_apis() -> Result<()> {
         assert_eq!(resp.status, 200, "{path}: {}", resp.body);
         let seen = resp.echo()?;
         assert_eq!(
-            (seen.path.as_str(), seen.header("x-mtls-gate-api-id")),
+            (seen.path.as_str(), seen.header(headers::API_ID)),
             (path, Some(api))
         );
         Ok(())
@@ -370,8 +372,8 @@ fn keys_without_access_rights_need_allow_master_keys() -> Result<()> {
     let resp = env.get(&env.pki.client, "/dyn/x")?;
     assert_eq!(resp.status, 200, "{}", resp.body);
     let seen = resp.echo()?;
-    assert_eq!(seen.header("x-mtls-gate-key"), Some(&*key));
-    assert_eq!(seen.header("x-mtls-gate-key-alias"), Some("master"));
+    assert_eq!(seen.header(headers::SESSION_KEY), Some(&*key));
+    assert_eq!(seen.header(headers::KEY_ALIAS), Some("master"));
     Ok(())
 }
 
@@ -416,16 +418,16 @@ fn a_flood_of_unknown_certificates_is_denied_and_forgotten() -> Result<()> {
     })?;
     let flood_time = started.elapsed();
     let after = env.envoy.memory_allocated()?;
-    let stats = env.envoy.stats(r"^wasmcustom\.mtls_gate\.")?;
+    let stats = env.envoy.filter_stats()?;
     println!(
         "flood: {FLOOD} fresh certificates in {flood_time:?}; Envoy /memory allocated {before} -> {after} bytes ({:+} bytes, {:+.0} bytes per certificate); lookups {:?}, shed {:?}",
         after as i64 - before as i64,
         (after as f64 - before as f64) / FLOOD as f64,
-        stats.get("wasmcustom.mtls_gate.lookup.callouts"),
-        stats.get("wasmcustom.mtls_gate.lookup.shed"),
+        stats.get(&metrics::envoy_stat(metrics::LOOKUP_CALLOUTS)),
+        stats.get(&metrics::envoy_stat(metrics::LOOKUP_SHED)),
     );
     assert_eq!(
-        stats.get("wasmcustom.mtls_gate.denied.no_session"),
+        stats.get(&denied_stat(&Denial::NoSession)),
         Some(&(FLOOD as u64)),
         "{stats:?}"
     );
@@ -438,7 +440,7 @@ fn a_flood_of_unknown_certificates_is_denied_and_forgotten() -> Result<()> {
     let (resp, elapsed) =
         env.poll_until("the late key to pass", &late, created, |r| r.status == 200)?;
     println!("late_key_pass_ms={}", elapsed.as_millis());
-    assert_eq!(resp.echo()?.header("x-mtls-gate-key"), Some(&*key));
+    assert_eq!(resp.echo()?.header(headers::SESSION_KEY), Some(&*key));
     assert!(
         elapsed <= Duration::from_secs(1),
         "a certificate denied before its key was created passed only after {elapsed:?} (> 1 s)"
@@ -514,7 +516,7 @@ fn deleting_a_certificate_keeps_its_key_and_uploading_it_again_restores_access()
         |r| r.status == 200,
     )?;
     println!("reupload_cert_passes_ms={}", elapsed.as_millis());
-    assert_eq!(resp.echo()?.header("x-mtls-gate-key"), Some(&*key));
+    assert_eq!(resp.echo()?.header(headers::SESSION_KEY), Some(&*key));
     assert!(
         elapsed <= Duration::from_millis(2 * SYNC_MS),
         "still refused {elapsed:?} after the upload (> 2 × {SYNC_MS} ms)"
@@ -563,13 +565,13 @@ fn forwarded_xfcc_is_envoys_own_and_never_the_clients() -> Result<()> {
         for (req, has_cert) in cases {
             for forged in [false, true] {
                 let req = match forged {
-                    true => req.clone().header("x-forwarded-client-cert", FORGED_XFCC),
+                    true => req.clone().header(headers::XFCC, FORGED_XFCC),
                     false => req.clone(),
                 };
                 let resp = req.send()?;
                 assert_eq!(resp.status, 200, "{:?}: {}", req.curl_args()?, resp.body);
                 let seen = resp.echo()?;
-                let xfcc = seen.header("x-forwarded-client-cert");
+                let xfcc = seen.header(headers::XFCC);
                 let case = format!(
                     "{mode} {} (client cert: {has_cert}, forged XFCC sent: {forged})",
                     seen.path
@@ -713,10 +715,10 @@ fn a_feed_token_from_the_environment_stays_out_of_config_dump() -> Result<()> {
         .get(&envoy.https_url("/dyn/x"))
         .send()?;
     assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(resp.echo()?.header("x-mtls-gate-key"), Some(&*key));
+    assert_eq!(resp.echo()?.header(headers::SESSION_KEY), Some(&*key));
     // The feed accepted the token from the environment: no sync failed.
     let failures = envoy
-        .stat("wasmcustom.mtls_gate.sync.failure")?
+        .stat(&metrics::envoy_stat(metrics::SYNC_FAILURE))?
         .unwrap_or(0);
     assert_eq!(failures, 0, "the filter's feed calls failed");
 

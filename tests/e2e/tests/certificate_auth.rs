@@ -2,6 +2,7 @@
 //! (`auth_configs.authToken.use_certificate`), sessions created, changed and revoked through
 //! the Tyk admin API and synced into the filter. Each test starts its own shim and Envoy.
 
+use mtls_gate_core::{headers, metrics};
 use mtls_gate_e2e::*;
 use mtls_gate_testkit::*;
 use serde_json::{Value, json};
@@ -60,7 +61,7 @@ impl DynEnv {
         wait::until("the filter's first sync", Duration::from_secs(10), || {
             Ok(self
                 .envoy
-                .stat("wasmcustom.mtls_gate.sync.success")?
+                .stat(&metrics::envoy_stat(metrics::SYNC_SUCCESS))?
                 .filter(|n| *n > 0)
                 .map(|_| ()))
         })
@@ -130,9 +131,9 @@ fn registered_key_passes_with_its_alias_and_unknown_certificate_is_401() -> anyh
     assert_eq!(resp.status, 200, "{}", resp.body);
     let seen = resp.echo()?;
     assert_eq!(seen.path, "/dyn/orders");
-    assert_eq!(seen.header("x-mtls-gate-key-alias"), Some("alias-client"));
-    assert_eq!(seen.header("x-mtls-gate-key"), Some(&*key));
-    assert_eq!(seen.header("x-mtls-gate-api-id"), Some(API));
+    assert_eq!(seen.header(headers::KEY_ALIAS), Some("alias-client"));
+    assert_eq!(seen.header(headers::SESSION_KEY), Some(&*key));
+    assert_eq!(seen.header(headers::API_ID), Some(API));
     assert_eq!(seen.header("authorization"), None, "strip_auth_data");
 
     for unknown in [&env.pki.client2, &env.pki.rogue] {
@@ -149,7 +150,7 @@ fn a_new_key_works_on_the_very_next_request() -> anyhow::Result<()> {
     env.register(&env.pki.client2, json!({"alias": "fresh"}))?;
     let resp = env.get(&env.pki.client2, "/dyn/first")?;
     assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(resp.echo()?.header("x-mtls-gate-key-alias"), Some("fresh"));
+    assert_eq!(resp.echo()?.header(headers::KEY_ALIAS), Some("fresh"));
 
     // Denied just before its key exists: the negative answer is cached for at most 1 s.
     let denied = env.get(&env.pki.rogue, "/dyn/x")?;
@@ -161,7 +162,7 @@ fn a_new_key_works_on_the_very_next_request() -> anyhow::Result<()> {
         Ok((resp.status == 200).then_some(resp))
     })?;
     let elapsed = created.elapsed();
-    assert_eq!(passed.echo()?.header("x-mtls-gate-key-alias"), Some("late"));
+    assert_eq!(passed.echo()?.header(headers::KEY_ALIAS), Some("late"));
     assert!(
         elapsed <= Duration::from_secs(1),
         "a certificate denied before its key was created passed only after {elapsed:?} (> 1 s)"
@@ -180,12 +181,12 @@ fn deleting_the_key_revokes_within_two_sync_intervals() -> anyhow::Result<()> {
     })?;
     let synced = env
         .envoy
-        .stat("wasmcustom.mtls_gate.sync.success")?
+        .stat(&metrics::envoy_stat(metrics::SYNC_SUCCESS))?
         .unwrap_or(0);
     wait::until("one more sync", Duration::from_secs(5), || {
         Ok(env
             .envoy
-            .stat("wasmcustom.mtls_gate.sync.success")?
+            .stat(&metrics::envoy_stat(metrics::SYNC_SUCCESS))?
             .filter(|n| *n > synced)
             .map(|_| ()))
     })?;

@@ -2,7 +2,10 @@
 //! `x-forwarded-client-cert` or the routing header, front one domain with another's SNI
 //! (SPEC §5, §6, §7); and the filter's counters in Envoy's stats.
 
+use mtls_gate_core::denial::Denial;
+use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::upstream::cluster_name;
+use mtls_gate_core::{headers, metrics};
 use mtls_gate_e2e::*;
 use mtls_gate_testkit::*;
 use serde_json::json;
@@ -73,12 +76,12 @@ fn forged_xfcc_never_reaches_the_upstream() -> anyhow::Result<()> {
         env.client().get(&env.envoy.https_url("/nowhere")),
     ];
     for req in cases {
-        let req = req.header("x-forwarded-client-cert", FORGED_XFCC);
+        let req = req.header(headers::XFCC, FORGED_XFCC);
         let resp = req.send()?;
         assert_eq!(resp.status, 200, "{:?}: {}", req.curl_args()?, resp.body);
         let seen = resp.echo()?;
         // Envoy's own XFCC (if any) must describe the real connection, never the forgery.
-        if let Some(xfcc) = seen.header("x-forwarded-client-cert") {
+        if let Some(xfcc) = seen.header(headers::XFCC) {
             assert!(
                 !xfcc.contains("spiffe://forged") && !xfcc.contains("CN=admin"),
                 "{:?}: forged XFCC reached the upstream: {xfcc}",
@@ -92,12 +95,7 @@ fn forged_xfcc_never_reaches_the_upstream() -> anyhow::Result<()> {
         }
         // For a matched API the filter removes XFCC (forward_client_cert is off).
         if seen.path.starts_with("/routed/") || seen.path.starts_with("/open/") {
-            assert_eq!(
-                seen.header("x-forwarded-client-cert"),
-                None,
-                "{:?}",
-                req.curl_args()?
-            );
+            assert_eq!(seen.header(headers::XFCC), None, "{:?}", req.curl_args()?);
         }
     }
     Ok(())
@@ -107,10 +105,10 @@ fn forged_xfcc_never_reaches_the_upstream() -> anyhow::Result<()> {
 fn forged_routing_and_identity_headers_have_no_effect() -> anyhow::Result<()> {
     let env = Env::start()?;
     let forged = |req: client::Request| {
-        req.header("x-mtls-gate-cluster", EVIL_CLUSTER)
-            .header("x-mtls-gate-api-id", "forged-api")
-            .header("x-mtls-gate-key-alias", "forged-alias")
-            .header("x-mtls-gate-cert-sha256", "forged-fp")
+        req.header(headers::ROUTING, EVIL_CLUSTER)
+            .header(headers::API_ID, "forged-api")
+            .header(headers::KEY_ALIAS, "forged-alias")
+            .header(headers::CERT_SHA256, "forged-fp")
     };
     // (request, the upstream it must reach)
     let cases = [
@@ -132,30 +130,30 @@ fn forged_routing_and_identity_headers_have_no_effect() -> anyhow::Result<()> {
         let seen = resp.echo()?;
         assert_eq!(seen.name, upstream, "{:?}", req.curl_args()?);
         assert_ne!(
-            seen.header("x-mtls-gate-cluster"),
+            seen.header(headers::ROUTING),
             Some(EVIL_CLUSTER),
             "the forged routing header reached the upstream"
         );
         // Not even the filter's own value: the route removes it (README, Envoy integration:
         // `request_headers_to_remove: [x-mtls-gate-cluster]`).
         assert_eq!(
-            seen.header("x-mtls-gate-cluster"),
+            seen.header(headers::ROUTING),
             None,
             "{:?}: the routing header leaked upstream",
             req.curl_args()?
         );
-        assert_eq!(seen.header("x-mtls-gate-key-alias"), None);
+        assert_eq!(seen.header(headers::KEY_ALIAS), None);
         if seen.path.starts_with("/routed/") {
-            assert_eq!(seen.header("x-mtls-gate-api-id"), Some("routed"));
+            assert_eq!(seen.header(headers::API_ID), Some("routed"));
             assert_eq!(
-                seen.header("x-mtls-gate-cert-sha256"),
+                seen.header(headers::CERT_SHA256),
                 Some(&*env.pki.client.fingerprint)
             );
         } else if seen.path.starts_with("/open/") {
-            assert_eq!(seen.header("x-mtls-gate-api-id"), Some("open"));
+            assert_eq!(seen.header(headers::API_ID), Some("open"));
         } else {
-            assert_eq!(seen.header("x-mtls-gate-api-id"), None);
-            assert_eq!(seen.header("x-mtls-gate-cert-sha256"), None);
+            assert_eq!(seen.header(headers::API_ID), None);
+            assert_eq!(seen.header(headers::CERT_SHA256), None);
         }
     }
     assert_eq!(
@@ -192,7 +190,7 @@ fn sni_and_host_mismatch_on_an_mtls_api_is_refused() -> anyhow::Result<()> {
         .sni("secure.example.test")
         .send()?;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    assert_eq!(ok.echo()?.header("x-mtls-gate-api-id"), Some("secure"));
+    assert_eq!(ok.echo()?.header(headers::API_ID), Some("secure"));
 
     // The mTLS domain as SNI, another Host.
     let fronted = env
@@ -224,15 +222,17 @@ fn sni_and_host_mismatch_on_an_mtls_api_is_refused() -> anyhow::Result<()> {
 #[test]
 fn filter_counters_appear_in_envoy_stats() -> anyhow::Result<()> {
     let env = Env::start()?;
-    let all = env.envoy.stats(r"^wasmcustom\.mtls_gate\.")?;
+    let all = env.envoy.filter_stats()?;
+    // The rogue's refusal; the counter's label does not depend on the fingerprint.
+    let rogue_fp = Fingerprint::parse_hex(&env.pki.rogue.fingerprint).expect("hex fingerprint");
     for name in [
-        "wasmcustom.mtls_gate.allowed",
-        "wasmcustom.mtls_gate.denied.not_allowed",
-        "wasmcustom.mtls_gate.denied.no_certificate",
-        "wasmcustom.mtls_gate.denied.tls_not_enabled",
-        "wasmcustom.mtls_gate.denied.sni_mismatch",
+        metrics::envoy_stat(metrics::ALLOWED),
+        denied_stat(&Denial::CertificateNotAllowed(rogue_fp)),
+        denied_stat(&Denial::ClientTlsCertificateRequired),
+        denied_stat(&Denial::TlsNotEnabled),
+        denied_stat(&Denial::DomainDoesNotMatchSni),
     ] {
-        assert_eq!(all.get(name), Some(&0), "{name} in {all:?}");
+        assert_eq!(all.get(&name), Some(&0), "{name} in {all:?}");
     }
 
     for _ in 0..2 {
@@ -254,16 +254,16 @@ fn filter_counters_appear_in_envoy_stats() -> anyhow::Result<()> {
     assert_eq!(plain.status, 403, "{}", plain.body);
 
     // Each request counts once, whichever worker served it.
-    let after = env.envoy.stats(r"^wasmcustom\.mtls_gate\.")?;
+    let after = env.envoy.filter_stats()?;
     let expect = [
-        ("wasmcustom.mtls_gate.allowed", 2),
-        ("wasmcustom.mtls_gate.denied.not_allowed", 1),
-        ("wasmcustom.mtls_gate.denied.no_certificate", 1),
-        ("wasmcustom.mtls_gate.denied.tls_not_enabled", 1),
-        ("wasmcustom.mtls_gate.denied.sni_mismatch", 0),
+        (metrics::envoy_stat(metrics::ALLOWED), 2),
+        (denied_stat(&Denial::CertificateNotAllowed(rogue_fp)), 1),
+        (denied_stat(&Denial::ClientTlsCertificateRequired), 1),
+        (denied_stat(&Denial::TlsNotEnabled), 1),
+        (denied_stat(&Denial::DomainDoesNotMatchSni), 0),
     ];
     for (name, value) in expect {
-        assert_eq!(after.get(name), Some(&value), "{name} in {after:?}");
+        assert_eq!(after.get(&name), Some(&value), "{name} in {after:?}");
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `client_certificates`, `security.certificates.apis`), every row of the table, with Tyk's
 //! exact `{"error": "..."}` bodies. Each test starts its own Envoy (and shim) on loopback.
 
+use mtls_gate_core::headers;
 use mtls_gate_e2e::*;
 use mtls_gate_testkit::*;
 use serde_json::json;
@@ -104,9 +105,9 @@ fn allowed_certificate_reaches_the_upstream() -> anyhow::Result<()> {
     let seen = resp.echo()?;
     assert_eq!(seen.name, "echo");
     assert_eq!(seen.path, "/static/orders?id=7");
-    assert_eq!(seen.header("x-mtls-gate-api-id"), Some("static"));
+    assert_eq!(seen.header(headers::API_ID), Some("static"));
     assert_eq!(
-        seen.header("x-mtls-gate-cert-sha256"),
+        seen.header(headers::CERT_SHA256),
         Some(&*env.pki.client.fingerprint)
     );
     // The same certificate pinned as a PEM collapsed onto one line.
@@ -157,7 +158,7 @@ fn global_list_allows_on_every_mtls_api() -> anyhow::Result<()> {
         let seen = resp.echo()?;
         assert_eq!(seen.path, path);
         assert_eq!(
-            seen.header("x-mtls-gate-cert-sha256"),
+            seen.header(headers::CERT_SHA256),
             Some(&*env.pki.client2.fingerprint)
         );
     }

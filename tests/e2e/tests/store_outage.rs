@@ -2,6 +2,8 @@
 //! keep working; certificate-auth requests are served from the last snapshot until
 //! `max_stale_s`, then refused with 503 `Certificate store unavailable`.
 
+use mtls_gate_core::denial::Denial;
+use mtls_gate_core::{headers, metrics};
 use mtls_gate_e2e::*;
 use mtls_gate_testkit::*;
 use serde_json::{Value, json};
@@ -62,7 +64,7 @@ fn shim_killed_static_apis_keep_working_and_certificate_auth_turns_503() -> anyh
     // Everything passes once the filter has synced.
     wait::until("the first sync", Duration::from_secs(10), || {
         Ok(envoy
-            .stat("wasmcustom.mtls_gate.sync.success")?
+            .stat(&metrics::envoy_stat(metrics::SYNC_SUCCESS))?
             .filter(|n| *n > 0)
             .map(|_| ()))
     })?;
@@ -70,7 +72,7 @@ fn shim_killed_static_apis_keep_working_and_certificate_auth_turns_503() -> anyh
     let dyn_ok = get(&pki.client, "/dyn/x")?;
     assert_eq!(dyn_ok.status, 200, "{}", dyn_ok.body);
     assert_eq!(
-        dyn_ok.echo()?.header("x-mtls-gate-key"),
+        dyn_ok.echo()?.header(headers::SESSION_KEY),
         Some(&*key),
         "session served"
     );
@@ -118,12 +120,15 @@ fn shim_killed_static_apis_keep_working_and_certificate_auth_turns_503() -> anyh
     let again = get(&pki.client, "/dyn/y")?;
     assert_eq!(again.status, 503, "{}", again.body);
     static_ok("after max_stale_s")?;
-    let stats = envoy.stats(r"^wasmcustom\.mtls_gate\.")?;
+    let stats = envoy.filter_stats()?;
     let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
     assert!(
-        stat("wasmcustom.mtls_gate.denied.store_unavailable") >= 2,
+        stat(&denied_stat(&Denial::StoreUnavailable)) >= 2,
         "{stats:?}"
     );
-    assert!(stat("wasmcustom.mtls_gate.sync.failure") >= 1, "{stats:?}");
+    assert!(
+        stat(&metrics::envoy_stat(metrics::SYNC_FAILURE)) >= 1,
+        "{stats:?}"
+    );
     Ok(())
 }

@@ -229,7 +229,7 @@ fn a_flood_of_unknown_certificates_leaves_memory_bounded() {
     );
 
     assert_eq!(
-        host.metric("mtls_gate.lookup.callouts"),
+        host.metric(metrics::LOOKUP_CALLOUTS),
         Some(FLOOD),
         "every new certificate was looked up once"
     );
@@ -278,7 +278,7 @@ fn a_negative_answer_is_believed_for_one_second_and_no_longer() {
     host.clock().advance(Duration::from_millis(2));
     let after = dyn_request(&mut worker, fp);
     the_lookup(&after, fp);
-    assert_eq!(host.metric("mtls_gate.lookup.callouts"), Some(2));
+    assert_eq!(host.metric(metrics::LOOKUP_CALLOUTS), Some(2));
 }
 
 #[test]
@@ -301,12 +301,12 @@ fn a_negative_answer_is_this_workers_own() {
 // ---- 2. request trailers ----
 
 const GATE_OWNED_AND_XFCC: [&str; 6] = [
-    "x-mtls-gate-cluster",
-    "x-mtls-gate-key",
-    "x-mtls-gate-key-alias",
-    "x-mtls-gate-cert-sha256",
-    "x-mtls-gate-api-id",
-    "x-forwarded-client-cert",
+    headers::ROUTING,
+    headers::SESSION_KEY,
+    headers::KEY_ALIAS,
+    headers::CERT_SHA256,
+    headers::API_ID,
+    headers::XFCC,
 ];
 
 fn static_gate(allowed: &TestCert) -> String {
@@ -356,7 +356,7 @@ fn gate_headers_sent_as_request_trailers_never_reach_the_upstream() {
         );
         // What the filter set in the headers stays.
         assert!(
-            out.header("x-mtls-gate-cluster")
+            out.header(headers::ROUTING)
                 .is_some_and(|c| c.starts_with("mtls-gate_")),
             "{out:?}"
         );
@@ -379,12 +379,12 @@ fn forwarding_gate(client: &TestCert, forward: bool) -> String {
 /// The XFCC the upstream gets when `client` presents `xfcc`; the request must pass.
 fn forwarded_xfcc(worker: &mut Worker, client: &TestCert, xfcc: &str) -> Option<String> {
     let out = tls_request(worker, &client.fingerprint, "api.test", "/x")
-        .header("x-forwarded-client-cert", xfcc)
+        .header(headers::XFCC, xfcc)
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
     worker.finish(out.context_id()).unwrap();
-    out.header("x-forwarded-client-cert").map(str::to_owned)
+    out.header(headers::XFCC).map(str::to_owned)
 }
 
 #[test]
@@ -579,7 +579,7 @@ fn a_session_whose_certificate_was_deleted_is_refused_until_the_certificate_is_b
     sync(&host, &mut worker, &restored);
     let out = dyn_request(&mut worker, fp);
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-key"), Some(key_of(fp).as_str()));
+    assert_eq!(out.header(headers::SESSION_KEY), Some(key_of(fp).as_str()));
 }
 
 #[test]
@@ -660,7 +660,7 @@ fn encoded_or_parameterised_paths_still_reach_the_mtls_api() {
         assert_denied(&out, 403, &not_allowed(&rogue));
         let out = mtls_request(&mut worker, &allowed.fingerprint, "api.test", path);
         assert_forwarded(&out);
-        assert_eq!(out.header("x-mtls-gate-api-id"), Some(api), "{path}");
+        assert_eq!(out.header(headers::API_ID), Some(api), "{path}");
     }
     assert_forwarded(&mtls_request(
         &mut worker,
@@ -703,7 +703,7 @@ fn a_host_that_is_not_host_and_port_is_refused_where_an_api_is_bound_to_a_domain
     }
     let out = mtls_request(&mut worker, &allowed.fingerprint, "secure.test:8443", "/x");
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-api-id"), Some("secure"));
+    assert_eq!(out.header(headers::API_ID), Some("secure"));
 }
 
 #[test]
@@ -738,11 +738,11 @@ fn a_domain_template_binds_the_mtls_api_to_every_host_it_matches() {
     assert_denied(&out, 403, &not_allowed(&rogue));
     let out = mtls_request(&mut worker, &allowed.fingerprint, "acme.secure.test", "/x");
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-api-id"), Some("secure"));
+    assert_eq!(out.header(headers::API_ID), Some("secure"));
     // A host the template does not match goes to the open API.
     let out = mtls_request(&mut worker, &rogue.fingerprint, "acme1.secure.test", "/x");
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-api-id"), Some("open"));
+    assert_eq!(out.header(headers::API_ID), Some("open"));
 }
 
 #[test]
@@ -774,7 +774,7 @@ fn a_listen_path_template_binds_the_mtls_api_to_every_path_it_matches() {
         "/api/v2/orders/1",
     );
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-api-id"), Some("orders"));
+    assert_eq!(out.header(headers::API_ID), Some("orders"));
 }
 
 #[test]

@@ -121,8 +121,11 @@ fn known_certificate_passes_and_the_upstream_learns_who_it_is() {
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-key-alias"), Some("alice-app"));
-    assert_eq!(out.header("x-mtls-gate-key"), Some(key_of(&alice).as_str()));
+    assert_eq!(out.header(headers::KEY_ALIAS), Some("alice-app"));
+    assert_eq!(
+        out.header(headers::SESSION_KEY),
+        Some(key_of(&alice).as_str())
+    );
     assert_eq!(out.header("authorization"), None, "strip_auth_data");
     assert_eq!(
         out.property_reads("connection.sha256_peer_certificate_digest"),
@@ -192,11 +195,11 @@ fn a_new_key_works_on_the_very_next_request_through_lookup_then_stays_cached() {
         .unwrap()
         .unwrap();
     assert_forwarded(&resolved);
-    assert_eq!(resolved.header("x-mtls-gate-key-alias"), Some("bob"));
+    assert_eq!(resolved.header(headers::KEY_ALIAS), Some("bob"));
     let cached = dyn_request(&mut worker, &bob);
     assert_forwarded(&cached);
     assert!(cached.http_calls().is_empty());
-    assert_eq!(host.metric("mtls_gate.lookup.callouts"), Some(1));
+    assert_eq!(host.metric(metrics::LOOKUP_CALLOUTS), Some(1));
 }
 
 #[test]
@@ -422,7 +425,7 @@ fn legacy_unsafe_mode_uses_the_tokens_session_next_to_a_certificate() {
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-key-alias"), Some("bob"));
+    assert_eq!(out.header(headers::KEY_ALIAS), Some("bob"));
 }
 
 #[test]
@@ -454,8 +457,8 @@ fn store_unreachable_beyond_max_stale_gives_503_for_dynamic_apis_only() {
         "static.test",
         "/",
     ));
-    assert!(host.metric("mtls_gate.sync.failure").unwrap_or(0) >= 1);
-    assert_eq!(host.metric("mtls_gate.store.stale"), Some(1));
+    assert!(host.metric(metrics::SYNC_FAILURE).unwrap_or(0) >= 1);
+    assert_eq!(host.metric(metrics::STORE_STALE), Some(1));
 }
 
 #[test]
@@ -547,8 +550,8 @@ fn a_spent_lookup_budget_answers_503_without_a_callout_and_cached_sessions_still
     let shed = dyn_request(&mut worker, &TestCert::new("stranger-3"));
     assert_denied(&shed, 503, "Certificate store unavailable");
     assert!(shed.http_calls().is_empty(), "no callout past the budget");
-    assert_eq!(host.metric("mtls_gate.lookup.shed"), Some(1));
-    assert_eq!(host.metric("mtls_gate.lookup.callouts"), Some(2));
+    assert_eq!(host.metric(metrics::LOOKUP_SHED), Some(1));
+    assert_eq!(host.metric(metrics::LOOKUP_CALLOUTS), Some(2));
 
     // Sessions already in the cache need no lookup, so the flood does not lock them out.
     assert_forwarded(&dyn_request(&mut worker, &alice));

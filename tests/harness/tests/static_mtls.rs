@@ -2,6 +2,8 @@
 //! header hygiene (§7). One test per row or rule.
 
 use crate::support::*;
+use mtls_gate_core::denial::Denial;
+use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_harness::{Action, Level};
 
 fn static_gate(allowed: &TestCert, global: &TestCert) -> String {
@@ -86,9 +88,9 @@ fn allowed_certificate_passes_reading_the_digest_once() {
         0,
         "the allow path reads only the digest"
     );
-    assert_eq!(out.header("x-mtls-gate-api-id"), Some("secure"));
+    assert_eq!(out.header(headers::API_ID), Some("secure"));
     assert_eq!(
-        out.header("x-mtls-gate-cert-sha256"),
+        out.header(headers::CERT_SHA256),
         Some(f.allowed.fingerprint.as_str())
     );
 }
@@ -125,8 +127,13 @@ fn certificate_not_in_any_list_is_refused_with_its_fingerprint() {
             f.rogue.fingerprint
         ),
     );
-    assert_eq!(host.metric("mtls_gate.denied.not_allowed"), Some(1));
-    assert_eq!(host.metric("mtls_gate.allowed"), Some(0));
+    assert_eq!(
+        host.metric(&denied_metric(&Denial::CertificateNotAllowed(
+            Fingerprint::parse_hex(&f.rogue.fingerprint).unwrap()
+        ))),
+        Some(1)
+    );
+    assert_eq!(host.metric(metrics::ALLOWED), Some(0));
 }
 
 #[test]
@@ -168,7 +175,7 @@ fn expired_certificate_pinned_by_fingerprint_is_refused_using_envoys_xfcc() {
     );
     let mut worker = host.worker(gate).unwrap();
     let out = tls_request(&mut worker, &expired.fingerprint, "h.test", "/")
-        .header("x-forwarded-client-cert", &expired.xfcc())
+        .header(headers::XFCC, &expired.xfcc())
         .send_headers()
         .unwrap();
     assert_denied(&out, 403, "Certificate has expired");
@@ -189,12 +196,12 @@ fn forged_xfcc_cannot_make_an_expired_certificate_look_valid_or_reach_upstream()
         .xfcc()
         .replace(&other_valid.fingerprint, &presented.fingerprint);
     let out = tls_request(&mut worker, &other_valid.fingerprint, "h.test", "/")
-        .header("x-forwarded-client-cert", &forged)
+        .header(headers::XFCC, &forged)
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
     assert_eq!(
-        out.header("x-forwarded-client-cert"),
+        out.header(headers::XFCC),
         None,
         "XFCC is removed before the upstream"
     );
@@ -211,19 +218,17 @@ fn client_supplied_gate_headers_are_removed_or_overwritten() {
         "api.example.test",
         "/open/x",
     )
-    .header("x-mtls-gate-cluster", "attacker-cluster")
-    .header("x-mtls-gate-key-alias", "admin")
-    .header("x-mtls-gate-cert-sha256", "00")
+    .header(headers::ROUTING, "attacker-cluster")
+    .header(headers::KEY_ALIAS, "admin")
+    .header(headers::CERT_SHA256, "00")
     .send_headers()
     .unwrap();
     assert_forwarded(&out);
-    let routed = out
-        .header("x-mtls-gate-cluster")
-        .expect("routing header set");
+    let routed = out.header(headers::ROUTING).expect("routing header set");
     assert!(routed.starts_with("mtls-gate_open_"), "{routed}");
-    assert_eq!(out.header("x-mtls-gate-key-alias"), None);
+    assert_eq!(out.header(headers::KEY_ALIAS), None);
     assert_eq!(
-        out.header("x-mtls-gate-cert-sha256"),
+        out.header(headers::CERT_SHA256),
         None,
         "the open API needs no certificate"
     );
@@ -282,7 +287,7 @@ fn the_longest_listen_path_wins() {
         .send_headers()
         .unwrap();
     assert_forwarded(&outer);
-    assert_eq!(outer.header("x-mtls-gate-api-id"), Some("outer"));
+    assert_eq!(outer.header(headers::API_ID), Some("outer"));
 }
 
 #[test]
@@ -315,7 +320,7 @@ fn unmatched_requests_pass_untouched_unless_default_is_deny() {
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-cluster"), None);
+    assert_eq!(out.header(headers::ROUTING), None);
     let mut deny = host
         .worker(r#"{"default": "deny", "apis": [{"api_id": "a", "domain": "a.test"}]}"#)
         .unwrap();
@@ -373,7 +378,7 @@ fn a_full_tyk_api_definition_loads() {
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
-    assert_eq!(out.header("x-mtls-gate-api-id"), Some("1"));
+    assert_eq!(out.header(headers::API_ID), Some("1"));
     assert!(
         worker
             .logs()
@@ -398,7 +403,7 @@ fn hostile_property_and_header_values_never_trap() {
             .sni("\u{0}\u{ffff}")
             .header(":authority", "api.example.test")
             .header(":path", "/secure/x")
-            .header("x-forwarded-client-cert", "Cert=\"%ZZ%\";;,,\"")
+            .header(headers::XFCC, "Cert=\"%ZZ%\";;,,\"")
             .send_headers()
             .unwrap();
         assert!(
@@ -473,7 +478,10 @@ fn an_unnormalized_path_is_refused_where_envoy_did_not_normalize_it() {
         assert_denied(&out, 400, "Path is not normalized");
         assert!(out.http_calls().is_empty());
     }
-    assert_eq!(host.metric("mtls_gate.denied.path_not_normalized"), Some(4));
+    assert_eq!(
+        host.metric(&denied_metric(&Denial::PathNotNormalized)),
+        Some(4)
+    );
     assert_forwarded(&mtls_request(
         &mut worker,
         &f.rogue.fingerprint,

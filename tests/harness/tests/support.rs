@@ -1,12 +1,20 @@
 //! Shared pieces for the filter's harness tests: certificates made at test time (the test
 //! kit's [`TestCert`]), Envoy-style request builders, and assertions on Tyk's error template.
 
+use mtls_gate_core::denial::Denial;
 use mtls_gate_core::session::SessionGrant;
+/// The filter's header and counter names, for every test file (`use crate::support::*`).
+pub use mtls_gate_core::{headers, metrics};
 use mtls_gate_harness::{Host, Outcome, Request, Worker};
 pub use mtls_gate_testkit::TestCert;
 
 pub fn filter() -> Host {
     Host::load_filter().expect("build the filter first: make wasm")
+}
+
+/// The filter's counter of `denial`: `mtls_gate.denied.<label>`.
+pub fn denied_metric(denial: &Denial) -> String {
+    metrics::denied(denial.metric_label())
 }
 
 /// A TLS request presenting the certificate with `fingerprint`, ready for more headers.

@@ -92,11 +92,11 @@ fn routed(worker: &mut Worker, api: &str) -> String {
         .request()
         .header(":authority", &format!("{api}.gw.test"))
         .header(":path", "/x")
-        .header("x-mtls-gate-cluster", "client-picked-cluster")
+        .header(headers::ROUTING, "client-picked-cluster")
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
-    out.header("x-mtls-gate-cluster")
+    out.header(headers::ROUTING)
         .expect("routing header")
         .to_owned()
 }
@@ -161,12 +161,12 @@ fn the_client_cannot_choose_the_cluster_even_for_unmatched_requests() {
         .request()
         .header(":authority", "elsewhere.test")
         .header(":path", "/")
-        .header("x-mtls-gate-cluster", "mtls-gate_a_admin")
+        .header(headers::ROUTING, "mtls-gate_a_admin")
         .send_headers()
         .unwrap();
     assert_forwarded(&out);
     assert_eq!(
-        out.header("x-mtls-gate-cluster"),
+        out.header(headers::ROUTING),
         None,
         "removed, so the default route applies"
     );
