@@ -26,9 +26,6 @@ pub mod serve;
 pub mod sessions;
 pub mod store;
 
-#[cfg(test)]
-mod test_pki;
-
 use cli::{Cli, Command};
 
 /// Runs one command line.

@@ -2,9 +2,6 @@
 //! core's `cluster_name`, the names the filter routes to), key files on disk, atomic
 //! re-renders, and refusals. Real Envoy runs the output in `tests/e2e/tests/upstream_certificates.rs`.
 
-#[path = "../src/test_pki.rs"]
-mod test_pki;
-
 use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::upstream::cluster_name;
 use mtls_gate_shim::certificates;
@@ -14,14 +11,14 @@ use mtls_gate_shim::render::{RenderError, RenderOptions, Rendered, render_dir};
 use mtls_gate_shim::secret::Secret;
 use mtls_gate_shim::store::Store;
 use mtls_gate_shim::store::sqlite::SqliteBackend;
+use mtls_gate_testkit::ca::{Leaf, TestCa};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use test_pki::{Leaf, Pki};
 
 struct Fixture {
     dir: tempfile::TempDir,
     store: Store,
-    pki: Pki,
+    pki: TestCa,
 }
 
 impl Fixture {
@@ -33,7 +30,7 @@ impl Fixture {
         Fixture {
             dir,
             store,
-            pki: Pki::new(),
+            pki: TestCa::new(),
         }
     }
 

@@ -209,7 +209,7 @@ mod tests {
     use super::*;
     use crate::certificates::upload::admit;
     use crate::store::NewCertificate;
-    use crate::test_pki::{self, Pki};
+    use mtls_gate_testkit::ca::{TestCa, public_key_pem, root_ca_pem};
 
     fn stored(pem: &str) -> StoredCertificate {
         let upload = admit(pem, "org1", OffsetDateTime::now_utc().unix_timestamp()).unwrap();
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn meta_has_tyk_fields_in_tyk_order() {
-        let pki = Pki::new();
+        let pki = TestCa::new();
         let leaf = pki.leaf("client");
         let meta = meta(&stored(&leaf.bundle())).unwrap();
         let json = serde_json::to_string(&meta).unwrap();
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn basics_have_tyk_fields_in_tyk_order_and_ca_flag() {
-        let ca = test_pki::root_ca_pem("root");
+        let ca = root_ca_pem("root");
         let basics = basics(&stored(&ca)).unwrap();
         assert!(basics.is_ca);
         assert!(!basics.has_private);
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn public_key_entry_is_described_like_tyk() {
-        let entry = stored(&test_pki::public_key_pem());
+        let entry = stored(&public_key_pem());
         let meta = meta(&entry).unwrap();
         assert_eq!(
             meta.subject.common_name,

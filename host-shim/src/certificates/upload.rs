@@ -148,7 +148,7 @@ pub fn admit(pem: &str, org_id: &str, now: i64) -> Result<CertificateUpload, Upl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_pki::{self, Pki};
+    use mtls_gate_testkit::ca::{TestCa, public_key_pem};
 
     fn now() -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp()
@@ -156,11 +156,11 @@ mod tests {
 
     #[test]
     fn tyk_add_certificate_table() {
-        let pki = Pki::new();
+        let pki = TestCa::new();
         let valid = pki.leaf("test");
         let other = pki.leaf("test2");
         let expired = pki.expired("expired");
-        let public = test_pki::public_key_pem();
+        let public = public_key_pem();
         let cases: Vec<(&str, String, Result<(), UploadError>)> = vec![
             ("empty cert", String::new(), Err(UploadError::NotPem)),
             (
@@ -192,7 +192,7 @@ mod tests {
             ),
             (
                 "public key with a certificate",
-                format!("{}{}", valid.cert_pem, test_pki::public_key_pem()),
+                format!("{}{}", valid.cert_pem, public_key_pem()),
                 Err(UploadError::PublicKeyWithCertificates),
             ),
         ];
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn id_is_org_plus_leaf_fingerprint_and_chain_is_kept_in_order() {
-        let pki = Pki::new();
+        let pki = TestCa::new();
         let leaf = pki.leaf("client");
         let bundle = format!("{}{}{}", leaf.cert_pem, pki.ca_pem, leaf.key_pem);
         let upload = admit(&bundle, "org1", now()).unwrap();
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn public_key_id_is_the_spki_digest() {
-        let pem = test_pki::public_key_pem();
+        let pem = public_key_pem();
         let spki = parse_blocks(&pem).unwrap().remove(0).der;
         let upload = admit(&pem, "o", now()).unwrap();
         assert_eq!(upload.id, format!("o{}", Fingerprint::of_der(&spki)));
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn unknown_block_types_are_ignored_like_tyk() {
-        let pki = Pki::new();
+        let pki = TestCa::new();
         let leaf = pki.leaf("client");
         let pem = format!(
             "-----BEGIN X509 CRL-----\nYQ==\n-----END X509 CRL-----\n{}",

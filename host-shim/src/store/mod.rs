@@ -14,8 +14,6 @@ pub mod changelog;
 pub mod conformance;
 pub mod open;
 pub mod redis;
-#[cfg(test)]
-pub mod redis_test_server;
 pub mod rules;
 pub mod sealing;
 pub mod sqlite;

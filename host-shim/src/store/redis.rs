@@ -470,8 +470,8 @@ fn warn_unless_durable(link: &Link, store: &str) {
 mod tests {
     use super::*;
     use crate::secret::Secret;
-    use crate::store::redis_test_server::RedisServer;
     use crate::store::{Store, conformance};
+    use mtls_gate_testkit::redis::RedisServer;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn secret(value: &str) -> Secret {

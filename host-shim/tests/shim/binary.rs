@@ -4,10 +4,10 @@ use crate::common::{
     ADMIN_SECRET, FEED_TOKEN, SHIM_ENV as ENV, ShimProcess, admin, binary, send, shim_command,
     start_shim as start,
 };
-use crate::test_pki::{Leaf, Pki};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mtls_gate_core::pem::parse_blocks;
+use mtls_gate_testkit::ca::{Leaf, TestCa};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -85,7 +85,7 @@ async fn secret_file_works_and_sigterm_shuts_down_cleanly() {
 async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = dir.path().join("s.db");
-    let leaf = Pki::new().leaf("upstream");
+    let leaf = TestCa::new().leaf("upstream");
     let first = start(
         &store,
         &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
@@ -137,7 +137,7 @@ async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = dir.path().join("s.db");
-    let leaf = Pki::new().leaf("durable");
+    let leaf = TestCa::new().leaf("durable");
     let shim = start(&store, &ENV);
     let id = admin(
         &shim,
@@ -266,7 +266,7 @@ fn assert_no_key_in_store_files(store: &Path, leaves: &[&Leaf]) {
 async fn store_files_never_hold_a_private_key_in_clear() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = dir.path().join("s.db");
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let ec = pki.leaf("ec");
     let rsa = pki.rsa_pkcs1_leaf("rsa");
     let shim = start(&store, &ENV);
@@ -302,7 +302,7 @@ fn cli(shim: &ShimProcess, args: &[&str]) -> (bool, String, String) {
 async fn cli_subcommands_drive_a_running_shim() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let shim = start(&dir.path().join("s.db"), &ENV);
-    let leaf = Pki::new().leaf("cli");
+    let leaf = TestCa::new().leaf("cli");
     let pem_path = dir.path().join("client.pem");
     std::fs::write(&pem_path, leaf.bundle()).unwrap_or_else(|e| panic!("{e}"));
     let pem_arg = pem_path.to_string_lossy().into_owned();
@@ -419,7 +419,7 @@ async fn cli_subcommands_drive_a_running_shim() {
 #[tokio::test]
 async fn allow_master_keys_flag_accepts_keys_without_access_rights() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let leaf = Pki::new().leaf("master");
+    let leaf = TestCa::new().leaf("master");
     let strict = start(&dir.path().join("strict.db"), &ENV);
     let master = ShimProcess::start_with_args(
         &dir.path().join("master.db"),

@@ -1,9 +1,9 @@
 //! `/tyk/certs`: Tyk's `TestAddCertificate` table and `TestCertificateHandlerTLS` flows.
 
 use crate::common::TestShim;
-use crate::test_pki::{self, Pki};
 use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::pem::parse_blocks;
+use mtls_gate_testkit::ca::{TestCa, public_key_pem, root_ca_pem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -15,11 +15,11 @@ fn spki_id(public_pem: &str) -> String {
 #[tokio::test]
 async fn tyk_add_certificate_table() {
     let shim = TestShim::start().await;
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let cert1 = pki.leaf("test");
     let cert2 = pki.leaf("test2");
     let expired = pki.expired("expired");
-    let public = test_pki::public_key_pem();
+    let public = public_key_pem();
     let combined = cert2.bundle();
     let wrong_private = format!("{}{}", cert2.cert_pem, cert1.key_pem);
 
@@ -72,11 +72,7 @@ async fn tyk_add_certificate_table() {
         ),
         (
             "public key mixed with certificate",
-            format!(
-                "{}{}",
-                pki.leaf("mixed").cert_pem,
-                test_pki::public_key_pem()
-            ),
+            format!("{}{}", pki.leaf("mixed").cert_pem, public_key_pem()),
             Err("Public keys can't be combined with certificates".into()),
         ),
         (
@@ -104,7 +100,7 @@ async fn tyk_add_certificate_table() {
 #[tokio::test]
 async fn rsa_pkcs1_and_sec1_keys_are_accepted_with_their_certificates() {
     let shim = TestShim::start().await;
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let rsa = pki.rsa_pkcs1_leaf("rsa-client");
     assert!(rsa.key_pem.contains("BEGIN RSA PRIVATE KEY"));
     let id = shim.add_cert(&rsa.bundle(), "").await;
@@ -125,13 +121,13 @@ async fn rsa_pkcs1_and_sec1_keys_are_accepted_with_their_certificates() {
 #[tokio::test]
 async fn certificate_handler_tls_flows() {
     let shim = TestShim::start().await;
-    let pki = Pki::new();
+    let pki = TestCa::new();
 
     let empty = shim.admin(Method::GET, "/tyk/certs?org_id=1", None).await;
     assert_eq!(empty.status, 200);
     assert_eq!(empty.text, r#"{"certs":[]}"#, "deviation: [] not null");
 
-    let root_pem = test_pki::root_ca_pem("root");
+    let root_pem = root_ca_pem("root");
     let root_id = parse_blocks(&root_pem)
         .map(|b| Fingerprint::of_der(&b[0].der).to_hex())
         .unwrap_or_default();
@@ -295,7 +291,7 @@ async fn certificate_handler_tls_flows() {
 #[tokio::test]
 async fn listing_is_scoped_by_org_and_lists_everything_without_one() {
     let shim = TestShim::start().await;
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let (a, b, c) = (pki.leaf("a"), pki.leaf("b"), pki.leaf("c"));
     let a_id = shim.add_cert(&a.cert_pem, "orgA").await;
     let b_id = shim.add_cert(&b.cert_pem, "orgB").await;
@@ -324,7 +320,7 @@ async fn listing_is_scoped_by_org_and_lists_everything_without_one() {
 #[tokio::test]
 async fn an_org_id_with_forbidden_characters_is_400_on_upload_list_and_delete() {
     let shim = TestShim::start().await;
-    let leaf = Pki::new().leaf("org");
+    let leaf = TestCa::new().leaf("org");
     let id = shim.add_cert(&leaf.cert_pem, "acme").await;
     let before = shim.version().await;
     for (org, message) in [
@@ -396,7 +392,7 @@ async fn an_org_id_with_forbidden_characters_is_400_on_upload_list_and_delete() 
 #[tokio::test]
 async fn public_key_entry_meta_is_tyk_like() {
     let shim = TestShim::start().await;
-    let public = test_pki::public_key_pem();
+    let public = public_key_pem();
     let id = shim.add_cert(&public, "o").await;
     let meta = shim
         .admin(Method::GET, &format!("/tyk/certs/{id}"), None)
@@ -421,7 +417,7 @@ async fn deleting_a_missing_certificate_is_still_removed() {
 #[tokio::test]
 async fn trailing_slashes_are_ignored() {
     let shim = TestShim::start().await;
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let leaf = pki.leaf("slash");
     let answer = shim
         .admin(Method::POST, "/tyk/certs/", Some(&leaf.cert_pem))

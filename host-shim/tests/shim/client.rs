@@ -2,10 +2,10 @@
 //! router: every method's answer, and refusals with the shim's status and message.
 
 use crate::common::TestShim;
-use crate::test_pki::Pki;
 use mtls_gate_core::session::{AccessDefinition, Session};
 use mtls_gate_shim::client::{AdminClient, BaseUrl, ClientError};
 use mtls_gate_shim::secret::Secret;
+use mtls_gate_testkit::ca::TestCa;
 
 fn session_for(certificate: &str, alias: &str) -> Session {
     let mut session = Session {
@@ -38,7 +38,7 @@ fn assert_refused(result: Result<impl std::fmt::Debug, ClientError>, status: u16
 async fn typed_client_adds_lists_shows_and_deletes_certificates() {
     let shim = TestShim::start().await;
     let client = shim.client();
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let (a, b) = (pki.leaf("a"), pki.leaf("b"));
 
     let a_id = client
@@ -113,7 +113,7 @@ async fn typed_client_adds_lists_shows_and_deletes_certificates() {
 async fn typed_client_creates_gets_updates_and_deletes_keys() {
     let shim = TestShim::start().await;
     let client = shim.client();
-    let leaf = Pki::new().leaf("client");
+    let leaf = TestCa::new().leaf("client");
     let cert = shim.add_cert(&leaf.cert_pem, "org1").await;
 
     let key = client

@@ -1,8 +1,8 @@
 //! The change feed and lookup (ARCHITECTURE "Change feed"; `mtls_gate_core::feed`).
 
 use crate::common::{ADMIN_HEADER, ADMIN_SECRET, FEED_TOKEN, FORBIDDEN_BODY, TestShim, send};
-use crate::test_pki::Pki;
 use mtls_gate_core::feed::{ChangeSet, LookupAnswer, changes_path, lookup_path};
+use mtls_gate_testkit::ca::TestCa;
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ async fn since_zero_is_a_snapshot_then_changes_are_incremental() {
     assert!(empty.full);
     let v0 = empty.version;
 
-    let leaf = Pki::new().leaf("client");
+    let leaf = TestCa::new().leaf("client");
     let cert_id = shim.add_cert(&leaf.bundle(), "org1").await;
     let body = json!({"org_id": "org1", "certificate": cert_id, "alias": "a", "expires": 1_900_000_000,
                       "access_rights": {"api1": {"api_id": "api1"}}});
@@ -128,7 +128,7 @@ async fn since_zero_is_a_snapshot_then_changes_are_incremental() {
 async fn a_since_older_than_the_retained_log_or_from_elsewhere_gets_a_snapshot() {
     let shim = TestShim::start_with(Some(FEED_TOKEN), 3).await;
     let start = changes(&shim, 0).await.version;
-    let pki = Pki::new();
+    let pki = TestCa::new();
     for n in 0..5 {
         shim.add_cert(&pki.leaf(&format!("c{n}")).cert_pem, "")
             .await;
@@ -164,7 +164,7 @@ async fn malformed_since_is_400_json() {
 #[tokio::test]
 async fn lookup_answers_200_found_or_not() {
     let shim = TestShim::start().await;
-    let leaf = Pki::new().leaf("client");
+    let leaf = TestCa::new().leaf("client");
     let key = format!("org1{}", leaf.fingerprint());
     let missing = shim.feed(&lookup_path(&key)).await;
     assert_eq!(missing.status, 200);
@@ -188,7 +188,7 @@ async fn lookup_answers_200_found_or_not() {
 #[tokio::test]
 async fn lookup_of_a_key_whose_certificate_was_deleted_has_a_null_cert() {
     let shim = TestShim::start().await;
-    let leaf = Pki::new().leaf("client");
+    let leaf = TestCa::new().leaf("client");
     let cert_id = shim.add_cert(&leaf.cert_pem, "org1").await;
     let key = shim.create_key(&cert_id, json!({"alias": "orphan"})).await;
     shim.admin(Method::DELETE, &format!("/tyk/certs/{cert_id}"), None)
@@ -213,7 +213,8 @@ async fn wait_ms_long_poll_returns_at_the_next_write() {
             async move { send(Method::GET, &url, &[("Authorization", &bearer)], None).await },
         );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    shim.add_cert(&Pki::new().leaf("late").cert_pem, "").await;
+    shim.add_cert(&TestCa::new().leaf("late").cert_pem, "")
+        .await;
     let answer = poll.await.unwrap_or_else(|e| panic!("{e}"));
     let set = ChangeSet::decode(answer.text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.certs.len(), 1);

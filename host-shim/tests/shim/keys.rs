@@ -1,7 +1,7 @@
 //! `/tyk/keys`: certificate sessions.
 
 use crate::common::TestShim;
-use crate::test_pki::Pki;
+use mtls_gate_testkit::ca::TestCa;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ fn api1() -> Value {
 
 async fn shim_with_cert(org: &str) -> (TestShim, String, String) {
     let shim = TestShim::start().await;
-    let leaf = Pki::new().leaf("client");
+    let leaf = TestCa::new().leaf("client");
     let id = shim.add_cert(&leaf.cert_pem, org).await;
     (shim, id, leaf.fingerprint())
 }
@@ -153,7 +153,7 @@ async fn put_refusals() {
             400,
             r#"org_id "other-org" does not match the certificate's org "org1""#,
         );
-    let other_leaf = Pki::new().leaf("other");
+    let other_leaf = TestCa::new().leaf("other");
     let other_id = shim.add_cert(&other_leaf.cert_pem, "org1").await;
     let rebound = json!({"org_id": "org1", "certificate": other_id, "access_rights": api1()});
     shim.admin(Method::PUT, &path, Some(&rebound.to_string()))
@@ -198,7 +198,7 @@ async fn malformed_session_bodies_are_400_and_write_nothing() {
 #[tokio::test]
 async fn deleting_the_certificate_keeps_its_key_until_the_key_is_deleted() {
     let shim = TestShim::start().await;
-    let leaf = Pki::new().leaf("client");
+    let leaf = TestCa::new().leaf("client");
     let cert_id = shim.add_cert(&leaf.cert_pem, "org1").await;
     let key = shim
         .create_key(&cert_id, json!({"org_id": "org1", "alias": "kept"}))
@@ -343,7 +343,7 @@ async fn keys_without_access_rights_are_400_on_every_create_and_update_route() {
 async fn allow_master_keys_accepts_keys_without_access_rights() {
     let shim = TestShim::start_allowing_master_keys().await;
     let cert_id = shim
-        .add_cert(&Pki::new().leaf("master").cert_pem, "org1")
+        .add_cert(&TestCa::new().leaf("master").cert_pem, "org1")
         .await;
     let body = json!({"certificate": cert_id, "access_rights": null}).to_string();
     let created = shim
@@ -394,7 +394,7 @@ async fn an_empty_session_org_takes_the_certificate_org() {
 #[tokio::test]
 async fn a_session_org_other_than_the_certificate_org_is_400() {
     let shim = TestShim::start().await;
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let in_acme = shim.add_cert(&pki.leaf("acme").cert_pem, "acme").await;
     let without_org = shim.add_cert(&pki.leaf("none").cert_pem, "").await;
     let before = shim.version().await;
@@ -472,7 +472,7 @@ async fn the_key_the_shim_writes_is_the_key_the_filter_looks_up() {
     use mtls_gate_core::ids::SessionKey;
     for org in ["", "acme", "5e9d9544a1dcd60001d0ed20"] {
         let shim = TestShim::start().await;
-        let leaf = Pki::new().leaf("client");
+        let leaf = TestCa::new().leaf("client");
         let cert_id = shim.add_cert(&leaf.cert_pem, org).await;
         let session = json!({"certificate": cert_id, "access_rights": api1()});
         let created = shim

@@ -5,9 +5,9 @@ use crate::binary::key_forms;
 use crate::common::{
     Answer, FEED_TOKEN, SHIM_ENV as ENV, ShimProcess, admin, send, shim_command, start_shim,
 };
-use crate::redis_server::RedisServer;
-use crate::test_pki::{Leaf, Pki};
 use mtls_gate_core::feed::ChangeSet;
+use mtls_gate_testkit::ca::{Leaf, TestCa};
+use mtls_gate_testkit::redis::RedisServer;
 use reqwest::Method;
 use serde_json::json;
 use std::path::Path;
@@ -65,7 +65,7 @@ async fn two_shims_on_one_redis_share_certificates_keys_feed_and_long_polls() {
     let url = store_url(&server);
     let a = start(&url, &ENV);
     let b = start(&url, &ENV);
-    let pki = Pki::new();
+    let pki = TestCa::new();
 
     let first_leaf = pki.leaf("first");
     let first = upload(&a, &first_leaf, "o").await;
@@ -139,7 +139,7 @@ async fn acknowledged_writes_survive_a_redis_kill_9() {
     let mut server = RedisServer::start();
     let url = store_url(&server);
     let shim = start(&url, &ENV);
-    let id = upload(&shim, &Pki::new().leaf("durable"), "o").await;
+    let id = upload(&shim, &TestCa::new().leaf("durable"), "o").await;
     let key = create_key(&shim, &id, "kept").await;
     let version = changes(&shim, "since=0").await.version;
 
@@ -163,7 +163,7 @@ async fn acknowledged_writes_survive_a_redis_kill_9() {
 async fn redis_never_holds_a_private_key_in_clear() {
     let server = RedisServer::start();
     let shim = start(&store_url(&server), &ENV);
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let ec = pki.leaf("ec");
     let rsa = pki.rsa_pkcs1_leaf("rsa");
     for leaf in [&ec, &rsa] {
@@ -240,7 +240,7 @@ async fn a_shim_with_another_encoding_secret_fails_at_start_with_a_clear_message
         &url,
         &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
     );
-    upload(&first, &Pki::new().leaf("sealed"), "").await;
+    upload(&first, &TestCa::new().leaf("sealed"), "").await;
     let Err((status, log)) = ShimProcess::start(
         Path::new(&url),
         &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "second")],
@@ -267,7 +267,7 @@ async fn a_shim_with_another_encoding_secret_fails_at_start_with_a_clear_message
 async fn redis_down_gives_5xx_json_errors_and_the_shim_recovers() {
     let mut server = RedisServer::start();
     let mut shim = start(&store_url(&server), &ENV);
-    let id = upload(&shim, &Pki::new().leaf("outage"), "").await;
+    let id = upload(&shim, &TestCa::new().leaf("outage"), "").await;
 
     server.kill_9();
     for answer in [
@@ -277,7 +277,7 @@ async fn redis_down_gives_5xx_json_errors_and_the_shim_recovers() {
             &shim,
             Method::POST,
             "/tyk/certs",
-            Some(&Pki::new().leaf("y").bundle()),
+            Some(&TestCa::new().leaf("y").bundle()),
         )
         .await,
         feed(&shim, "/mtls-gate/v1/changes?since=0").await,
@@ -327,7 +327,7 @@ fn render_reads_certificates_and_keys_from_redis() {
     let server = RedisServer::start();
     let url = store_url(&server);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let leaf = Pki::new().leaf("upstream");
+    let leaf = TestCa::new().leaf("upstream");
     let id = {
         let shim = start(&url, &ENV);
         let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));

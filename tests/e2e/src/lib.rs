@@ -4,6 +4,7 @@
 //! - [`envoy_config`]: renders the templates in `envoy-config/` (through the shim's renderer).
 //! - [`envoy`]: launches Envoy with the real filter and reads its stats.
 //! - [`upstream`]: launches the `echo-upstream` tool and parses what it saw.
+//! - [`admin`]: the shim's typed admin client for a running testkit shim.
 //! - [`client`]: an HTTPS client (real curl) with client certs and SNI independent of Host.
 //!
 //! The test PKI, the shim launcher, processes, ports and paths come from
@@ -19,11 +20,13 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod admin;
 pub mod client;
 pub mod envoy;
 pub mod envoy_config;
 pub mod upstream;
 
+pub use admin::{Admin, ShimAdmin};
 pub use client::{Client, Response, assert_denied};
 pub use envoy::{Envoy, denied_stat, filter_counters};
 pub use envoy_config::{EnvoyConfig, UpstreamCluster};

@@ -7,6 +7,7 @@ use mtls_gate_core::denial::Denial;
 use mtls_gate_core::{headers, metrics};
 use mtls_gate_e2e::envoy_config::PATH_NORMALISATION_KEYS;
 use mtls_gate_e2e::*;
+use mtls_gate_shim::client::ClientError;
 use mtls_gate_testkit::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -84,8 +85,8 @@ impl CertAuthEnv {
 
     /// Uploads `cert` under [`ORG`] and creates its key for API `dyn`: (certificate ID, key).
     fn register(&self, cert: &CertFiles) -> Result<(String, String)> {
-        let id = self.shim.add_cert(&cert.cert_pem, ORG)?;
-        let key = self.shim.create_key(&json!({
+        let id = self.shim.admin_client()?.add_cert(&cert.cert_pem, ORG)?;
+        let key = self.shim.admin_client()?.create_key(&json!({
             "org_id": ORG, "certificate": id, "alias": cert.name,
             "access_rights": {"dyn": {"api_id": "dyn", "api_name": "Dynamic", "versions": ["Default"]}}
         }))?;
@@ -320,7 +321,7 @@ fn a_star_domain_makes_envoy_refuse_the_filter_config() -> Result<()> {
 fn keys_without_access_rights_need_allow_master_keys() -> Result<()> {
     let pki = TestPki::generate()?;
     let shim = Shim::start()?;
-    let id = shim.add_cert(&pki.client.cert_pem, ORG)?;
+    let id = shim.admin_client()?.add_cert(&pki.client.cert_pem, ORG)?;
     let refused = json!({"status": "error", "message": NO_ACCESS_RIGHTS});
     for session in [
         json!({"org_id": ORG, "certificate": id, "access_rights": {}}),
@@ -332,13 +333,16 @@ fn keys_without_access_rights_need_allow_master_keys() -> Result<()> {
         assert_eq!(resp.header("content-type"), Some("application/json"));
     }
     // Nothing was written.
-    let missing = shim.admin("GET", &format!("/tyk/keys/{id}"), None)?;
-    assert_eq!(missing.status, 404, "{}", missing.body);
+    match shim.admin_client()?.key(&id) {
+        Err(ClientError::Refused { status: 404, .. }) => {}
+        other => panic!("a key was written: {other:?}"),
+    }
 
     // With access rights the key is made; an update that empties them is refused the same way.
     let rights = json!({"dyn": {"api_id": "dyn"}});
-    let key =
-        shim.create_key(&json!({"org_id": ORG, "certificate": id, "access_rights": rights}))?;
+    let key = shim
+        .admin_client()?
+        .create_key(&json!({"org_id": ORG, "certificate": id, "access_rights": rights}))?;
     let emptied = json!({"org_id": ORG, "certificate": id, "access_rights": {}});
     let resp = shim.admin(
         "PUT",
@@ -349,24 +353,26 @@ fn keys_without_access_rights_need_allow_master_keys() -> Result<()> {
     assert_eq!(resp.json()?, refused);
 
     // A session's org is its certificate's: another is refused, an empty one is filled in.
-    let id2 = shim.add_cert(&pki.client2.cert_pem, ORG)?;
+    let id2 = shim.admin_client()?.add_cert(&pki.client2.cert_pem, ORG)?;
     let other_org = json!({"org_id": "other", "certificate": id2, "access_rights": rights});
     let resp = shim.admin("POST", "/tyk/keys/create", Some(&other_org.to_string()))?;
     assert_eq!(resp.status, 400, "{}", resp.body);
     println!("org_id mismatch -> {} {}", resp.status, resp.body);
-    let key2 =
-        shim.create_key(&json!({"org_id": "", "certificate": id2, "access_rights": rights}))?;
+    let key2 = shim
+        .admin_client()?
+        .create_key(&json!({"org_id": "", "certificate": id2, "access_rights": rights}))?;
     assert_eq!(key2, id2);
-    let session = shim
-        .admin("GET", &format!("/tyk/keys/{key2}"), None)?
-        .json()?;
-    assert_eq!(session["org_id"], ORG, "{session}");
+    let session = shim.admin_client()?.key(&key2)?;
+    assert_eq!(session.org_id, ORG, "{session:?}");
     drop(shim);
 
     // --allow-master-keys: the same session is accepted, and opens the API through Envoy.
     let env = CertAuthEnv::start(Shim::start_allowing_master_keys()?)?;
-    let id = env.shim.add_cert(&env.pki.client.cert_pem, ORG)?;
-    let key = env.shim.create_key(&json!({
+    let id = env
+        .shim
+        .admin_client()?
+        .add_cert(&env.pki.client.cert_pem, ORG)?;
+    let key = env.shim.admin_client()?.create_key(&json!({
         "org_id": ORG, "certificate": id, "alias": "master", "access_rights": {}
     }))?;
     let resp = env.get(&env.pki.client, "/dyn/x")?;
@@ -489,7 +495,7 @@ fn deleting_a_certificate_keeps_its_key_and_uploading_it_again_restores_access()
     let (id, key) = env.register(cert)?;
     assert_eq!(env.get(cert, "/dyn/x")?.status, 200);
 
-    env.shim.delete_cert(&id)?;
+    env.shim.admin_client()?.delete_cert(&id)?;
     let (resp, elapsed) = env.poll_until(
         "the deleted certificate to be refused",
         cert,
@@ -502,13 +508,12 @@ fn deleting_a_certificate_keeps_its_key_and_uploading_it_again_restores_access()
         elapsed <= Duration::from_millis(2 * SYNC_MS),
         "still allowed {elapsed:?} after DELETE /tyk/certs (> 2 × {SYNC_MS} ms)"
     );
-    let kept = env.shim.admin("GET", &format!("/tyk/keys/{key}"), None)?;
-    assert_eq!(kept.status, 200, "{}", kept.body);
-    assert_eq!(kept.json()?["certificate"], id.as_str());
+    let kept = env.shim.admin_client()?.key(&key)?;
+    assert_eq!(kept.certificate, id);
     // It stays refused while the certificate is gone.
     assert_denied(&env.get(cert, "/dyn/y")?, 403, DISALLOWED);
 
-    assert_eq!(env.shim.add_cert(&cert.cert_pem, ORG)?, id);
+    assert_eq!(env.shim.admin_client()?.add_cert(&cert.cert_pem, ORG)?, id);
     let (resp, elapsed) = env.poll_until(
         "the re-uploaded certificate to pass",
         cert,
@@ -705,8 +710,8 @@ fn a_feed_token_from_the_environment_stays_out_of_config_dump() -> Result<()> {
     let config = EnvoyConfig::from_bootstrap(&out.join("envoy.yaml"))?.env(TOKEN_ENV, token);
     let envoy = Envoy::start(config)?;
     wait_for_first_sync(&envoy)?;
-    let id = shim.add_cert(&pki.client.cert_pem, ORG)?;
-    let key = shim.create_key(&json!({
+    let id = shim.admin_client()?.add_cert(&pki.client.cert_pem, ORG)?;
+    let key = shim.admin_client()?.create_key(&json!({
         "org_id": ORG, "certificate": id, "alias": "from-env",
         "access_rights": {"dyn": {"api_id": "dyn"}}
     }))?;

@@ -170,8 +170,8 @@ fn store_id_deleted_from_the_shim_is_not_allowed_within_two_sync_intervals() -> 
     let pki = TestPki::generate()?;
     let shim = Shim::start()?;
     let org = "acme";
-    let client_id = shim.add_cert(&pki.client.cert_pem, org)?;
-    let client2_id = shim.add_cert(&pki.client2.cert_pem, org)?;
+    let client_id = shim.admin_client()?.add_cert(&pki.client.cert_pem, org)?;
+    let client2_id = shim.admin_client()?.add_cert(&pki.client2.cert_pem, org)?;
     assert_eq!(client_id, format!("{org}{}", pki.client.fingerprint));
     let gate = json!({
         "org_id": org,
@@ -201,7 +201,7 @@ fn store_id_deleted_from_the_shim_is_not_allowed_within_two_sync_intervals() -> 
     )?;
     assert_eq!(get(&pki.client2)?.status, 200);
 
-    shim.delete_cert(&client_id)?;
+    shim.admin_client()?.delete_cert(&client_id)?;
     let deleted_at = Instant::now();
     let denied = wait::until(
         "the deleted certificate to be refused",

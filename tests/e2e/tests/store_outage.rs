@@ -17,12 +17,12 @@ const MAX_STALE_S: u64 = 2;
 fn shim_killed_static_apis_keep_working_and_certificate_auth_turns_503() -> anyhow::Result<()> {
     let pki = TestPki::generate()?;
     let mut shim = Shim::start()?;
-    let client_id = shim.add_cert(&pki.client.cert_pem, ORG)?;
-    let key = shim.create_key(&json!({
+    let client_id = shim.admin_client()?.add_cert(&pki.client.cert_pem, ORG)?;
+    let key = shim.admin_client()?.create_key(&json!({
         "org_id": ORG, "certificate": client_id, "alias": "dyn-client",
         "access_rights": {"dyn": {"api_id": "dyn"}}
     }))?;
-    let client2_id = shim.add_cert(&pki.client2.cert_pem, ORG)?;
+    let client2_id = shim.admin_client()?.add_cert(&pki.client2.cert_pem, ORG)?;
 
     let store: Value = serde_json::from_str(&shim.store_json(SYNC_MS, MAX_STALE_S))?;
     let gate = json!({

@@ -184,10 +184,18 @@ fn each_target_host_gets_its_certificate_and_a_rotation_reaches_the_upstream_wit
     let port = echo.addr.port();
     let dir = tempfile::tempdir()?;
 
-    let exact = shim.add_cert(&pki.upstream_client_a.cert_and_key_pem(), "acme")?;
-    let wildcard = shim.add_cert(&pki.upstream_client_b.cert_and_key_pem(), "acme")?;
-    let any = shim.add_cert(&pki.client.cert_and_key_pem(), "acme")?;
-    let keyless = shim.add_cert(&pki.client2.cert_pem, "acme")?;
+    let exact = shim
+        .admin_client()?
+        .add_cert(&pki.upstream_client_a.cert_and_key_pem(), "acme")?;
+    let wildcard = shim
+        .admin_client()?
+        .add_cert(&pki.upstream_client_b.cert_and_key_pem(), "acme")?;
+    let any = shim
+        .admin_client()?
+        .add_cert(&pki.client.cert_and_key_pem(), "acme")?;
+    let keyless = shim
+        .admin_client()?
+        .add_cert(&pki.client2.cert_pem, "acme")?;
 
     let render = Render::new(dir.path(), &shim, &pki, port)?;
     let summary = render.run(&shim, &gate(&shim, port, &exact, &wildcard, &any, &keyless))?;
@@ -227,7 +235,9 @@ fn each_target_host_gets_its_certificate_and_a_rotation_reaches_the_upstream_wit
 
     // Rotation: a new certificate and key in the store, the gate pointed at it, re-render.
     let new_cert = &pki.rogue;
-    let new_id = shim.add_cert(&new_cert.cert_and_key_pem(), "acme")?;
+    let new_id = shim
+        .admin_client()?
+        .add_cert(&new_cert.cert_and_key_pem(), "acme")?;
     render.run(
         &shim,
         &gate(&shim, port, &new_id, &wildcard, &any, &keyless),

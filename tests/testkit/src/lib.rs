@@ -4,20 +4,25 @@
 //! - [`paths`]: where the repo, the filter `.wasm`, Envoy, the shim and the tools are.
 //! - [`pki`]: test certificates made at test time (a CA-signed set on disk, minted clients,
 //!   self-signed certificates in memory).
+//! - [`ca`]: an in-memory test CA issuing leaves on demand (ECDSA, expired, RSA PKCS#1), for
+//!   the shim's upload tests.
 //! - [`ports`]: free loopback ports.
 //! - [`process`]: a child process that is killed on drop and whose log is shown on failure.
 //! - [`wait`]: readiness by polling with a deadline (never a fixed sleep).
 //! - [`admin_http`]: a tiny plain-HTTP/1.1 client for loopback admin endpoints.
+//! - [`redis`]: a real `redis-server` on a free port with its own data directory.
 //! - [`shim`]: launches the real `mtls-gate-shim` (temp store, random secrets) with admin helpers.
 //!
 //! No wasmtime and no product crate: the Envoy launchers live in `mtls-gate-e2e` (they render
 //! through the shim's renderer), the wasmtime host in `mtls-gate-harness`.
 
 pub mod admin_http;
+pub mod ca;
 pub mod paths;
 pub mod pki;
 pub mod ports;
 pub mod process;
+pub mod redis;
 pub mod shim;
 pub mod wait;
 

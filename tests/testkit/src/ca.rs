@@ -1,6 +1,8 @@
-//! Test PKI, generated at test time (no private key is ever committed). Shared by the unit
-//! tests (`mod test_pki`) and the HTTP tests (`#[path]` include).
-#![allow(dead_code)]
+//! An in-memory test CA that issues leaves on demand (no files, no private key ever
+//! committed): ECDSA P-256 leaves, expired leaves, RSA leaves with PKCS#1 keys (as Tyk's own
+//! tests upload), plus a bare root CA certificate and a bare public key. The shim's unit and
+//! HTTP tests upload these; [`crate::pki::TestPki`] is the on-disk set the e2e tests hand to
+//! Envoy and curl.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -10,7 +12,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 /// A test CA that issues leaves.
-pub struct Pki {
+pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pub ca_pem: String,
     pub ca_der: Vec<u8>,
@@ -56,14 +58,20 @@ fn ca_params(cn: &str) -> CertificateParams {
     params
 }
 
-impl Pki {
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
     pub fn new() -> Self {
         let key = KeyPair::generate().unwrap_or_else(|e| panic!("ca key: {e}"));
         let params = ca_params("mtls-gate test CA");
         let cert = params
             .self_signed(&key)
             .unwrap_or_else(|e| panic!("ca: {e}"));
-        Pki {
+        TestCa {
             ca_pem: cert.pem(),
             ca_der: cert.der().to_vec(),
             issuer: Issuer::new(params, key),

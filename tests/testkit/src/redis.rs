@@ -1,9 +1,9 @@
 //! A real `redis-server` for tests: a free loopback port, its own data directory, AOF with
-//! `fsync always`, RDB compression off, killed on drop. Shared by the unit tests and the HTTP tests (`#[path]`).
-#![allow(dead_code)]
+//! `fsync always`, RDB compression off, killed on drop. Used by the shim's Redis store tests
+//! (unit and HTTP).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ impl RedisServer {
     /// Starts a server; panics (never skips) when `redis-server` is not installed.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let port = free_port();
+        let port = crate::ports::free_port().unwrap_or_else(|e| panic!("no free port: {e}"));
         let mut server = RedisServer {
             child: None,
             port,
@@ -118,14 +118,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill_9();
     }
-}
-
-/// A port the OS just handed out and released; good enough on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
 /// True when the server answers `+PONG` (while loading the AOF it answers `-LOADING`).
