@@ -1,4 +1,5 @@
 //! The configuration as a whole: Tyk names in, the compiled model out, refusals by path.
+//! Test-only: `config/mod.rs` includes it under `#[cfg(test)]`, so unwraps here cannot trap a VM.
 
 use super::*;
 #[cfg(target_arch = "wasm32")]
