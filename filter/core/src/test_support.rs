@@ -1,4 +1,5 @@
 //! Fixtures shared by the unit tests of the filter's protocol (sync, lookup, admission).
+//! Test-only: included under `#[cfg(test)]`, so unwraps here cannot trap a VM.
 
 use crate::config::{GateConfig, StoreLink};
 use crate::feed::CertIndexEntry;

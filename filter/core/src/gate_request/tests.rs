@@ -1,5 +1,6 @@
 //! Requests through the gate on mock workers: the cache, the lookup on a miss, its negative
 //! cache and budget, and a snapshot landing while a lookup is out.
+//! Test-only: included under `#[cfg(test)]`, so unwraps here cannot trap a VM.
 
 use super::*;
 use crate::feed::{ChangeSet, LookupAnswer, SessionEntry, lookup_path};

@@ -1,4 +1,5 @@
 //! The lease and the change feed, played out on mock workers that share one shared data.
+//! Test-only: included under `#[cfg(test)]`, so unwraps here cannot trap a VM.
 
 use super::*;
 use crate::decision::{SessionLookup, StoreView};
