@@ -107,8 +107,9 @@ fmt-check: toolchain ## rustfmt, no changes
 
 lint: lint-native lint-wasm ## clippy -D warnings, native and wasm32
 
+# The bench bin needs its feature (it compiles the shim; echo-upstream and loadgen do not).
 lint-native: toolchain
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features mtls-gate-tools/bench -- -D warnings
 
 lint-wasm: toolchain
 	$(CARGO) clippy -p mtls-gate-filter -p mtls-gate-core --target wasm32-wasip1 -- -D warnings
@@ -155,9 +156,9 @@ test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e
 	$(MAKE) test-e2e
 
 # Every workspace crate but the two suites below: the test kit's and the tools' own tests run
-# here too (they need no .wasm and no Envoy).
+# here too (they need no .wasm and no Envoy), the bench's with its feature.
 test-unit: sysdeps ## native unit tests: core, shim (its Redis tests start their own redis-server), filter glue, test kit, tools
-	$(CARGO) test --workspace --exclude mtls-gate-harness --exclude mtls-gate-e2e
+	$(CARGO) test --workspace --exclude mtls-gate-harness --exclude mtls-gate-e2e --features mtls-gate-tools/bench
 
 test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32-unknown-unknown under node
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(WASM_BINDGEN_RUNNER) \
@@ -180,8 +181,10 @@ bench: build envoy ## load figures (scripts/bench.sh)
 
 ## ---- run ----
 
-run: sysdeps ## demo: shim + rendered Envoy + TLS echo upstream, in the foreground (scripts/run.sh)
-	ENVOY=$(ENVOY) scripts/run.sh
+# Safe to repeat: refuses while a demo runs, keeps run/ (store, secrets, certificates,
+# gate.json) between runs; FRESH=1 wipes run/ first.
+run: sysdeps ## demo: shim + rendered Envoy + TLS echo upstream, in the foreground (scripts/run.sh); FRESH=1 starts over
+	FRESH=$(FRESH) ENVOY=$(ENVOY) scripts/run.sh
 
 clean: ## build outputs and run/ (keeps .venv and .tools)
 	$(CARGO) clean

@@ -5,7 +5,8 @@
 #
 # Scenarios (one Envoy each, same flags, same plain echo upstream, same load): baseline (TLS
 # listener requesting client certs, no wasm filter), filter pass-through (`{"apis": []}`),
-# static mTLS allow path with a 1-entry and a 10,000-entry allow list, certificate auth with
+# static mTLS allow path with a 1-entry and a 10,000-entry allow list and with the client's CA
+# listed instead of the client (SPEC §3: chain verified once per worker, then cached), certificate auth with
 # the session synced from the real host-shim. See tests/tools/src/bin/bench.rs.
 #
 # Load: tests/tools/src/bin/loadgen.rs (keep-alive TLS 1.3 with a client certificate, HDR
@@ -43,7 +44,7 @@ echo "bench: building the release filter, shim and bench tools" >&2
 # The tools crate links no wasmtime (that is tests/harness only).
 $CARGO build --quiet -p mtls-gate-filter --target wasm32-wasip1 --release
 $CARGO build --quiet -p mtls-gate-shim --release
-$CARGO build --quiet -p mtls-gate-tools --release --bin bench --bin loadgen --bin echo-upstream
+$CARGO build --quiet -p mtls-gate-tools --release --features bench --bin bench --bin loadgen --bin echo-upstream
 
 for f in "$ENVOY_BIN" "$MTLS_GATE_FILTER_WASM" "$MTLS_GATE_SHIM_BIN"; do
   [[ -e $f ]] || { echo "bench: missing $f" >&2; exit 1; }

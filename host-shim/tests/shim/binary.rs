@@ -1,13 +1,14 @@
 //! The real `mtls-gate-shim` binary: start-up refusals, durability, keys at rest, the CLI.
 
 use crate::common::{
-    ADMIN_SECRET, FEED_TOKEN, SHIM_ENV as ENV, ShimProcess, admin, binary, send, shim_command,
-    start_shim as start,
+    ADMIN_SECRET, FEED_TOKEN, SHIM_ENV as ENV, admin, binary, refused, send, shim, shim_command,
+    start_shim as start, started,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mtls_gate_core::pem::parse_blocks;
 use mtls_gate_testkit::ca::{Leaf, TestCa};
+use mtls_gate_testkit::shim::Shim;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -16,14 +17,12 @@ use std::path::Path;
 fn refuses_to_start_with_an_empty_secret() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = dir.path().join("s.db");
-    for env in [
-        vec![],
-        vec![("MTLS_GATE_SECRET", "")],
-        vec![("MTLS_GATE_SECRET", "  ")],
-    ] {
-        let Err((status, log)) = ShimProcess::start(&store, &env) else {
-            panic!("started without a secret");
-        };
+    for secret in [None, Some(""), Some("  ")] {
+        let launcher = Shim::builder(binary()).store(&store).no_feed_token();
+        let (status, log) = refused(match secret {
+            None => launcher.no_admin_secret(),
+            Some(secret) => launcher.admin_secret(secret),
+        });
         assert!(!status.success());
         assert!(
             log.contains(
@@ -48,13 +47,12 @@ fn refuses_to_start_with_an_empty_secret() {
 #[test]
 fn refuses_a_feed_token_equal_to_the_admin_secret() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let env = [
-        ("MTLS_GATE_SECRET", "same"),
-        ("MTLS_GATE_FEED_TOKEN", "same"),
-    ];
-    let Err((status, log)) = ShimProcess::start(&dir.path().join("s.db"), &env) else {
-        panic!("started");
-    };
+    let (status, log) = refused(
+        Shim::builder(binary())
+            .store(dir.path().join("s.db"))
+            .admin_secret("same")
+            .feed_token("same"),
+    );
     assert!(!status.success());
     assert!(
         log.contains("MTLS_GATE_FEED_TOKEN must differ from the admin secret"),
@@ -67,17 +65,19 @@ async fn secret_file_works_and_sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, format!("{ADMIN_SECRET}\n")).unwrap_or_else(|e| panic!("{e}"));
-    let shim = ShimProcess::start_with_args(
-        &dir.path().join("s.db"),
-        &[],
-        &["--secret-file".as_ref(), secret_file.as_os_str()],
-    )
-    .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"));
+    let mut shim = started(
+        Shim::builder(binary())
+            .store(dir.path().join("s.db"))
+            .no_admin_secret()
+            .no_feed_token()
+            .arg("--secret-file")
+            .arg(&secret_file),
+    );
     assert_eq!(
         admin(&shim, Method::GET, "/tyk/certs", None).await.status,
         200
     );
-    let status = shim.terminate();
+    let status = shim.terminate().unwrap_or_else(|e| panic!("{e:#}"));
     assert!(status.success(), "SIGTERM exit: {status}");
 }
 
@@ -86,24 +86,17 @@ async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = dir.path().join("s.db");
     let leaf = TestCa::new().leaf("upstream");
-    let first = start(
-        &store,
-        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
-    );
+    let mut first = started(shim().store(&store).encoding_secret("first"));
     assert_eq!(
         admin(&first, Method::POST, "/tyk/certs", Some(&leaf.bundle()))
             .await
             .status,
         200
     );
-    assert!(first.terminate().success());
+    let stopped = first.terminate().unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(stopped.success(), "SIGTERM exit: {stopped}");
 
-    let Err((status, log)) = ShimProcess::start(
-        &store,
-        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "second")],
-    ) else {
-        panic!("started with the wrong encoding secret");
-    };
+    let (status, log) = refused(shim().store(&store).encoding_secret("second"));
     assert!(!status.success());
     assert!(
         log.contains("wrong MTLS_GATE_ENCODING_SECRET for store"),
@@ -111,18 +104,13 @@ async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
     );
     // Without MTLS_GATE_ENCODING_SECRET the admin secret is the encoding secret: also wrong
     // here, and the refusal says so rather than blame a variable nobody set.
-    let Err((_, log)) = ShimProcess::start(&store, &ENV) else {
-        panic!("started with the admin secret as the wrong encoding secret");
-    };
+    let (_, log) = refused(shim().store(&store));
     assert!(
         log.contains("MTLS_GATE_ENCODING_SECRET is not set, so the admin secret was used"),
         "{log}"
     );
 
-    let again = start(
-        &store,
-        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
-    );
+    let again = started(shim().store(&store).encoding_secret("first"));
     let meta = admin(
         &again,
         Method::GET,
@@ -138,7 +126,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = dir.path().join("s.db");
     let leaf = TestCa::new().leaf("durable");
-    let shim = start(&store, &ENV);
+    let mut shim = start(&store);
     let id = admin(
         &shim,
         Method::POST,
@@ -160,9 +148,9 @@ async fn acknowledged_writes_survive_kill_9() {
         200
     );
     let version = changes_version(&shim).await;
-    shim.kill_9();
+    shim.kill();
 
-    let restarted = start(&store, &ENV);
+    let restarted = start(&store);
     let meta = admin(&restarted, Method::GET, &format!("/tyk/certs/{id}"), None).await;
     assert_eq!(meta.status, 200, "{}", meta.text);
     assert_eq!(meta.json()["has_private"], true);
@@ -175,7 +163,7 @@ async fn acknowledged_writes_survive_kill_9() {
     );
 }
 
-async fn changes_version(shim: &ShimProcess) -> u64 {
+async fn changes_version(shim: &Shim) -> u64 {
     let bearer = format!("Bearer {FEED_TOKEN}");
     send(
         Method::GET,
@@ -269,7 +257,7 @@ async fn store_files_never_hold_a_private_key_in_clear() {
     let pki = TestCa::new();
     let ec = pki.leaf("ec");
     let rsa = pki.rsa_pkcs1_leaf("rsa");
-    let shim = start(&store, &ENV);
+    let mut shim = start(&store);
     for leaf in [&ec, &rsa] {
         let answer = admin(&shim, Method::POST, "/tyk/certs", Some(&leaf.bundle())).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
@@ -277,18 +265,19 @@ async fn store_files_never_hold_a_private_key_in_clear() {
     assert!(std::fs::metadata(dir.path().join("s.db-wal")).is_ok_and(|m| m.len() > 0));
     // While running (data in the WAL) and after a crash (nothing checkpointed or cleaned).
     assert_no_key_in_store_files(&store, &[&ec, &rsa]);
-    shim.kill_9();
+    shim.kill();
     assert_no_key_in_store_files(&store, &[&ec, &rsa]);
     // And after a clean restart and shutdown (WAL checkpointed into the main file).
-    let again = start(&store, &ENV);
-    assert!(again.terminate().success());
+    let mut again = start(&store);
+    let stopped = again.terminate().unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(stopped.success(), "SIGTERM exit: {stopped}");
     assert_no_key_in_store_files(&store, &[&ec, &rsa]);
 }
 
-fn cli(shim: &ShimProcess, args: &[&str]) -> (bool, String, String) {
+fn cli(shim: &Shim, args: &[&str]) -> (bool, String, String) {
     let output = shim_command(&ENV)
         .args(args)
-        .args(["--url", &shim.base])
+        .args(["--url", &shim.base_url()])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     (
@@ -301,7 +290,7 @@ fn cli(shim: &ShimProcess, args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn cli_subcommands_drive_a_running_shim() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let shim = start(&dir.path().join("s.db"), &ENV);
+    let shim = start(dir.path().join("s.db"));
     let leaf = TestCa::new().leaf("cli");
     let pem_path = dir.path().join("client.pem");
     std::fs::write(&pem_path, leaf.bundle()).unwrap_or_else(|e| panic!("{e}"));
@@ -408,7 +397,7 @@ async fn cli_subcommands_drive_a_running_shim() {
     assert!(ok && out.trim().is_empty(), "{out}");
 
     let output = shim_command(&[("MTLS_GATE_SECRET", "wrong")])
-        .args(["certs", "ls", "--url", &shim.base])
+        .args(["certs", "ls", "--url", &shim.base_url()])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!output.status.success());
@@ -420,13 +409,12 @@ async fn cli_subcommands_drive_a_running_shim() {
 async fn allow_master_keys_flag_accepts_keys_without_access_rights() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let leaf = TestCa::new().leaf("master");
-    let strict = start(&dir.path().join("strict.db"), &ENV);
-    let master = ShimProcess::start_with_args(
-        &dir.path().join("master.db"),
-        &ENV,
-        &["--allow-master-keys".as_ref()],
-    )
-    .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"));
+    let strict = start(dir.path().join("strict.db"));
+    let master = started(
+        shim()
+            .store(dir.path().join("master.db"))
+            .allow_master_keys(),
+    );
     for (shim, expected) in [(&strict, 400), (&master, 200)] {
         let id = admin(shim, Method::POST, "/tyk/certs", Some(&leaf.cert_pem))
             .await

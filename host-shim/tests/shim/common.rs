@@ -7,13 +7,14 @@ use mtls_gate_shim::serve;
 use mtls_gate_shim::sessions::KeyRules;
 use mtls_gate_shim::store::Store;
 use mtls_gate_shim::store::sqlite::SqliteBackend;
+use mtls_gate_testkit::shim::{Shim, ShimBuilder, StartError};
 use reqwest::Method;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -22,7 +23,7 @@ pub const FEED_TOKEN: &str = "feed-token-for-tests";
 pub const ADMIN_HEADER: &str = "X-Tyk-Authorization";
 pub const FORBIDDEN_BODY: &str = r#"{"status":"error","message":"Attempted administrative access with invalid or missing key!"}"#;
 
-/// The environment a real shim binary needs: the admin secret and the feed token.
+/// The environment the CLI needs to reach a [`shim`]: the admin secret and the feed token.
 pub const SHIM_ENV: [(&str, &str); 2] = [
     ("MTLS_GATE_SECRET", ADMIN_SECRET),
     ("MTLS_GATE_FEED_TOKEN", FEED_TOKEN),
@@ -245,124 +246,50 @@ impl Drop for TestShim {
     }
 }
 
-/// The real `mtls-gate-shim serve` binary.
-pub struct ShimProcess {
-    pub child: Child,
-    pub base: String,
-    pub stderr: Arc<Mutex<String>>,
-}
-
+/// The real binary under test, for [`Shim::builder`] and the CLI.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mtls-gate-shim")
 }
 
-/// Environment for the binary: secrets given, nothing inherited that could interfere.
+/// `serve` of the real binary (testkit's launcher) with the tests' admin secret and feed
+/// token; a fresh SQLite store unless [`ShimBuilder::store`] says otherwise.
+pub fn shim() -> ShimBuilder {
+    Shim::builder(binary())
+        .admin_secret(ADMIN_SECRET)
+        .feed_token(FEED_TOKEN)
+}
+
+/// [`shim`] on `store` (a file path or a `redis://` URL); panics with its log if it exits
+/// instead of listening.
+pub fn start_shim(store: impl AsRef<OsStr>) -> Shim {
+    started(shim().store(store))
+}
+
+/// Starts `builder`; panics with the shim's exit status and log if it does not start.
+pub fn started(builder: ShimBuilder) -> Shim {
+    builder.start().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts `builder`, which must fail: the shim's exit status and log.
+pub fn refused(builder: ShimBuilder) -> (ExitStatus, String) {
+    match builder.start() {
+        Ok(shim) => panic!("the shim started on {}: {}", shim.addr(), shim.log()),
+        Err(StartError::Exited { status, log }) => (status, log),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+/// The binary for a CLI call (`certs`, `keys`, `render`): no secret inherited, `env` set.
 pub fn shim_command(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(binary());
-    command
-        .env_remove("MTLS_GATE_SECRET")
-        .env_remove("MTLS_GATE_FEED_TOKEN")
-        .env_remove("MTLS_GATE_ENCODING_SECRET")
-        .env("RUST_LOG", "info");
+    let mut command = mtls_gate_testkit::shim::command(binary());
     for (name, value) in env {
         command.env(name, value);
     }
     command
 }
 
-impl ShimProcess {
-    /// Starts `serve` on an ephemeral loopback port; waits until it listens.
-    pub fn start(store: &Path, env: &[(&str, &str)]) -> Result<Self, (ExitStatus, String)> {
-        Self::start_with_args(store, env, &[])
-    }
-
-    pub fn start_with_args(
-        store: &Path,
-        env: &[(&str, &str)],
-        args: &[&std::ffi::OsStr],
-    ) -> Result<Self, (ExitStatus, String)> {
-        let mut child = shim_command(env)
-            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-            .arg(store)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
-        let pipe = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-        let log = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.contains("listening")
-                    && let Some(at) = line.find("addr=")
-                {
-                    let addr = line[at + 5..].split_whitespace().next().unwrap_or_default();
-                    let _ = addr_tx.send(addr.to_owned());
-                }
-                if let Ok(mut log) = log.lock() {
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(addr) = addr_rx.recv_timeout(Duration::from_millis(50)) {
-                return Ok(ShimProcess {
-                    child,
-                    base: format!("http://{addr}"),
-                    stderr,
-                });
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100)); // let the reader drain
-                let log = stderr.lock().map(|l| l.clone()).unwrap_or_default();
-                return Err((status, log));
-            }
-            assert!(Instant::now() < deadline, "shim did not start");
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no chance to flush anything.
-    pub fn kill_9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then wait for the exit.
-    pub fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "shim ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn log(&self) -> String {
-        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for ShimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// An admin call with the right secret to a running shim binary.
-pub async fn admin(shim: &ShimProcess, method: Method, path: &str, body: Option<&str>) -> Answer {
+pub async fn admin(shim: &Shim, method: Method, path: &str, body: Option<&str>) -> Answer {
     send(
         method,
         &shim.url(path),
@@ -370,11 +297,4 @@ pub async fn admin(shim: &ShimProcess, method: Method, path: &str, body: Option<
         body.map(|b| b.as_bytes().to_vec()),
     )
     .await
-}
-
-/// Starts the shim binary on `store` (a file path or a `redis://` URL); panics with its log
-/// if it exits instead.
-pub fn start_shim(store: &Path, env: &[(&str, &str)]) -> ShimProcess {
-    ShimProcess::start(store, env)
-        .unwrap_or_else(|(status, log)| panic!("shim exited {status}: {log}"))
 }

@@ -3,25 +3,26 @@
 
 use crate::binary::key_forms;
 use crate::common::{
-    Answer, FEED_TOKEN, SHIM_ENV as ENV, ShimProcess, admin, send, shim_command, start_shim,
+    Answer, FEED_TOKEN, SHIM_ENV as ENV, admin, refused, send, shim, shim_command, start_shim,
+    started,
 };
 use mtls_gate_core::feed::ChangeSet;
 use mtls_gate_testkit::ca::{Leaf, TestCa};
 use mtls_gate_testkit::redis::RedisServer;
+use mtls_gate_testkit::shim::Shim;
 use reqwest::Method;
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn store_url(server: &RedisServer) -> String {
     format!("{}/0?prefix=it:", server.url())
 }
 
-fn start(url: &str, env: &[(&str, &str)]) -> ShimProcess {
-    start_shim(Path::new(url), env)
+fn start(url: &str) -> Shim {
+    start_shim(url)
 }
 
-async fn feed(shim: &ShimProcess, path: &str) -> Answer {
+async fn feed(shim: &Shim, path: &str) -> Answer {
     let bearer = format!("Bearer {FEED_TOKEN}");
     send(
         Method::GET,
@@ -32,13 +33,13 @@ async fn feed(shim: &ShimProcess, path: &str) -> Answer {
     .await
 }
 
-async fn changes(shim: &ShimProcess, query: &str) -> ChangeSet {
+async fn changes(shim: &Shim, query: &str) -> ChangeSet {
     let answer = feed(shim, &format!("/mtls-gate/v1/changes?{query}")).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     ChangeSet::decode(answer.text.as_bytes()).unwrap_or_else(|e| panic!("{e}: {}", answer.text))
 }
 
-async fn upload(shim: &ShimProcess, leaf: &Leaf, org: &str) -> String {
+async fn upload(shim: &Shim, leaf: &Leaf, org: &str) -> String {
     let answer = admin(
         shim,
         Method::POST,
@@ -50,7 +51,7 @@ async fn upload(shim: &ShimProcess, leaf: &Leaf, org: &str) -> String {
     answer.json()["id"].as_str().unwrap_or_default().to_owned()
 }
 
-async fn create_key(shim: &ShimProcess, certificate: &str, alias: &str) -> String {
+async fn create_key(shim: &Shim, certificate: &str, alias: &str) -> String {
     let body = json!({"org_id": "o", "certificate": certificate, "alias": alias,
                       "access_rights": {"api1": {"api_id": "api1"}}})
     .to_string();
@@ -63,8 +64,8 @@ async fn create_key(shim: &ShimProcess, certificate: &str, alias: &str) -> Strin
 async fn two_shims_on_one_redis_share_certificates_keys_feed_and_long_polls() {
     let server = RedisServer::start();
     let url = store_url(&server);
-    let a = start(&url, &ENV);
-    let b = start(&url, &ENV);
+    let a = start(&url);
+    let b = start(&url);
     let pki = TestCa::new();
 
     let first_leaf = pki.leaf("first");
@@ -138,7 +139,7 @@ async fn two_shims_on_one_redis_share_certificates_keys_feed_and_long_polls() {
 async fn acknowledged_writes_survive_a_redis_kill_9() {
     let mut server = RedisServer::start();
     let url = store_url(&server);
-    let shim = start(&url, &ENV);
+    let mut shim = start(&url);
     let id = upload(&shim, &TestCa::new().leaf("durable"), "o").await;
     let key = create_key(&shim, &id, "kept").await;
     let version = changes(&shim, "since=0").await.version;
@@ -154,15 +155,15 @@ async fn acknowledged_writes_survive_a_redis_kill_9() {
     assert_eq!(session.json()["alias"], "kept");
     assert_eq!(changes(&shim, "since=0").await.version, version);
     // So does a fresh one, and the sealed key still opens under the same secret.
-    shim.kill_9();
-    let fresh = start(&url, &ENV);
+    shim.kill();
+    let fresh = start(&url);
     assert_eq!(changes(&fresh, "since=0").await.version, version);
 }
 
 #[tokio::test]
 async fn redis_never_holds_a_private_key_in_clear() {
     let server = RedisServer::start();
-    let shim = start(&store_url(&server), &ENV);
+    let shim = start(&store_url(&server));
     let pki = TestCa::new();
     let ec = pki.leaf("ec");
     let rsa = pki.rsa_pkcs1_leaf("rsa");
@@ -236,17 +237,9 @@ fn assert_no_key_in_redis_files(server: &RedisServer, leaves: &[&Leaf]) {
 async fn a_shim_with_another_encoding_secret_fails_at_start_with_a_clear_message() {
     let server = RedisServer::start();
     let url = store_url(&server);
-    let first = start(
-        &url,
-        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "first")],
-    );
+    let first = started(shim().store(&url).encoding_secret("first"));
     upload(&first, &TestCa::new().leaf("sealed"), "").await;
-    let Err((status, log)) = ShimProcess::start(
-        Path::new(&url),
-        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "second")],
-    ) else {
-        panic!("started with the wrong encoding secret");
-    };
+    let (status, log) = refused(shim().store(&url).encoding_secret("second"));
     assert!(!status.success());
     let expected = format!(
         "wrong MTLS_GATE_ENCODING_SECRET for store redis://127.0.0.1:{}/0 (prefix it:)",
@@ -255,10 +248,7 @@ async fn a_shim_with_another_encoding_secret_fails_at_start_with_a_clear_message
     assert!(log.contains(&expected), "{log}");
     // Another prefix is another store: the same Redis serves it with any secret.
     let other = format!("{}/0?prefix=other:", server.url());
-    let separate = start(
-        &other,
-        &[ENV[0], ENV[1], ("MTLS_GATE_ENCODING_SECRET", "second")],
-    );
+    let separate = started(shim().store(&other).encoding_secret("second"));
     let listed = admin(&separate, Method::GET, "/tyk/certs", None).await;
     assert_eq!(listed.json()["certs"], json!([]));
 }
@@ -266,7 +256,7 @@ async fn a_shim_with_another_encoding_secret_fails_at_start_with_a_clear_message
 #[tokio::test]
 async fn redis_down_gives_5xx_json_errors_and_the_shim_recovers() {
     let mut server = RedisServer::start();
-    let mut shim = start(&store_url(&server), &ENV);
+    let mut shim = start(&store_url(&server));
     let id = upload(&shim, &TestCa::new().leaf("outage"), "").await;
 
     server.kill_9();
@@ -286,10 +276,7 @@ async fn redis_down_gives_5xx_json_errors_and_the_shim_recovers() {
         assert_eq!(answer.status, 500, "{}", answer.text);
         answer.assert_error(500, "Certificate store error");
     }
-    assert!(
-        matches!(shim.child.try_wait(), Ok(None)),
-        "the shim must survive a Redis outage"
-    );
+    assert!(shim.is_running(), "the shim must survive a Redis outage");
     assert!(shim.log().contains("Connection refused"), "{}", shim.log());
 
     server.restart();
@@ -313,9 +300,7 @@ fn serve_refuses_to_start_without_redis_or_with_rediss() {
             "rediss:// (Redis over TLS) is not supported",
         ),
     ] {
-        let Err((status, log)) = ShimProcess::start(Path::new(&url), &ENV) else {
-            panic!("started on {url}");
-        };
+        let (status, log) = refused(shim().store(&url));
         assert!(!status.success());
         assert!(log.contains(expected), "{url}: {log}");
         assert!(!log.contains("pw@"), "the password is never logged: {log}");
@@ -329,7 +314,7 @@ fn render_reads_certificates_and_keys_from_redis() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let leaf = TestCa::new().leaf("upstream");
     let id = {
-        let shim = start(&url, &ENV);
+        let shim = start(&url);
         let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
         runtime.block_on(upload(&shim, &leaf, "acme"))
     };
@@ -397,7 +382,7 @@ async fn a_redis_without_fsync_always_gets_a_durability_warning() {
     let server = RedisServer::start();
     let client = redis::Client::open(server.url()).unwrap_or_else(|e| panic!("{e}"));
     let mut con = client.get_connection().unwrap_or_else(|e| panic!("{e}"));
-    let durable = start(&store_url(&server), &ENV);
+    let durable = start(&store_url(&server));
     assert!(
         !durable.log().contains("may not survive a crash"),
         "{}",
@@ -409,7 +394,7 @@ async fn a_redis_without_fsync_always_gets_a_durability_warning() {
         .arg("everysec")
         .exec(&mut con)
         .unwrap_or_else(|e| panic!("{e}"));
-    let lax = start(&store_url(&server), &ENV);
+    let lax = start(&store_url(&server));
     let log = lax.log();
     assert!(
         log.contains("acknowledged writes may not survive a crash"),

@@ -23,7 +23,7 @@ pub trait ShimAdmin {
 
 impl ShimAdmin for Shim {
     fn admin_client(&self) -> anyhow::Result<Admin> {
-        Admin::new(&format!("http://{}", self.addr()), self.secret())
+        Admin::new(&self.base_url(), self.secret())
     }
 }
 

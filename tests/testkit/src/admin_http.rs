@@ -1,4 +1,4 @@
-//! A tiny HTTP/1.1 client for plain loopback endpoints (Envoy admin, the shim's health check).
+//! A tiny HTTP/1.1 client for plain loopback endpoints (Envoy admin, readiness polls).
 //! Tests of the product use `mtls_gate_e2e::client` (real curl) instead.
 
 use anyhow::{Context, Result, bail};

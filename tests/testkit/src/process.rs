@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a process gets to exit after SIGTERM before it is killed.
@@ -79,10 +79,23 @@ impl Process {
         lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
     }
 
+    /// The exit status once the process has exited; `None` while it runs.
+    pub fn try_status(&mut self) -> Result<Option<ExitStatus>> {
+        self.child
+            .try_wait()
+            .with_context(|| format!("waiting for {}", self.name))
+    }
+
     /// SIGTERM, then SIGKILL after a grace period. Idempotent.
     pub fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
+        let _ = self.terminate(GRACE);
+    }
+
+    /// SIGTERM, then the exit status once the process exited. If it is still running after
+    /// `timeout`, it is killed (SIGKILL) and that is an error.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
         }
         // std only sends SIGKILL; SIGTERM lets Envoy and the shim shut down cleanly.
         let _ = Command::new("kill")
@@ -90,13 +103,22 @@ impl Process {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        let deadline = Instant::now() + GRACE;
+        let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.kill();
+        bail!(
+            "{} ignored SIGTERM for {timeout:?} and was killed",
+            self.name
+        )
+    }
+
+    /// SIGKILL (no chance to flush anything), and reaps the process. Idempotent.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
