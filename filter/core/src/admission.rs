@@ -94,6 +94,7 @@ mod tests {
             host,
             read: &mut read,
             expiry_cache: &cache,
+            chain_cache: &RefCell::default(),
         };
         apply_admission(host, config, admission, &NoStore, &mut facts);
     }

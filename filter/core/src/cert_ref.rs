@@ -1,8 +1,13 @@
 //! A certificate named in config: allow lists and upstream maps (SPEC §1).
 
 use crate::certificate::parse_bundle;
-use crate::fingerprint::{Fingerprint, HEX_LEN};
+use crate::fingerprint::Fingerprint;
 use crate::pem::looks_like_pem;
+
+/// What a refused entry is told to write instead.
+pub const NOT_A_REFERENCE: &str = "not a PEM, ID or fingerprint: write inline PEM, a store ID \
+    (org_id + 64 hex) or a SHA-256 fingerprint (64 hex, any case, colons allowed); a file path \
+    works through `mtls-gate-shim render`, which inlines the file";
 
 /// How a config entry names a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,23 +44,22 @@ impl CertRef {
                 has_private_key: !bundle.private_keys.is_empty(),
             });
         }
-        let Some((org, fingerprint)) = Fingerprint::split_certificate_id(entry) else {
-            return Err("not a PEM, ID or fingerprint".to_owned());
+        // A bare fingerprint in any case, with or without openssl's colons. With a store it
+        // is the ID of a certificate uploaded without an org (SPEC §1: Tyk's rule), so
+        // deleting that certificate revokes it.
+        let (org, fingerprint) = match Fingerprint::parse_hex(entry) {
+            Some(fingerprint) => ("", fingerprint),
+            None => Fingerprint::split_certificate_id(entry).ok_or(NOT_A_REFERENCE)?,
         };
-        // Store IDs are lowercase hex; an upper-case (openssl-style) fingerprint is only
-        // accepted as a bare fingerprint.
-        let hex_part = entry.get(entry.len() - HEX_LEN..).unwrap_or("");
+        if !org.is_empty() && (org.contains(char::is_whitespace) || org.contains(':')) {
+            return Err(NOT_A_REFERENCE.to_owned());
+        }
         if store_configured {
-            if hex_part.bytes().any(|b| b.is_ascii_uppercase()) {
-                return Err("store IDs use lowercase hex".to_owned());
-            }
+            // Store IDs are spelled with lowercase hex; any case is read as that ID.
             return Ok(CertRef::StoreId {
-                id: entry.to_owned(),
+                id: format!("{org}{}", fingerprint.to_hex()),
                 fingerprint,
             });
-        }
-        if !org.is_empty() && org.contains(char::is_whitespace) {
-            return Err("not a PEM, ID or fingerprint".to_owned());
         }
         Ok(CertRef::Pinned {
             fingerprint,
@@ -101,12 +105,46 @@ mod tests {
         );
     }
 
+    /// Issue 11: every spelling openssl and the README give reads as the same certificate.
+    #[test]
+    fn any_case_and_colons_name_the_same_certificate_with_or_without_a_store() {
+        let fingerprint = Fingerprint::parse_hex(FP).unwrap();
+        let upper = FP.to_uppercase();
+        let colons = upper
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| std::str::from_utf8(pair).unwrap())
+            .collect::<Vec<_>>()
+            .join(":");
+        for spelling in [FP, upper.as_str(), colons.as_str()] {
+            assert_eq!(
+                CertRef::parse(spelling, true).unwrap(),
+                CertRef::StoreId {
+                    id: FP.to_owned(),
+                    fingerprint
+                },
+                "{spelling}"
+            );
+            assert_eq!(
+                CertRef::parse(spelling, false).unwrap().fingerprint(),
+                fingerprint
+            );
+        }
+        assert_eq!(
+            CertRef::parse(&format!("acme{upper}"), true).unwrap(),
+            CertRef::StoreId {
+                id: format!("acme{FP}"),
+                fingerprint
+            }
+        );
+    }
+
     #[test]
     fn junk_entries_are_refused_with_the_reason() {
         for junk in ["", "abc", "/etc/tyk/cert.pem", &FP[..60]] {
             assert_eq!(
                 CertRef::parse(junk, false).unwrap_err(),
-                "not a PEM, ID or fingerprint",
+                NOT_A_REFERENCE,
                 "{junk}"
             );
         }

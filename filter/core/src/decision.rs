@@ -8,6 +8,7 @@
 
 use crate::authority::{is_valid_authority, normalized_host};
 use crate::cert_ref::CertRef;
+use crate::client_trust::ClientTrust;
 use crate::config::{ApiSpec, DefaultAction, GateConfig};
 use crate::denial::Denial;
 use crate::feed::CertIndexEntry;
@@ -35,6 +36,15 @@ pub trait RequestFacts {
     fn peer_not_after(&mut self, fingerprint: &Fingerprint) -> Option<i64>;
     /// A request header; only read where a rule needs it (the legacy token mode).
     fn request_header(&mut self, name: &str) -> Option<String>;
+    /// Does the presented certificate chain to an anchor of `trust` (SPEC §3, CA entries)?
+    /// Only asked for a certificate no list names; the implementation caches the verdict.
+    fn chain_trusted(
+        &mut self,
+        fingerprint: &Fingerprint,
+        trust: &ClientTrust,
+        store: &dyn StoreView,
+        now: i64,
+    ) -> bool;
 }
 
 /// A session as the synced cache knows it.
@@ -53,6 +63,8 @@ pub trait StoreView {
     fn session(&self, key: &str) -> SessionLookup;
     /// True when no sync has succeeded for longer than `max_stale_s`.
     fn is_stale(&self, now: i64) -> bool;
+    /// The last feed version applied (0 without a store): changes whenever the index may have.
+    fn version(&self) -> u64;
 }
 
 /// The request as the decision sees it (headers already read by the filter).
@@ -196,6 +208,14 @@ fn check_allow_lists(
             Some(not_after) if now > not_after => expired = true,
             _ => return Ok(()),
         }
+    }
+    // CA entries (SPEC §3): a leaf no list names may chain to one. An expired leaf never
+    // verifies, so it is "not allowed", as in Tyk.
+    if !expired
+        && !api.client_trust.is_empty()
+        && facts.chain_trusted(&fingerprint, &api.client_trust, store, now)
+    {
+        return Ok(());
     }
     Err(if expired {
         Denial::CertificateExpired

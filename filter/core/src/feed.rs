@@ -19,6 +19,7 @@
 //! not the session exists: the filter's lookup on a cache miss (SPEC §4 "New keys").
 
 use crate::session::SessionGrant;
+use crate::trust::TrustAnchorParts;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -57,6 +58,10 @@ pub struct CertIndexEntry {
     /// True when the store holds the private key (usable as an upstream client certificate).
     pub has_private: bool,
     pub is_ca: bool,
+    /// For a CA: what a filter needs to trust it when an allow list names it (SPEC §3),
+    /// without the certificate itself. Absent for everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_anchor: Option<TrustAnchorParts>,
 }
 
 impl CertIndexEntry {
@@ -149,6 +154,7 @@ mod tests {
                 not_after: 1_900_000_000,
                 has_private: true,
                 is_ca: false,
+                trust_anchor: None,
             }],
             removed_certs: vec!["gone".into()],
             sessions: vec![SessionEntry {

@@ -5,6 +5,7 @@
 //! The filter's HTTP context only forwards the proxy-wasm callbacks here, with its host.
 
 use crate::admission::{apply_admission, remove_gate_owned_headers, remove_gate_owned_trailers};
+use crate::client_trust::ChainCache;
 use crate::config::GateConfig;
 use crate::decision::{RequestView, StoreView, Verdict, decide};
 use crate::denial::{Denial, error_body};
@@ -35,6 +36,8 @@ pub struct GateRequest {
     /// The properties this request has read, kept across both decisions.
     facts: FactsRead,
     expiry_cache: Rc<RefCell<ExpiryCache>>,
+    /// This worker's chain verdicts for CA entries (see [`ChainCache`]).
+    chain_cache: Rc<RefCell<ChainCache>>,
     /// This worker's "no session" answers (bounded; see [`NegativeCache`]).
     negative: Rc<RefCell<NegativeCache>>,
     authority: String,
@@ -49,6 +52,7 @@ impl GateRequest {
         config: Option<Rc<GateConfig>>,
         metrics: Option<Rc<Metrics>>,
         expiry_cache: Rc<RefCell<ExpiryCache>>,
+        chain_cache: Rc<RefCell<ChainCache>>,
         negative: Rc<RefCell<NegativeCache>>,
         lookup_budget: Option<LookupBudget>,
     ) -> Self {
@@ -57,6 +61,7 @@ impl GateRequest {
             metrics,
             facts: FactsRead::default(),
             expiry_cache,
+            chain_cache,
             negative,
             authority: String::new(),
             path: String::new(),
@@ -175,6 +180,7 @@ impl GateRequest {
             host,
             read: &mut self.facts,
             expiry_cache: &self.expiry_cache,
+            chain_cache: &self.chain_cache,
         };
         let verdict = decide(config, &request, &mut facts, store, now_ms / 1000);
         match verdict {

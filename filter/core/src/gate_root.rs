@@ -3,6 +3,7 @@
 //!
 //! The filter's root context only forwards the proxy-wasm callbacks here, with its host.
 
+use crate::client_trust::ChainCache;
 use crate::config::GateConfig;
 use crate::gate_request::GateRequest;
 use crate::host::{Host, LogLevel};
@@ -20,6 +21,9 @@ pub struct GateRoot {
     config: Option<Rc<GateConfig>>,
     metrics: Option<Rc<Metrics>>,
     expiry_cache: Rc<RefCell<ExpiryCache>>,
+    /// Chain verdicts by (leaf, CA set): the set IDs belong to one configuration, so a new
+    /// configuration starts a new cache.
+    chain_cache: Rc<RefCell<ChainCache>>,
     negative_cache: Rc<RefCell<NegativeCache>>,
     syncer: Option<Syncer>,
     lookup_budget: Option<LookupBudget>,
@@ -44,10 +48,14 @@ impl GateRoot {
             self.metrics
                 .get_or_insert_with(|| Rc::new(Metrics::define(host))),
         );
-        self.syncer = config
-            .store
-            .clone()
-            .map(|link| Syncer::new(host, link, Rc::clone(&metrics)));
+        self.syncer = config.store.clone().map(|link| {
+            Syncer::new(
+                host,
+                link,
+                Rc::clone(&metrics),
+                config.referenced_store_ids(),
+            )
+        });
         // A new configuration starts a new count: permits of requests still in flight give
         // back to the old budget, which dies with them.
         self.lookup_budget = config
@@ -56,6 +64,13 @@ impl GateRoot {
             .map(|link| LookupBudget::new(link.max_lookups_in_flight));
         if let Some(syncer) = &self.syncer {
             host.set_tick_period(syncer.tick_period());
+        }
+        // Accepted for Tyk compatibility, but likely typos: one of them can switch a check off.
+        for unknown in &config.unknown_fields {
+            host.log(
+                LogLevel::Warn,
+                format_args!("mtls-gate: configuration: {unknown}"),
+            );
         }
         host.log(
             LogLevel::Info,
@@ -67,6 +82,7 @@ impl GateRoot {
             ),
         );
         self.config = Some(Rc::new(config));
+        self.chain_cache = Rc::default();
         true
     }
 
@@ -89,6 +105,7 @@ impl GateRoot {
             self.config.clone(),
             self.metrics.clone(),
             Rc::clone(&self.expiry_cache),
+            Rc::clone(&self.chain_cache),
             Rc::clone(&self.negative_cache),
             self.lookup_budget.clone(),
         )

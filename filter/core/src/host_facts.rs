@@ -1,7 +1,8 @@
 //! [`RequestFacts`] over the host's connection properties, each read at most once per
 //! request (ARCHITECTURE "Hot path budget": the allow path reads only the digest).
 
-use crate::decision::{PeerCertificate, RequestFacts};
+use crate::client_trust::{ChainCache, ClientTrust};
+use crate::decision::{PeerCertificate, RequestFacts, StoreView};
 use crate::fingerprint::Fingerprint;
 use crate::headers;
 use crate::host::Host;
@@ -53,6 +54,7 @@ pub struct HostFacts<'a> {
     pub host: &'a dyn Host,
     pub read: &'a mut FactsRead,
     pub expiry_cache: &'a RefCell<ExpiryCache>,
+    pub chain_cache: &'a RefCell<ChainCache>,
 }
 
 impl RequestFacts for HostFacts<'_> {
@@ -103,6 +105,23 @@ impl RequestFacts for HostFacts<'_> {
     fn request_header(&mut self, name: &str) -> Option<String> {
         self.host.request_header(name)
     }
+
+    fn chain_trusted(
+        &mut self,
+        fingerprint: &Fingerprint,
+        trust: &ClientTrust,
+        store: &dyn StoreView,
+        now: i64,
+    ) -> bool {
+        let host = self.host;
+        // The chain is read only when no cached verdict stands: on a worker's first request
+        // from this client, not on every request.
+        self.chain_cache
+            .borrow_mut()
+            .admits(fingerprint, trust, store, now, || {
+                xfcc::presented_chain(&host.request_header(headers::XFCC)?, fingerprint)
+            })
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +138,7 @@ mod tests {
             host,
             read: &mut read,
             expiry_cache: &cache,
+            chain_cache: &RefCell::default(),
         };
         let first = facts.peer_certificate();
         assert_eq!(facts.peer_certificate(), first, "same answer twice");
@@ -161,6 +181,7 @@ mod tests {
             host: &host,
             read: &mut read,
             expiry_cache: &cache,
+            chain_cache: &RefCell::default(),
         };
         assert_eq!(facts.sni(), None);
         assert_eq!(facts.sni(), None);
@@ -177,6 +198,7 @@ mod tests {
             host: &host,
             read: &mut read,
             expiry_cache: &cache,
+            chain_cache: &RefCell::default(),
         };
         assert_eq!(facts.peer_not_after(&Fingerprint::of_der(b"leaf")), None);
     }

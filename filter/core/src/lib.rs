@@ -22,6 +22,7 @@ pub mod api_match;
 pub mod authority;
 pub mod cert_ref;
 pub mod certificate;
+pub mod client_trust;
 pub mod config;
 pub mod decision;
 pub mod denial;
@@ -52,5 +53,6 @@ pub mod store_view;
 pub mod sync;
 #[cfg(test)]
 mod test_support;
+pub mod trust;
 pub mod upstream;
 pub mod xfcc;

@@ -113,6 +113,10 @@ impl StoreView for SharedDataStore<'_> {
         self.state()
             .is_some_and(|s| s.is_stale(self.now_ms, self.max_stale_ms))
     }
+
+    fn version(&self) -> u64 {
+        self.state().map_or(0, |s| s.version)
+    }
 }
 
 /// The view when no store is configured: no index, no sessions, never stale.
@@ -129,6 +133,10 @@ impl StoreView for NoStore {
 
     fn is_stale(&self, _now: i64) -> bool {
         false
+    }
+
+    fn version(&self) -> u64 {
+        0
     }
 }
 
@@ -159,6 +167,10 @@ impl StoreView for WithLookupAnswer<'_> {
 
     fn is_stale(&self, now: i64) -> bool {
         self.inner.is_stale(now)
+    }
+
+    fn version(&self) -> u64 {
+        self.inner.version()
     }
 }
 
@@ -375,6 +387,9 @@ mod tests {
             }
             fn session(&self, _key: &str) -> SessionLookup {
                 SessionLookup::Found(SessionGrant::default())
+            }
+            fn version(&self) -> u64 {
+                0
             }
             fn is_stale(&self, _now: i64) -> bool {
                 true

@@ -13,6 +13,7 @@ use crate::host::{Host, LogLevel};
 use crate::metrics::Metrics;
 use crate::shared_data::{self, Lease, Namespace, SyncState};
 use crate::store_call::{self, CallResponse};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,6 +24,11 @@ pub struct Syncer {
     holder_id: u64,
     in_flight: Option<InFlight>,
     metrics: Rc<Metrics>,
+    /// The store IDs the configuration names, and those the index lacked at the last sync:
+    /// each is logged once when it goes missing (a fingerprint meant as a pin is a store ID
+    /// once a store is configured, and passes nothing until uploaded).
+    referenced: BTreeSet<String>,
+    missing: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -33,7 +39,12 @@ struct InFlight {
 
 impl Syncer {
     /// Takes a holder ID and records the start (for staleness before the first sync).
-    pub fn new(host: &dyn Host, link: StoreLink, metrics: Rc<Metrics>) -> Self {
+    pub fn new(
+        host: &dyn Host,
+        link: StoreLink,
+        metrics: Rc<Metrics>,
+        referenced: BTreeSet<String>,
+    ) -> Self {
         let holder_id = allocate_holder_id(host, &link.namespace);
         record_start(host, &link.namespace, host.now_ms());
         Syncer {
@@ -41,6 +52,44 @@ impl Syncer {
             holder_id,
             in_flight: None,
             metrics,
+            referenced,
+            missing: BTreeSet::new(),
+        }
+    }
+
+    /// Logs each referenced ID the index lacks once, when it goes missing: all of them after
+    /// a snapshot, those removed after an incremental set.
+    fn note_missing(&mut self, host: &dyn Host, changes: &ChangeSet) {
+        let gone: Vec<String> = if changes.full {
+            let present: BTreeSet<&str> = changes.certs.iter().map(|c| c.id.as_str()).collect();
+            self.missing.retain(|id| !present.contains(id.as_str()));
+            self.referenced
+                .iter()
+                .filter(|id| !present.contains(id.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            for cert in &changes.certs {
+                self.missing.remove(&cert.id);
+            }
+            changes
+                .removed_certs
+                .iter()
+                .filter(|id| self.referenced.contains(*id))
+                .cloned()
+                .collect()
+        };
+        for id in gone {
+            if self.missing.insert(id.clone()) {
+                host.log(
+                    LogLevel::Warn,
+                    format_args!(
+                        "mtls-gate: the configuration names certificate {id:?}, which is not in \
+                         the store: it admits nothing until uploaded (to pin a certificate \
+                         without the store, list it as inline PEM)"
+                    ),
+                );
+            }
         }
     }
 
@@ -124,6 +173,7 @@ impl Syncer {
         match ChangeSet::decode(&body) {
             Ok(changes) => {
                 apply(host, &self.link.namespace, &changes, host.now_ms());
+                self.note_missing(host, &changes);
                 self.metrics.sync_succeeded(host);
             }
             Err(error) => {

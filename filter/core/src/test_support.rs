@@ -41,5 +41,6 @@ pub fn cert_entry(org: &str, name: &str, has_private: bool) -> CertIndexEntry {
         not_after: 0,
         has_private,
         is_ca: false,
+        trust_anchor: None,
     }
 }

@@ -1,11 +1,15 @@
-//! Envoy's `x-forwarded-client-cert` (XFCC): only used to learn the expiry of a presented
-//! certificate that neither config nor store describes. Never used for identity: the
-//! identity is the connection's digest, and a PEM counts only if it hashes to it.
+//! Envoy's `x-forwarded-client-cert` (XFCC): used to learn the expiry of a presented
+//! certificate that neither config nor store describes, and the certificates a client
+//! presented, for CA entries (ENVOY-FACTS: no 1.40 property carries the peer's chain).
+//! Never used for identity: the identity is the connection's digest, and a PEM counts
+//! only if it hashes to it. Intermediates need no such check: a forged one cannot make a
+//! signature verify.
 //!
 //! Format (Envoy docs): elements split by `,`, pairs by `;`, `key=value`, values optionally
 //! double-quoted; `Cert`/`Chain` are URL-encoded PEM. Separators inside quotes don't split.
 
 use crate::certificate::{CertificateFacts, parse_certificate};
+use crate::client_trust::PresentedChain;
 use crate::fingerprint::Fingerprint;
 use crate::pem::parse_blocks;
 use percent_encoding::percent_decode_str;
@@ -55,6 +59,29 @@ pub fn verified_certificate(header: &str, expected: &Fingerprint) -> Option<Cert
         return None;
     }
     parse_certificate(&der).ok()
+}
+
+/// The certificates the client presented: the `Chain` field (leaf first, as Envoy writes
+/// it), or the `Cert` field alone; only if its first certificate is the one with the
+/// `expected` fingerprint.
+pub fn presented_chain(header: &str, expected: &Fingerprint) -> Option<PresentedChain> {
+    let element = split_unquoted(header, ',').last()?;
+    let from_field = |key: &str| -> Option<PresentedChain> {
+        let pem = percent_decode_str(field_of(element, key)?)
+            .decode_utf8()
+            .ok()?;
+        let mut certificates = parse_blocks(&pem)
+            .ok()?
+            .into_iter()
+            .filter(|b| b.is_certificate())
+            .map(|block| block.der);
+        let leaf = certificates.next()?;
+        (Fingerprint::of_der(&leaf) == *expected).then(|| PresentedChain {
+            leaf,
+            intermediates: certificates.collect(),
+        })
+    };
+    from_field("Chain").or_else(|| from_field("Cert"))
 }
 
 /// May this XFCC go upstream (`forward_client_cert`)? Only when it is exactly one element,

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use mtls_gate_core::client_trust::ClientTrust;
 use mtls_gate_core::config::GateConfig;
 use mtls_gate_core::decision::{
     PeerCertificate, RequestFacts, RequestView, SessionLookup, StoreView, Verdict, decide,
@@ -60,6 +61,15 @@ impl RequestFacts for FakeFacts {
     fn request_header(&mut self, name: &str) -> Option<String> {
         self.headers.get(name).cloned()
     }
+    fn chain_trusted(
+        &mut self,
+        _fingerprint: &Fingerprint,
+        _trust: &ClientTrust,
+        _store: &dyn StoreView,
+        _now: i64,
+    ) -> bool {
+        false
+    }
 }
 
 #[derive(Default)]
@@ -78,6 +88,7 @@ impl FakeStore {
             not_after,
             has_private: true,
             is_ca: false,
+            trust_anchor: None,
         };
         self.certs.insert(id, entry);
         self
@@ -111,6 +122,9 @@ impl StoreView for FakeStore {
     }
     fn is_stale(&self, _now: i64) -> bool {
         self.stale
+    }
+    fn version(&self) -> u64 {
+        0
     }
 }
 

@@ -22,6 +22,8 @@ pub use rules::Store;
 
 use crate::certificates::upload::{CertificateUpload, MaterialKind};
 use mtls_gate_core::feed::CertIndexEntry;
+use mtls_gate_core::pem::parse_blocks;
+use mtls_gate_core::trust::{TrustAnchor, TrustAnchorParts};
 use zeroize::Zeroizing;
 
 /// How many versions of changes the log keeps; a `since` older than that gets a snapshot.
@@ -52,7 +54,22 @@ impl StoredCertificate {
             not_after: self.not_after,
             has_private: self.has_private,
             is_ca: self.is_ca,
+            trust_anchor: self.trust_anchor(),
         }
+    }
+
+    /// For a CA, what a filter needs to trust it (SPEC §3): its subject and public key,
+    /// never the certificate itself.
+    fn trust_anchor(&self) -> Option<TrustAnchorParts> {
+        if !self.is_ca {
+            return None;
+        }
+        let der = parse_blocks(&self.material_pem)
+            .ok()?
+            .into_iter()
+            .find(|block| block.is_certificate())?
+            .der;
+        TrustAnchor::from_ca_der(&der).ok().map(|a| a.parts())
     }
 }
 

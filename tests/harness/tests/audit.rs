@@ -56,6 +56,7 @@ fn index_entry(cert: &TestCert) -> CertIndexEntry {
         not_after: NOT_AFTER_2039,
         has_private: false,
         is_ca: false,
+        trust_anchor: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn index_entry(cert: &TestCert, not_after: i64) -> CertIndexEntry {
         not_after,
         has_private: false,
         is_ca: false,
+        trust_anchor: None,
     }
 }
 

@@ -7,6 +7,7 @@
 mod support;
 
 mod audit;
+mod ca_trust;
 mod certificate_auth;
 mod selftest;
 mod static_mtls;

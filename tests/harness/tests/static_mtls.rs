@@ -489,3 +489,30 @@ fn an_unnormalized_path_is_refused_where_envoy_did_not_normalize_it() {
         "/open/x?next=/../y",
     ));
 }
+
+/// Issue 11: a typo in a security field must never pass unnoticed. Warned (the definition
+/// still loads, as Tyk's would) and, with `"strict": true`, refused.
+#[test]
+fn a_typo_in_a_security_field_is_warned_about_and_refused_when_strict() {
+    let typo = r#"{"apis": [{"api_id": "a", "use_mutal_tls_auth": true,
+                            "proxy": {"listen_path": "/"}}]}"#;
+    let host = filter();
+    let worker = host.worker(typo).unwrap();
+    assert!(
+        worker
+            .logs()
+            .iter()
+            .any(|(level, line)| *level == Level::Warn
+                && line.contains(
+                    "apis[0].use_mutal_tls_auth: unknown field; did you mean `use_mutual_tls_auth`?"
+                ))
+    );
+
+    let strict = typo.replacen('{', r#"{"strict": true, "#, 1);
+    let refused = host
+        .try_worker(strict)
+        .expect_err("a strict configuration with a typo must be refused");
+    assert!(refused.logs_contain(
+        "apis[0].use_mutal_tls_auth: unknown field; did you mean `use_mutual_tls_auth`? (\"strict\": true)"
+    ));
+}

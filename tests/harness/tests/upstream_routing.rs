@@ -68,6 +68,7 @@ fn index(certs: &[(&TestCert, bool)]) -> ChangeSet {
                 not_after: 2_200_000_000,
                 has_private: *has_private,
                 is_ca: false,
+                trust_anchor: None,
             })
             .collect(),
         removed_certs: vec![],

@@ -9,15 +9,17 @@
 //! - [`ports`]: free loopback ports.
 //! - [`process`]: a child process that is killed on drop and whose log is shown on failure.
 //! - [`wait`]: readiness by polling with a deadline (never a fixed sleep).
-//! - [`admin_http`]: a tiny plain-HTTP/1.1 client for loopback admin endpoints.
+//! - [`admin_http`]: a tiny plain-HTTP/1.1 client for loopback endpoints (Envoy's admin).
 //! - [`redis`]: a real `redis-server` on a free port with its own data directory.
-//! - [`shim`]: launches the real `mtls-gate-shim` (temp store, random secrets) with admin helpers.
+//! - [`shim`]: the one launcher of the real `mtls-gate-shim` binary (a builder: store, secrets,
+//!   arguments; graceful stop, kill, restart; a failed start is its exit status and log).
 //!
 //! No wasmtime and no product crate: the Envoy launchers live in `mtls-gate-e2e` (they render
 //! through the shim's renderer), the wasmtime host in `mtls-gate-harness`.
 
 pub mod admin_http;
 pub mod ca;
+pub mod chains;
 pub mod paths;
 pub mod pki;
 pub mod ports;
@@ -29,4 +31,4 @@ pub mod wait;
 pub use pki::{CertFiles, ClientMint, TestCert, TestPki};
 pub use ports::free_port;
 pub use process::Process;
-pub use shim::Shim;
+pub use shim::{Shim, ShimBuilder, StartError};

@@ -8,6 +8,7 @@ use crate::allow_list::AllowList;
 use crate::api_match::ApiRouter;
 use crate::authority::parse_target_url;
 use crate::cert_ref::CertRef;
+use crate::client_trust::{ClientTrust, InlineCa};
 use crate::domain::{DomainPattern, DomainSet};
 use crate::listen_path::ListenPath;
 use crate::org_id;
@@ -49,7 +50,21 @@ pub(super) fn from_json(
         let path = if path == "." { "$".to_owned() } else { path };
         ConfigError::new(path, ConfigErrorKind::Malformed(e.into_inner().to_string()))
     })?;
-    compile(raw, env)
+    let unknown_fields = serde_json::from_slice(json)
+        .map(|gate| super::unknown_fields::find(&gate))
+        .unwrap_or_default();
+    if raw.strict
+        && let Some(first) = unknown_fields.first()
+    {
+        let reason = match first.suggestion {
+            Some(known) => format!("unknown field; did you mean `{known}`? (\"strict\": true)"),
+            None => "unknown field (\"strict\": true refuses fields the gate does not know)".into(),
+        };
+        return Err(err(first.path.clone(), reason));
+    }
+    let mut config = compile(raw, env)?;
+    config.unknown_fields = unknown_fields;
+    Ok(config)
 }
 
 fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateConfig, ConfigError> {
@@ -67,7 +82,7 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
     let store = raw.store.map(|s| compile_store(s, env)).transpose()?;
     let store_configured = store.is_some();
 
-    let global_allow_list = compile_allow_list(
+    let (global_allow_list, global_trust) = compile_allow_list(
         &raw.security.certificates.apis,
         "security.certificates.apis",
         store_configured,
@@ -97,7 +112,8 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
         if !raw_api.active {
             continue;
         }
-        let api = compile_api(raw_api, index, &raw.org_id, store_configured)?;
+        let mut api = compile_api(raw_api, index, &raw.org_id, store_configured)?;
+        share_trust_set(&mut api.client_trust, &global_trust, &apis);
         if api.use_certificate_auth && !store_configured {
             return Err(err(
                 at("auth_configs.authToken.use_certificate"),
@@ -126,6 +142,8 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
         forward_client_cert: raw.forward_client_cert,
         mtls_domains,
         guards_paths,
+        server_certificates: raw.http_server_options.ssl_certificates,
+        unknown_fields: Vec::new(),
     })
 }
 
@@ -240,12 +258,14 @@ fn compile_api(
         .or(Some(raw.auth.auth_header_name.as_str()).filter(|h| !h.is_empty()))
         .unwrap_or("authorization")
         .to_ascii_lowercase();
+    let (client_certificates, client_trust) = compile_allow_list(
+        &raw.client_certificates,
+        &at("client_certificates"),
+        store_configured,
+    )?;
     Ok(ApiSpec {
-        client_certificates: compile_allow_list(
-            &raw.client_certificates,
-            &at("client_certificates"),
-            store_configured,
-        )?,
+        client_certificates,
+        client_trust,
         upstream_certificates: compile_upstream_map(
             &raw.upstream_certificates,
             &at("upstream_certificates"),
@@ -263,23 +283,57 @@ fn compile_api(
         strip_auth_data: raw.strip_auth_data,
         auth_header_name,
         upstream_certificates_disabled: raw.upstream_certificates_disabled,
+        server_certificates: raw.certificates,
     })
 }
 
+/// An allow list, and the entries in it that may be CAs: inline CA certificates, and store
+/// IDs (the synced index says which are CAs).
 fn compile_allow_list(
     entries: &[String],
     path: &str,
     store_configured: bool,
-) -> Result<AllowList, ConfigError> {
-    let refs = entries
+) -> Result<(AllowList, ClientTrust), ConfigError> {
+    let mut refs = Vec::with_capacity(entries.len());
+    let mut trust = ClientTrust::default();
+    let mut store_ids = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = || format!("{path}[{i}]");
+        let cert = CertRef::parse(entry, store_configured).map_err(|reason| err(at(), reason))?;
+        if let Some(ca) = InlineCa::from_entry(entry).map_err(|reason| err(at(), reason))? {
+            trust.inline.push(ca);
+        }
+        if let CertRef::StoreId { id, .. } = &cert
+            && store_ids.insert(id.clone())
+        {
+            trust.store_ids.push(id.clone());
+        }
+        refs.push(cert);
+    }
+    Ok((AllowList::new(refs), trust))
+}
+
+/// Adds the global list's CA sources to an API's and names the set: APIs that trust the
+/// same anchors share an ID, so a client's verdict is cached once for all of them.
+fn share_trust_set(trust: &mut ClientTrust, global: &ClientTrust, earlier: &[ApiSpec]) {
+    for ca in &global.inline {
+        if !trust.inline.contains(ca) {
+            trust.inline.push(ca.clone());
+        }
+    }
+    let mut known: HashSet<&String> = trust.store_ids.iter().collect();
+    let added: Vec<String> = global
+        .store_ids
         .iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            CertRef::parse(entry, store_configured)
-                .map_err(|reason| err(format!("{path}[{i}]"), reason))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(AllowList::new(refs))
+        .filter(|id| known.insert(id))
+        .cloned()
+        .collect();
+    trust.store_ids.extend(added);
+    trust.id = earlier
+        .iter()
+        .map(|api| &api.client_trust)
+        .find(|other| other.same_sources(trust))
+        .map_or(earlier.len(), |other| other.id);
 }
 
 fn compile_upstream_map(

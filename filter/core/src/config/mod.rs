@@ -11,9 +11,11 @@ mod compile;
 mod error;
 pub mod model;
 pub mod shape;
+pub mod unknown_fields;
 
 pub use error::{ConfigError, ConfigErrorKind};
 pub use model::{ApiSpec, DefaultAction, GateConfig, StoreLink};
+pub use unknown_fields::UnknownField;
 
 #[cfg(test)]
 mod tests;

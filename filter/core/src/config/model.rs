@@ -5,6 +5,7 @@ use super::error::ConfigError;
 use crate::allow_list::AllowList;
 use crate::api_match::{ApiRouter, Route};
 use crate::authority::TargetUrl;
+use crate::client_trust::ClientTrust;
 use crate::domain::{DomainPattern, DomainSet};
 use crate::listen_path::ListenPath;
 use crate::shared_data::Namespace;
@@ -49,6 +50,8 @@ pub struct ApiSpec {
     pub target: Option<TargetUrl>,
     pub use_mutual_tls_auth: bool,
     pub client_certificates: AllowList,
+    /// CA entries of `client_certificates` and the global list (SPEC §3).
+    pub client_trust: ClientTrust,
     /// Tyk 5.12 Certificate Authentication (`auth_configs.authToken.use_certificate`).
     pub use_certificate_auth: bool,
     pub use_keyless: bool,
@@ -57,6 +60,9 @@ pub struct ApiSpec {
     pub auth_header_name: String,
     pub upstream_certificates: UpstreamCertMap,
     pub upstream_certificates_disabled: bool,
+    /// `certificates`: server certificate references for this API's domain, as written.
+    /// `render` serves them (SPEC §8); the filter does not read them.
+    pub server_certificates: Vec<String>,
 }
 
 impl ApiSpec {
@@ -94,12 +100,36 @@ pub struct GateConfig {
     /// Some API needs a client certificate, so a path that could dodge its `listen_path` is
     /// refused (see [`crate::request_path`]); with none, there is nothing to dodge.
     pub guards_paths: bool,
+    /// `http_server_options.ssl_certificates` as written: the listener's server
+    /// certificates (SPEC §8), served by `render`; the filter does not read them.
+    pub server_certificates: Vec<String>,
+    /// Fields neither the gate nor Tyk knows: likely typos, warned about by whoever loads
+    /// the configuration (refused instead with `"strict": true`).
+    pub unknown_fields: Vec<super::UnknownField>,
     pub(super) router: ApiRouter,
 }
 
 impl GateConfig {
     pub fn router(&self) -> &ApiRouter {
         &self.router
+    }
+
+    /// Every store certificate ID the allow lists and upstream maps name.
+    pub fn referenced_store_ids(&self) -> std::collections::BTreeSet<String> {
+        let upstream_maps = std::iter::once(&self.global_upstream)
+            .chain(self.apis.iter().map(|api| &api.upstream_certificates));
+        let upstream = upstream_maps
+            .flat_map(UpstreamCertMap::certificates)
+            .filter_map(|cert| match cert {
+                crate::cert_ref::CertRef::StoreId { id, .. } => Some(id.clone()),
+                crate::cert_ref::CertRef::Pinned { .. } => None,
+            });
+        // Each API's trust set already holds its list's and the global list's store IDs.
+        let allowed = self
+            .apis
+            .iter()
+            .flat_map(|api| api.client_trust.store_ids.iter().cloned());
+        upstream.chain(allowed).collect()
     }
 
     /// The API for a request (SPEC §5). `host` is normalized; `path` may carry a query.

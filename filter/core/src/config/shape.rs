@@ -53,12 +53,24 @@ fn api_active() -> bool {
 pub struct RawGate {
     pub org_id: String,
     pub default: Option<String>,
+    /// Refuse fields neither the gate nor Tyk knows, instead of warning about them.
+    pub strict: bool,
     #[serde(deserialize_with = "null_as_default")]
     pub apis: Vec<RawApi>,
     #[serde(deserialize_with = "null_as_default")]
     pub security: RawSecurity,
     pub store: Option<RawStore>,
     pub forward_client_cert: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub http_server_options: RawHttpServerOptions,
+}
+
+/// Tyk's `http_server_options`: only the server certificates concern the gate (SPEC §8).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RawHttpServerOptions {
+    #[serde(deserialize_with = "null_as_default")]
+    pub ssl_certificates: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +147,9 @@ pub struct RawApi {
     pub upstream_certificates: BTreeMap<String, String>,
     #[serde(default)]
     pub upstream_certificates_disabled: bool,
+    /// Server certificates for this API's domain (SPEC §8; OAS `server.customDomain.certificates`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub certificates: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]

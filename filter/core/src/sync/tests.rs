@@ -17,7 +17,12 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 const LEASE_MS: i64 = 3_000;
 
 fn syncer(host: &MockHost) -> Syncer {
-    Syncer::new(host, store_link(), Rc::new(Metrics::define(host)))
+    Syncer::new(
+        host,
+        store_link(),
+        Rc::new(Metrics::define(host)),
+        BTreeSet::new(),
+    )
 }
 
 fn state(host: &MockHost) -> SyncState {
@@ -415,4 +420,66 @@ fn a_sync_state_written_meanwhile_is_not_overwritten() {
     );
     assert_eq!(state(&a).version, 50, "the other write stands");
     assert!(a.logged(LogLevel::Warn, "sync state changed under us"));
+}
+
+// ---- referenced certificates missing from the store ----
+
+/// Issue 11: a store ID the configuration names but the store lacks is logged once when
+/// it goes missing, not on every sync.
+#[test]
+fn a_referenced_id_missing_from_the_store_is_logged_once_each_time_it_goes_missing() {
+    let host = MockHost::new();
+    let (a, b) = (cert_entry("org", "a", false), cert_entry("org", "b", false));
+    let referenced: BTreeSet<String> = [a.id.clone(), b.id.clone()].into();
+    let mut syncer = Syncer::new(
+        &host,
+        store_link(),
+        Rc::new(Metrics::define(&host)),
+        referenced,
+    );
+    let warnings = |host: &MockHost, id: &str| {
+        host.logs()
+            .iter()
+            .filter(|(level, line)| {
+                *level == LogLevel::Warn
+                    && line.contains(&format!(
+                        "names certificate {id:?}, which is not in the store"
+                    ))
+            })
+            .count()
+    };
+    let mut sync = |changes: ChangeSet| {
+        host.advance_ms(1_000);
+        syncer.on_tick(&host);
+        answer(&host, &mut syncer, &changes);
+    };
+    let snapshot = ChangeSet {
+        version: 1,
+        full: true,
+        certs: vec![a.clone()],
+        ..ChangeSet::default()
+    };
+    sync(snapshot.clone());
+    sync(ChangeSet {
+        version: 2,
+        ..snapshot.clone()
+    });
+    assert_eq!((warnings(&host, &a.id), warnings(&host, &b.id)), (0, 1));
+    sync(ChangeSet {
+        version: 3,
+        removed_certs: vec![a.id.clone()],
+        ..ChangeSet::default()
+    });
+    sync(ChangeSet {
+        version: 4,
+        certs: vec![a.clone()],
+        ..ChangeSet::default()
+    });
+    sync(ChangeSet {
+        version: 5,
+        removed_certs: vec![a.id.clone(), "unrelated".into()],
+        ..ChangeSet::default()
+    });
+    assert_eq!((warnings(&host, &a.id), warnings(&host, &b.id)), (2, 1));
+    assert_eq!(warnings(&host, "unrelated"), 0);
 }
