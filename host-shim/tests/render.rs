@@ -50,8 +50,10 @@ impl Fixture {
             listen: "127.0.0.1:8443".parse().unwrap(),
             plain_listen: None,
             admin: "127.0.0.1:9901".parse().unwrap(),
-            server_cert: PathBuf::from("/etc/server.pem"),
-            server_key: PathBuf::from("/etc/server.key"),
+            server_cert: Some((
+                PathBuf::from("/etc/server.pem"),
+                PathBuf::from("/etc/server.key"),
+            )),
             wasm: PathBuf::from("/opt/mtls_gate_filter.wasm"),
             shim: Endpoint {
                 host: "127.0.0.1".into(),

@@ -16,13 +16,90 @@ pub const SECRET_TYPE: &str =
 pub const TLS_LISTENER: &str = "mtls_gate_tls";
 pub const PLAIN_LISTENER: &str = "mtls_gate_plain";
 
-/// A listener; all share one HTTP connection manager.
+/// A listener; all share one HTTP connection manager (every filter chain runs the same
+/// filter with the same configuration).
 #[derive(Debug, Clone)]
 pub struct Listener {
     pub name: String,
     pub address: SocketAddr,
-    /// `Some`: TLS with this server certificate, requesting a client certificate.
-    pub server_tls: Option<(PathBuf, PathBuf)>,
+    /// Empty: plain HTTP. Otherwise TLS, one filter chain each; Envoy picks one by SNI.
+    pub tls_chains: Vec<TlsFilterChain>,
+}
+
+impl Listener {
+    /// A TLS listener with these filter chains (exactly one without `server_names`).
+    pub fn tls(name: &str, address: SocketAddr, chains: Vec<TlsFilterChain>) -> Self {
+        Listener {
+            name: name.to_owned(),
+            address,
+            tls_chains: chains,
+        }
+    }
+
+    /// A TLS listener with one chain: this server certificate for every name, client
+    /// certificates checked by the filter only.
+    pub fn tls_files(name: &str, address: SocketAddr, cert: PathBuf, key: PathBuf) -> Self {
+        Self::tls(
+            name,
+            address,
+            vec![TlsFilterChain::default_chain(ServerCertificate::Files {
+                cert,
+                key,
+            })],
+        )
+    }
+
+    /// A plain-HTTP listener.
+    pub fn plain(name: &str, address: SocketAddr) -> Self {
+        Self::tls(name, address, Vec::new())
+    }
+}
+
+/// One filter chain of the TLS listener (`filter-chain-tls.yaml.tmpl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFilterChain {
+    /// Envoy's filter chain name (stats, logs).
+    pub name: String,
+    /// The SNI names this chain serves (`filter_chain_match.server_names`); empty for the
+    /// default chain, which serves every other name and connections without SNI. Envoy
+    /// refuses two chains whose matches overlap, so a name is in at most one chain.
+    pub server_names: Vec<String>,
+    pub server_certificate: ServerCertificate,
+    pub client_validation: ClientValidation,
+}
+
+impl TlsFilterChain {
+    /// The chain without `server_names`, client certificates checked by the filter only.
+    pub fn default_chain(server_certificate: ServerCertificate) -> Self {
+        TlsFilterChain {
+            name: "default".to_owned(),
+            server_names: Vec::new(),
+            server_certificate,
+            client_validation: ClientValidation::HttpLevel,
+        }
+    }
+}
+
+/// The certificate a listener's filter chain presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerCertificate {
+    /// PEM files, read when the listener is created (`render --server-cert/--server-key`).
+    Files { cert: PathBuf, key: PathBuf },
+    /// A secret from a file-based SDS resource (a store or config certificate written by
+    /// render, `0600`).
+    Sds { secret: String, sds_path: PathBuf },
+}
+
+/// How a filter chain treats client certificates (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientValidation {
+    /// Requests one and accepts any (`ACCEPT_UNTRUSTED`, not required): the filter decides,
+    /// with Tyk's HTTP-level 403s.
+    HttpLevel,
+    /// Requires one whose SHA-256 is in this list (64 lowercase hex each), at the handshake.
+    LeafHashes(Vec<String>),
+    /// Requires one that chains to one of these CA certificates (PEM), at the handshake.
+    TrustedCa(String),
 }
 
 /// Where a request goes when the filter names no cluster.
@@ -188,28 +265,77 @@ impl EnvoyLayout {
                 let name = listener.name.as_str();
                 let address = listener.address.ip().to_string();
                 let port = listener.address.port().to_string();
-                match &listener.server_tls {
-                    Some((cert, key)) => template::LISTENER_TLS.fill(&[
-                        ("NAME", name),
-                        ("ADDRESS", &address),
-                        ("PORT", &port),
-                        ("SERVER_CERT", &cert.display().to_string()),
-                        ("SERVER_KEY", &key.display().to_string()),
-                        ("HTTP_CONNECTION_MANAGER", &hcm),
-                    ]),
-                    None => template::LISTENER_PLAIN.fill(&[
+                if listener.tls_chains.is_empty() {
+                    return template::LISTENER_PLAIN.fill(&[
                         ("NAME", name),
                         ("ADDRESS", &address),
                         ("PORT", &port),
                         ("HTTP_CONNECTION_MANAGER", &hcm),
-                    ]),
+                    ]);
                 }
+                let chains = listener
+                    .tls_chains
+                    .iter()
+                    .map(|chain| chain.render(&hcm))
+                    .collect::<Result<String, _>>()?;
+                template::LISTENER_TLS.fill(&[
+                    ("NAME", name),
+                    ("ADDRESS", &address),
+                    ("PORT", &port),
+                    ("FILTER_CHAINS", &chains),
+                ])
             })
             .collect()
     }
 
     fn clusters_yaml(&self) -> Result<Vec<String>, TemplateError> {
         self.clusters.iter().map(Cluster::render).collect()
+    }
+}
+
+impl TlsFilterChain {
+    /// This chain, with `hcm` as its only network filter.
+    pub fn render(&self, hcm: &str) -> Result<String, TemplateError> {
+        let filter_chain_match = match self.server_names.is_empty() {
+            true => String::new(),
+            false => format!(
+                "filter_chain_match: {{server_names: {}}}",
+                serde_json::to_string(&self.server_names).unwrap_or_else(|_| "[]".into())
+            ),
+        };
+        let server_certificate = match &self.server_certificate {
+            ServerCertificate::Files { cert, key } => template::CLIENT_CERT_FILES.fill(&[
+                ("CERT", &cert.display().to_string()),
+                ("KEY", &key.display().to_string()),
+            ])?,
+            ServerCertificate::Sds { secret, sds_path } => template::CLIENT_CERT_SDS.fill(&[
+                ("SECRET", secret),
+                ("SDS_PATH", &sds_path.display().to_string()),
+                ("SDS_DIR", &XdsPaths::watched_directory(sds_path)),
+            ])?,
+        };
+        let (require, validation) = match &self.client_validation {
+            ClientValidation::HttpLevel => ("false", template::CLIENT_VALIDATION_HTTP.fill(&[])?),
+            ClientValidation::LeafHashes(hashes) => (
+                "true",
+                template::CLIENT_VALIDATION_HASHES.fill(&[(
+                    "HASHES",
+                    &serde_json::to_string(hashes).unwrap_or_else(|_| "[]".into()),
+                )])?,
+            ),
+            ClientValidation::TrustedCa(pem) => (
+                "true",
+                template::CLIENT_VALIDATION_CA.fill(&[("CA_PEM", &yaml_string(pem))])?,
+            ),
+        };
+        template::FILTER_CHAIN_TLS.fill(&[
+            ("CHAIN_NAME", &self.name),
+            ("FILTER_CHAIN_MATCH", &filter_chain_match),
+            ("REQUIRE_CLIENT_CERTIFICATE", require),
+            ("SERVER_CERTIFICATE", &server_certificate),
+            ("CLIENT_VALIDATION", &validation),
+            ("HTTP_CONNECTION_MANAGER", hcm),
+        ])
     }
 }
 
@@ -305,16 +431,13 @@ mod tests {
         EnvoyLayout {
             admin: "127.0.0.1:0".parse().unwrap(),
             listeners: vec![
-                Listener {
-                    name: TLS_LISTENER.into(),
-                    address: "127.0.0.1:8443".parse().unwrap(),
-                    server_tls: Some(("/s.pem".into(), "/s.key".into())),
-                },
-                Listener {
-                    name: PLAIN_LISTENER.into(),
-                    address: "127.0.0.1:8080".parse().unwrap(),
-                    server_tls: None,
-                },
+                Listener::tls_files(
+                    TLS_LISTENER,
+                    "127.0.0.1:8443".parse().unwrap(),
+                    "/s.pem".into(),
+                    "/s.key".into(),
+                ),
+                Listener::plain(PLAIN_LISTENER, "127.0.0.1:8080".parse().unwrap()),
             ],
             http: HttpFilter {
                 gate_json: r#"{"apis": []}"#.into(),

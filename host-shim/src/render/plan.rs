@@ -119,6 +119,10 @@ impl StoreView for StoreIndex {
     fn is_stale(&self, _now: i64) -> bool {
         false
     }
+
+    fn version(&self) -> u64 {
+        0
+    }
 }
 
 /// Plans the upstream clusters of `config`; secret files go in `secrets_dir`.
@@ -228,29 +232,68 @@ fn secret_for(
             });
         }
     };
-    let stored = store
-        .certificate(&id)?
-        .ok_or_else(|| RenderError::MissingPrivateKey { id: id.clone() })?;
-    let key_der = store
-        .private_key(&id)?
-        .ok_or_else(|| RenderError::MissingPrivateKey { id: id.clone() })?;
-    let fingerprint = stored.fingerprint.clone();
-    let secret = Secret {
-        name: format!("upstream-client-{fingerprint}"),
-        cert: secrets_dir.join(format!("{fingerprint}.crt.pem")),
-        key: secrets_dir.join(format!("{fingerprint}.key.pem")),
-    };
-    let sds_path = secrets_dir.join(format!("{fingerprint}.yaml"));
-    Ok((
-        id,
-        PlannedSecret {
-            secret,
-            sds_path,
-            fingerprint,
-            cert_pem: stored.material_pem.clone(),
-            key_pem: Zeroizing::new(pem_text::encode(private_key_label(&key_der), &key_der)),
-        },
+    let secret = stored_secret(store, &id, secrets_dir, SecretRole::UpstreamClient)?;
+    Ok((id, secret))
+}
+
+/// What Envoy does with a certificate and key `render` writes: it names the SDS secret and
+/// its file. The PEM files (`<sha256>.crt.pem`, `.key.pem`) are shared by both roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretRole {
+    /// Presented to an upstream (`upstream-client-<sha256>`, `<sha256>.yaml`).
+    UpstreamClient,
+    /// The listener's server certificate (`server-<sha256>`, `<sha256>.server.yaml`).
+    Server,
+}
+
+/// The secret of store certificate `id`, with its key decrypted from the store.
+pub fn stored_secret(
+    store: &Store,
+    id: &str,
+    secrets_dir: &Path,
+    role: SecretRole,
+) -> Result<PlannedSecret, RenderError> {
+    let missing = || RenderError::MissingPrivateKey { id: id.to_owned() };
+    let stored = store.certificate(id)?.ok_or_else(missing)?;
+    let key_der = store.private_key(id)?.ok_or_else(missing)?;
+    Ok(pem_secret(
+        &stored.fingerprint,
+        &stored.material_pem,
+        &key_der,
+        secrets_dir,
+        role,
     ))
+}
+
+/// The secret of a certificate chain (PEM) and its private key (DER).
+pub fn pem_secret(
+    fingerprint: &str,
+    cert_pem: &str,
+    key_der: &[u8],
+    secrets_dir: &Path,
+    role: SecretRole,
+) -> PlannedSecret {
+    let (name, sds_file) = match role {
+        SecretRole::UpstreamClient => (
+            format!("upstream-client-{fingerprint}"),
+            format!("{fingerprint}.yaml"),
+        ),
+        SecretRole::Server => (
+            format!("server-{fingerprint}"),
+            format!("{fingerprint}.server.yaml"),
+        ),
+    };
+    PlannedSecret {
+        secret: Secret {
+            name,
+            cert: secrets_dir.join(format!("{fingerprint}.crt.pem")),
+            key: secrets_dir.join(format!("{fingerprint}.key.pem")),
+        },
+        sds_path: secrets_dir.join(sds_file),
+        fingerprint: fingerprint.to_owned(),
+        cert_pem: cert_pem.to_owned(),
+        key_pem: Zeroizing::new(pem_text::encode(private_key_label(key_der), key_der)),
+    }
 }
 
 /// The PEM label of a stored private key (the store keeps the DER as uploaded).
@@ -264,14 +307,17 @@ fn private_key_label(der: &[u8]) -> &'static str {
     }
 }
 
-/// Is this a file `render` writes into the secrets directory (`<sha256>.{yaml,crt.pem,key.pem}`)?
+/// Is this a file `render` writes into the secrets directory
+/// (`<sha256>.{yaml,server.yaml,crt.pem,key.pem}`)?
 pub fn is_secret_file_name(name: &str) -> bool {
-    [".yaml", ".crt.pem", ".key.pem"].iter().any(|suffix| {
-        name.strip_suffix(suffix).is_some_and(|fp| {
-            fp.len() == 64
-                && fp
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    [".yaml", ".server.yaml", ".crt.pem", ".key.pem"]
+        .iter()
+        .any(|suffix| {
+            name.strip_suffix(suffix).is_some_and(|fp| {
+                fp.len() == 64
+                    && fp
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
         })
-    })
 }

@@ -27,6 +27,13 @@ template!(DYNAMIC_RESOURCES, "dynamic-resources.yaml.tmpl");
 template!(XDS_RESOURCES, "xds-resources.yaml.tmpl");
 template!(LISTENER_TLS, "listener-tls.yaml.tmpl");
 template!(LISTENER_PLAIN, "listener-plain.yaml.tmpl");
+template!(FILTER_CHAIN_TLS, "filter-chain-tls.yaml.tmpl");
+template!(CLIENT_VALIDATION_HTTP, "client-validation-http.yaml.tmpl");
+template!(
+    CLIENT_VALIDATION_HASHES,
+    "client-validation-hashes.yaml.tmpl"
+);
+template!(CLIENT_VALIDATION_CA, "client-validation-ca.yaml.tmpl");
 template!(HTTP_CONNECTION_MANAGER, "http-connection-manager.yaml.tmpl");
 template!(ROUTE_DEFAULT_CLUSTER, "route-default-cluster.yaml.tmpl");
 template!(ROUTE_DEFAULT_404, "route-default-404.yaml.tmpl");

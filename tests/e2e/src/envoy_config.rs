@@ -9,8 +9,8 @@ use mtls_gate_shim::render::envoy::{
     self as layout, ClientCertificate, DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener,
 };
 use mtls_gate_shim::render::{SHIM_CLUSTER, template};
-use mtls_gate_testkit::paths;
 use mtls_gate_testkit::pki::{CertFiles, TestPki};
+use mtls_gate_testkit::{Shim, free_port, paths};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -240,16 +240,13 @@ impl EnvoyConfig {
         let envoy = EnvoyLayout {
             admin: loopback(self.admin_port),
             listeners: vec![
-                Listener {
-                    name: layout::TLS_LISTENER.to_string(),
-                    address: loopback(self.tls_port),
-                    server_tls: Some((self.server_cert.clone(), self.server_key.clone())),
-                },
-                Listener {
-                    name: layout::PLAIN_LISTENER.to_string(),
-                    address: loopback(self.plain_port),
-                    server_tls: None,
-                },
+                Listener::tls_files(
+                    layout::TLS_LISTENER,
+                    loopback(self.tls_port),
+                    self.server_cert.clone(),
+                    self.server_key.clone(),
+                ),
+                Listener::plain(layout::PLAIN_LISTENER, loopback(self.plain_port)),
             ],
             http: HttpFilter {
                 gate_json: self.gate_config.clone(),
@@ -272,6 +269,132 @@ impl EnvoyConfig {
             true => Ok(yaml),
             false => strip_path_normalisation(&yaml),
         }
+    }
+}
+
+/// `mtls-gate-shim render` as a test runs it: the real binary over a testkit [`Shim`]'s
+/// store, into `DIR/envoy`, with every listener on a free loopback port and the admin on
+/// port 0 (so [`crate::Envoy`] reads the ports back). Start Envoy with
+/// `EnvoyConfig::from_bootstrap(&render.bootstrap())`; run it again to reconfigure that
+/// Envoy live.
+pub struct ShimRender {
+    gate_path: PathBuf,
+    out: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// What a successful render printed.
+#[derive(Debug, Clone)]
+pub struct RenderOutput {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ShimRender {
+    /// Renders into `dir/envoy`, reading `shim`'s store and pointing the filter at `shim`.
+    pub fn new(dir: &Path, shim: &Shim) -> Result<Self> {
+        let args = vec![
+            "render".to_string(),
+            "--store".to_string(),
+            shim.store_path().display().to_string(),
+            "--listen".to_string(),
+            format!("127.0.0.1:{}", free_port()?),
+            "--plain-listen".to_string(),
+            format!("127.0.0.1:{}", free_port()?),
+            "--admin".to_string(),
+            "127.0.0.1:0".to_string(),
+            "--wasm".to_string(),
+            paths::filter_wasm()?.display().to_string(),
+            "--shim-url".to_string(),
+            format!("http://{}", shim.addr()),
+        ];
+        Ok(ShimRender {
+            gate_path: dir.join("gate.json"),
+            out: dir.join("envoy"),
+            args,
+            env: vec![
+                ("MTLS_GATE_SECRET".to_string(), shim.secret().to_string()),
+                (
+                    "MTLS_GATE_FEED_TOKEN".to_string(),
+                    shim.feed_token().to_string(),
+                ),
+            ],
+        })
+    }
+
+    /// Adds command-line arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// `--server-cert`/`--server-key`: the default server certificate.
+    pub fn server_cert(self, cert: &CertFiles) -> Self {
+        self.args([
+            "--server-cert".to_string(),
+            cert.cert_path.display().to_string(),
+            "--server-key".to_string(),
+            cert.key_path.display().to_string(),
+        ])
+    }
+
+    /// `--upstream-ca` and `--resolve HOST:PORT:127.0.0.1` for each upstream host.
+    pub fn upstreams(self, ca: &CertFiles, hosts: &[(&str, u16)]) -> Self {
+        let mut args = vec![
+            "--upstream-ca".to_string(),
+            ca.cert_path.display().to_string(),
+        ];
+        for (host, port) in hosts {
+            args.push("--resolve".to_string());
+            args.push(format!("{host}:{port}:127.0.0.1"));
+        }
+        self.args(args)
+    }
+
+    /// The bootstrap to start Envoy with.
+    pub fn bootstrap(&self) -> PathBuf {
+        self.out.join("envoy.yaml")
+    }
+
+    /// The output directory.
+    pub fn out_dir(&self) -> &Path {
+        &self.out
+    }
+
+    /// Writes `gate` and renders it; fails with render's output if render fails.
+    pub fn run(&self, gate: &str) -> Result<RenderOutput> {
+        let (ok, output) = self.exec(gate)?;
+        anyhow::ensure!(ok, "render failed: {}{}", output.stdout, output.stderr);
+        Ok(output)
+    }
+
+    /// Writes `gate` and renders it, expecting a refusal; render's stderr.
+    pub fn refused(&self, gate: &str) -> Result<String> {
+        let (ok, output) = self.exec(gate)?;
+        anyhow::ensure!(!ok, "render succeeded: {}", output.stdout);
+        Ok(output.stderr)
+    }
+
+    fn exec(&self, gate: &str) -> Result<(bool, RenderOutput)> {
+        std::fs::write(&self.gate_path, gate)?;
+        let out = std::process::Command::new(paths::shim_bin()?)
+            .args(&self.args)
+            .arg("--gate")
+            .arg(&self.gate_path)
+            .arg("--out")
+            .arg(&self.out)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("MTLS_GATE_ENCODING_SECRET")
+            .output()
+            .context("running mtls-gate-shim render")?;
+        Ok((
+            out.status.success(),
+            RenderOutput {
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            },
+        ))
     }
 }
 
