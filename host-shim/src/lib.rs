@@ -13,12 +13,17 @@
 //!   from `--store`).
 //! - [`render`]: the Envoy config for a gate (`mtls-gate-shim render`).
 //! - [`client`]: a typed client of a running shim's admin API.
+//! - [`control_tls`]: the admin API over TLS and mutual TLS (`serve --tls-cert`,
+//!   `--control-api-certs`).
+//! - [`live`]: `serve` re-renders Envoy's config when the store changes (SPEC §8 "Live").
 //! - [`cli`], [`serve`]: the binary.
 
 pub mod api;
 pub mod certificates;
 pub mod cli;
 pub mod client;
+pub mod control_tls;
+pub mod live;
 pub mod metrics;
 pub mod render;
 pub mod secret;

@@ -2,16 +2,20 @@
 
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
+use crate::control_tls::listener::TlsListener;
+use crate::control_tls::{ControlTls, TlsPlan, TlsSetupError};
 use crate::secret::{Secret, SecretError};
 use crate::sessions::KeyRules;
 use crate::store::open::StoreSpec;
 use crate::store::{Store, StoreError};
-use axum::ServiceExt;
 use axum::extract::Request;
+use axum::serve::Listener;
+use axum::{Router, ServiceExt};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
@@ -41,6 +45,10 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("refusing to start: {0}")]
+    Tls(#[from] TlsSetupError),
+    #[error("refusing to start: {0}")]
+    Gate(#[from] crate::live::GateError),
 }
 
 /// The resolved secrets.
@@ -124,19 +132,28 @@ fn secrets(args: &ServeArgs) -> Result<Secrets, StartError> {
 
 pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     let secrets = secrets(&args)?;
+    let tls_plan = TlsPlan::from_flags(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.control_api_certs.as_deref(),
+    )?;
     if secrets.feed_token.is_none() {
         tracing::warn!("{ENV_FEED_TOKEN} is not set: the change feed refuses every request");
     }
     let spec = StoreSpec::parse(&args.store).map_err(StartError::Store)?;
-    let store = open_store(&spec, &secrets.encoding).map_err(StartError::Store)?;
+    let store: Arc<Store> =
+        Arc::from(open_store(&spec, &secrets.encoding).map_err(StartError::Store)?);
     let version = store.version().map_err(StartError::Store)?;
     tracing::info!(store = %spec.describe(), version, "store open");
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: args.listen,
-            source,
-        })?;
+    let tls = match &tls_plan {
+        Some(plan) => Some(Arc::new(ControlTls::load(plan, Arc::clone(&store))?)),
+        None => None,
+    };
+    let listener = bind(args.listen).await?;
+    let feed_listener = match args.feed_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     if !args.listen.ip().is_loopback() {
         tracing::warn!(addr = %args.listen, "listening beyond loopback: /metrics and /hello are unauthenticated");
     }
@@ -145,13 +162,84 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
             "--allow-master-keys: keys without access rights are accepted and open every API"
         );
     }
-    let state = AppState::new(Arc::from(store), secrets.admin, secrets.feed_token)?.with_key_rules(
-        KeyRules {
+    let state = Arc::new(
+        AppState::new(store, secrets.admin, secrets.feed_token)?.with_key_rules(KeyRules {
             allow_master_keys: args.allow_master_keys,
-        },
+        }),
     );
-    let shutdown = shutdown_signal();
-    serve(listener, Arc::new(state), shutdown).await
+    crate::live::spawn(&state, args.gate.as_deref())?; // SPEC §8: Envoy follows the store
+    let stop = stop_signal(shutdown_signal());
+    let feed = match feed_listener {
+        Some(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                // Not "listening": launchers look for that word to find the main port.
+                tracing::info!(feed_addr = %addr, "change feed (only) on plain HTTP, for the filters' Envoy cluster");
+            }
+            Some(serve_app(
+                listener,
+                api::feed_router(Arc::clone(&state)),
+                stop.clone(),
+            ))
+        }
+        None => None,
+    };
+    let app = api::router(state);
+    let main = async {
+        match tls {
+            None => {
+                log_listening(&listener, "http");
+                serve_app(listener, app, stop).await
+            }
+            Some(tls) => {
+                announce_tls(&tls, args.feed_listen.is_some());
+                let listener =
+                    TlsListener::new(listener, tls).map_err(|source| StartError::Listen {
+                        addr: args.listen,
+                        source,
+                    })?;
+                log_listening(&listener, "https");
+                serve_app(listener, app, stop).await
+            }
+        }
+    };
+    match feed {
+        Some(feed) => {
+            tokio::try_join!(main, feed)?;
+        }
+        None => main.await?,
+    }
+    tracing::info!("mtls-gate-shim stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// What the TLS port asks of clients, and where the filters find the feed.
+fn announce_tls(tls: &ControlTls, feed_listen: bool) {
+    if !tls.requires_client_certs() {
+        tracing::warn!(
+            "admin API on TLS without client certificates (no --control-api-certs): anyone who reaches the port may try the admin secret"
+        );
+        return;
+    }
+    for reference in tls.describe_refs() {
+        tracing::info!(reference, "control API client certificate");
+    }
+    if !feed_listen {
+        tracing::warn!(
+            "the change feed is served only on the TLS port, which requires a client certificate: the filters' Envoy cluster must present one the references allow, or pass --feed-listen ADDR (plain HTTP, feed routes only)"
+        );
+    }
+}
+
+fn log_listening<L: Listener<Addr = SocketAddr>>(listener: &L, scheme: &str) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, scheme, "mtls-gate-shim listening");
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
@@ -160,17 +248,42 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "mtls-gate-shim listening");
-    }
-    // SPEC §2: trailing slashes are ignored; trimmed before routing.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(api::router(state));
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve)?;
+    log_listening(&listener, "http");
+    serve_app(listener, api::router(state), stop_signal(shutdown)).await?;
     tracing::info!("mtls-gate-shim stopped");
     Ok(())
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then drains in-flight requests.
+async fn serve_app<L>(
+    listener: L,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), StartError>
+where
+    L: Listener<Addr = SocketAddr>,
+{
+    // SPEC §2: trailing slashes are ignored; trimmed before routing.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(app);
+    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+        .with_graceful_shutdown(async move {
+            // Err: the sender is gone, which only happens once it has said stop.
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await
+        .map_err(StartError::Serve)
+}
+
+/// One shutdown future shared by every listener.
+fn stop_signal(
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = sender.send(true);
+    });
+    receiver
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed now, before the listener is

@@ -49,11 +49,15 @@ pub async fn changes(
 
     let mut writes = state.writes.subscribe();
     writes.borrow_and_update();
+    // Changes not yet released by the live render (`crate::live`) wait: Envoy does not have
+    // what they need yet.
+    let cap = || *state.feed_cap.borrow();
+    let until = cap();
     let mut set = state
-        .blocking(move |store| store.changes_since(since))
+        .blocking(move |store| store.changes_until(since, until))
         .await??;
     if is_empty_increment(&set) && !wait.is_zero() {
-        let seen = set.version;
+        let mut seen = set.version;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let now = tokio::time::Instant::now();
@@ -70,11 +74,16 @@ pub async fn changes(
                 }
                 Err(_) => false,
             };
-            if notified || state.blocking(|store| store.version()).await?? != seen {
+            let until = cap();
+            let visible = state.blocking(|store| store.version()).await??.min(until);
+            if notified || visible != seen {
                 set = state
-                    .blocking(move |store| store.changes_since(since))
+                    .blocking(move |store| store.changes_until(since, until))
                     .await??;
-                break;
+                if !is_empty_increment(&set) {
+                    break;
+                }
+                seen = visible;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `mtls-gate-shim render`: the command-line edge of the renderer.
 
-use super::envoy::Endpoint;
+use super::envoy::{ClientValidation, Endpoint, ServerCertificate};
+use super::handshake::Enforcement;
 use super::plan::UpstreamOptions;
 use super::{RenderError, RenderOptions, render_dir};
 use crate::cli::RenderArgs;
@@ -49,6 +50,9 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         path: args.gate.clone(),
         source,
     })?;
+    if args.strict {
+        refuse_unknown_fields(&gate_json)?;
+    }
     let upstream_ca = match args.upstream_ca {
         Some(ca) => Some(absolute("--upstream-ca", &ca)?),
         None if Path::new(SYSTEM_CA_BUNDLE).is_file() => Some(PathBuf::from(SYSTEM_CA_BUNDLE)),
@@ -60,8 +64,13 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         listen: args.listen,
         plain_listen: args.plain_listen,
         admin: args.admin,
-        server_cert: absolute("--server-cert", &args.server_cert)?,
-        server_key: absolute("--server-key", &args.server_key)?,
+        server_cert: match (&args.server_cert, &args.server_key) {
+            (Some(cert), Some(key)) => Some((
+                absolute("--server-cert", cert)?,
+                absolute("--server-key", key)?,
+            )),
+            _ => None,
+        },
         wasm: absolute("--wasm", &args.wasm)?,
         shim: shim_endpoint(&args.shim_url)?,
         feed_token: std::env::var(ENV_FEED_TOKEN).ok().filter(|t| !t.is_empty()),
@@ -76,8 +85,37 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         ..options
     };
     let rendered = render_dir(&options, &store)?;
+    // The shim re-renders from this whenever the store changes (SPEC §8, `crate::live`).
+    super::record::save(&store, &options, &args.gate).map_err(store_error)?;
     for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
+    }
+    for plan in &rendered.domains {
+        match &plan.enforcement {
+            Enforcement::Handshake(ClientValidation::LeafHashes(hashes)) => println!(
+                "domain {}: client certificate verified at the handshake ({} listed leaf fingerprints)",
+                plan.domain,
+                hashes.len()
+            ),
+            Enforcement::Handshake(ClientValidation::TrustedCa(_)) => println!(
+                "domain {}: client certificate verified at the handshake (chain to a listed CA)",
+                plan.domain
+            ),
+            Enforcement::Handshake(ClientValidation::HttpLevel) => {}
+            Enforcement::HttpLevel(reason) => println!(
+                "domain {}: client certificate checked per request only ({reason})",
+                plan.domain
+            ),
+        }
+    }
+    for chain in &rendered.tls_chains {
+        if !chain.server_names.is_empty() {
+            println!(
+                "tls {}: {}",
+                chain.server_names.join(","),
+                describe_certificate(&chain.server_certificate)
+            );
+        }
     }
     for api in &rendered.upstreams {
         let certificate = api
@@ -98,6 +136,36 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         rendered.bootstrap.display()
     );
     Ok(())
+}
+
+fn describe_certificate(certificate: &ServerCertificate) -> String {
+    match certificate {
+        ServerCertificate::Files { cert, .. } => format!("server certificate {}", cert.display()),
+        ServerCertificate::Sds { secret, .. } => format!("server certificate {secret}"),
+    }
+}
+
+/// `--strict`: the first field neither the gate nor Tyk knows refuses the render, as
+/// `"strict": true` in the gate would (the filter then refuses it too).
+fn refuse_unknown_fields(gate_json: &[u8]) -> Result<(), RenderCommandError> {
+    let Ok(gate) = serde_json::from_slice::<serde_json::Value>(gate_json) else {
+        // Not JSON: render's own parse says where.
+        return Ok(());
+    };
+    match mtls_gate_core::config::unknown_fields::find(&gate).first() {
+        Some(unknown) => Err(RenderCommandError::Render(RenderError::Gate(
+            mtls_gate_core::config::ConfigError::invalid(
+                unknown.path.clone(),
+                format!(
+                    "{} (--strict)",
+                    unknown
+                        .to_string()
+                        .trim_start_matches(&format!("{}: ", unknown.path))
+                ),
+            ),
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn absolute(what: &'static str, path: &Path) -> Result<PathBuf, RenderCommandError> {

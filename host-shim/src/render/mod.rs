@@ -3,6 +3,11 @@
 //! - [`plan`]: which clusters and secrets a gate needs. Cluster names and the certificate
 //!   choice come from `mtls_gate_core` (`decision::upstream_cluster`,
 //!   `upstream::choose_upstream_certificate`), the very functions the filter routes with.
+//! - [`resolve`]: certificate references that are file paths, inlined (the filter reads no
+//!   files), and private keys kept out of the filter's configuration.
+//! - [`server_certs`], [`handshake`], [`chains`]: the TLS listener (SPEC §8): server
+//!   certificates from the store or config, chosen by SNI, and per mTLS domain a chain that
+//!   verifies client certificates at the handshake where Tyk would.
 //! - [`envoy`]: that config as data, rendered into the `envoy-config/` templates ([`template`]).
 //! - [`files`]: atomic, owner-only writes.
 //!
@@ -13,21 +18,34 @@
 //!                                  reads no LDS/CDS file, so this is the file to validate
 //! DIR/xds/lds.yaml, cds.yaml       listeners (filter config inlined), clusters
 //! DIR/secrets/<sha256>.yaml        SDS: one upstream client certificate
-//! DIR/secrets/<sha256>.crt.pem     its chain, and .key.pem its decrypted private key
+//! DIR/secrets/<sha256>.server.yaml SDS: one listener server certificate
+//! DIR/secrets/<sha256>.crt.pem     their chain, and .key.pem the decrypted private key
 //! ```
 //! A re-render replaces only the files that changed, each by rename; Envoy reloads the
 //! resources whose watched directory saw a rename. A rotated certificate has a new
 //! fingerprint, hence new cluster and secret names, so nothing in use is ever rewritten in place.
 
+pub mod chains;
 pub mod command;
 pub mod envoy;
 pub mod files;
+pub mod handshake;
 pub mod plan;
+pub mod record;
+pub mod references;
+pub mod resolve;
+pub mod server_certs;
 pub mod template;
+#[cfg(test)]
+mod tls_tests;
 
 use crate::store::{Store, StoreError};
-use envoy::{DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener, XdsPaths};
+use envoy::{
+    DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener, ServerCertificate, TlsFilterChain,
+    XdsPaths,
+};
 use mtls_gate_core::config::{ConfigError, ConfigErrorKind, GateConfig};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -46,8 +64,10 @@ pub struct RenderOptions {
     pub listen: SocketAddr,
     pub plain_listen: Option<SocketAddr>,
     pub admin: SocketAddr,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
+    /// The default server certificate and key (PEM files): for connections without SNI and
+    /// names no store or config certificate covers. Optional when the gate names server
+    /// certificates (`http_server_options.ssl_certificates`, an API's `certificates`).
+    pub server_cert: Option<(PathBuf, PathBuf)>,
     pub wasm: PathBuf,
     /// The shim's address, for the shim cluster and the gate's `store.authority`.
     pub shim: Endpoint,
@@ -68,6 +88,22 @@ pub enum RenderError {
     InlinePrivateKey { api_id: String },
     #[error("certificate {id} is indexed with a private key, but the store returned none")]
     MissingPrivateKey { id: String },
+    #[error("{field}: certificate file {path}: {reason}")]
+    CertificateFile {
+        field: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{field}: server certificate {reference}: {reason}")]
+    ServerCertificate {
+        field: String,
+        reference: String,
+        reason: String,
+    },
+    #[error(
+        "no server certificate: pass --server-cert and --server-key, or name a certificate with its key in http_server_options.ssl_certificates or an API's certificates"
+    )]
+    NoServerCertificate,
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -83,6 +119,10 @@ pub struct Rendered {
     pub bootstrap: PathBuf,
     /// Per API with a target: its clusters, in gate order.
     pub upstreams: Vec<plan::ApiUpstream>,
+    /// The TLS listener's filter chains, the default last.
+    pub tls_chains: Vec<TlsFilterChain>,
+    /// Per mTLS domain: handshake-level or HTTP-level, and why.
+    pub domains: Vec<handshake::DomainPlan>,
     /// Files replaced by this run (unchanged ones are left alone).
     pub written: Vec<PathBuf>,
     /// Stale secret files removed.
@@ -90,13 +130,30 @@ pub struct Rendered {
     pub warnings: Vec<String>,
 }
 
-/// Validates `gate_json` and points its `store` block at the shim cluster. Returns the JSON
-/// the filter gets and its compiled form.
+/// A gate ready for Envoy: what the filter gets, and what `render` itself needs of it.
+pub struct PreparedGate {
+    /// The filter's JSON: file references inlined, private keys of allow-list and server
+    /// certificate entries removed, `store` pointed at the shim.
+    pub filter_json: String,
+    /// `filter_json` compiled, as the filter compiles it.
+    pub config: GateConfig,
+    /// The gate compiled with its private keys: the server certificates' material.
+    pub with_keys: GateConfig,
+    /// Each `api_id`'s index in `apis` (for error messages).
+    pub api_index: HashMap<String, usize>,
+    /// The allow-list entries as the filter gets them.
+    pub allow_entries: handshake::AllowEntries,
+    /// The file references that were inlined.
+    pub files: Vec<resolve::ResolvedFile>,
+}
+
+/// Validates `gate_json`, inlines its file references, and points its `store` block at the
+/// shim cluster.
 pub fn prepare_gate(
     gate_json: &[u8],
     shim_authority: &str,
     feed_token: Option<&str>,
-) -> Result<(String, GateConfig), RenderError> {
+) -> Result<PreparedGate, RenderError> {
     // Not JSON at all: the core's parser gives the line and column.
     let mut value: serde_json::Value = match serde_json::from_slice(gate_json) {
         Ok(value) => value,
@@ -111,6 +168,7 @@ pub fn prepare_gate(
             ));
         }
     };
+    let files = resolve::inline_files(&mut value)?;
     if let Some(store) = value.get_mut("store").and_then(|s| s.as_object_mut()) {
         store.insert("cluster".to_owned(), SHIM_CLUSTER.into());
         store.insert("authority".to_owned(), shim_authority.into());
@@ -128,12 +186,77 @@ pub fn prepare_gate(
             store.insert("token".to_owned(), token.into());
         }
     }
-    let json = value.to_string();
     // Envoy's environment is not ours to read: any `token_env` stands as set here, and the
     // filter checks it for real in on_configure.
-    let config = GateConfig::from_json_with_env(json.as_bytes(), &|_| Some("set-in-envoy".into()))
+    let env = |_: &str| Some("set-in-envoy".to_owned());
+    let with_keys = GateConfig::from_json_with_env(value.to_string().as_bytes(), &env)
         .map_err(RenderError::Gate)?;
-    Ok((json, config))
+    resolve::strip_private_keys(&mut value);
+    let filter_json = value.to_string();
+    let config =
+        GateConfig::from_json_with_env(filter_json.as_bytes(), &env).map_err(RenderError::Gate)?;
+    let api_index = value
+        .get("apis")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, api)| Some((api.get("api_id")?.as_str()?.to_owned(), i)))
+        .collect();
+    Ok(PreparedGate {
+        allow_entries: handshake::AllowEntries::from_gate(&value),
+        filter_json,
+        config,
+        with_keys,
+        api_index,
+        files,
+    })
+}
+
+/// The TLS listener of a prepared gate: its server certificates (secrets to write), the
+/// handshake plan per domain, and the filter chains.
+pub struct TlsPlan {
+    pub server_certs: server_certs::ServerCerts,
+    pub domains: Vec<handshake::DomainPlan>,
+    pub chains: Vec<TlsFilterChain>,
+}
+
+/// Plans the TLS listener of `gate` at unix time `now`; secrets go in `secrets_dir`.
+pub fn plan_tls(
+    gate: &PreparedGate,
+    store: &Store,
+    default_cert: Option<(PathBuf, PathBuf)>,
+    secrets_dir: &Path,
+    now: i64,
+) -> Result<TlsPlan, RenderError> {
+    let mut server_certs = server_certs::plan_server_certificates(
+        &gate.with_keys,
+        &gate.api_index,
+        &gate.files,
+        store,
+        secrets_dir,
+        now,
+    )?;
+    let domains = handshake::plan_domains(
+        &gate.config,
+        &gate.allow_entries,
+        store,
+        &mut server_certs.warnings,
+    )?;
+    let default = default_cert.map(|(cert, key)| ServerCertificate::Files { cert, key });
+    let chains = chains::filter_chains(&domains, &server_certs.certs, default)?;
+    Ok(TlsPlan {
+        server_certs,
+        domains,
+        chains,
+    })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 /// Renders the gate into `options.out_dir` (see the module docs for the layout).
@@ -145,24 +268,31 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
         files::private_dir(dir).map_err(io_at(dir))?;
     }
     let authority = format!("{}:{}", options.shim.host, options.shim.port);
-    let (gate_json, config) = prepare_gate(
+    let gate = prepare_gate(
         &options.gate_json,
         &authority,
         options.feed_token.as_deref(),
     )?;
-    let planned = plan::plan(&config, store, &options.upstreams, &secrets_dir)?;
+    let config = &gate.config;
+    let mut planned = plan::plan(config, store, &options.upstreams, &secrets_dir)?;
+    let tls = plan_tls(
+        &gate,
+        store,
+        options.server_cert.clone(),
+        &secrets_dir,
+        unix_now(),
+    )?;
+    planned
+        .warnings
+        .extend(tls.server_certs.warnings.iter().cloned());
 
-    let mut listeners = vec![Listener {
-        name: envoy::TLS_LISTENER.to_owned(),
-        address: options.listen,
-        server_tls: Some((options.server_cert.clone(), options.server_key.clone())),
-    }];
+    let mut listeners = vec![Listener::tls(
+        envoy::TLS_LISTENER,
+        options.listen,
+        tls.chains.clone(),
+    )];
     if let Some(plain) = options.plain_listen {
-        listeners.push(Listener {
-            name: envoy::PLAIN_LISTENER.to_owned(),
-            address: plain,
-            server_tls: None,
-        });
+        listeners.push(Listener::plain(envoy::PLAIN_LISTENER, plain));
     }
     let mut clusters = vec![envoy::Cluster {
         name: SHIM_CLUSTER.to_owned(),
@@ -180,7 +310,7 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
                 .and_then(|s| s.token_env.clone())
                 .into_iter()
                 .collect(),
-            gate_json,
+            gate_json: gate.filter_json.clone(),
             wasm: options.wasm.clone(),
             default_route: DefaultRoute::NotFound,
         },
@@ -194,15 +324,17 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
     // Order matters for a running Envoy: secrets before the clusters that name them,
     // clusters before the listener whose filter routes to them.
     let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    for secret in &planned.secrets {
-        outputs.push((
-            secret.secret.key.clone(),
-            secret.key_pem.as_bytes().to_vec(),
-        ));
-        outputs.push((
-            secret.secret.cert.clone(),
-            secret.cert_pem.as_bytes().to_vec(),
-        ));
+    let server_secrets = tls.server_certs.certs.iter().map(|c| &c.secret);
+    for secret in planned.secrets.iter().chain(server_secrets) {
+        // A certificate both presented upstream and served shares its PEM files.
+        for (path, contents) in [
+            (&secret.secret.key, secret.key_pem.as_bytes()),
+            (&secret.secret.cert, secret.cert_pem.as_bytes()),
+        ] {
+            if !outputs.iter().any(|(p, _)| p == path) {
+                outputs.push((path.clone(), contents.to_vec()));
+            }
+        }
         outputs.push((
             secret.sds_path.clone(),
             secret.secret.render_sds()?.into_bytes(),
@@ -221,6 +353,9 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
         bootstrap.clone(),
         layout.render_dynamic_bootstrap(&paths)?.into_bytes(),
     ));
+    let gate_value: serde_json::Value = serde_json::from_str(&gate.filter_json).unwrap_or_default();
+    let missing_ids =
+        references::missing_store_ids(&gate_value, store).map_err(RenderError::Store)?;
     let mut written = Vec::new();
     for (path, contents) in &outputs {
         if files::write_atomic(path, contents).map_err(io_at(path))? {
@@ -232,9 +367,18 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
     Ok(Rendered {
         bootstrap,
         upstreams: planned.apis,
+        tls_chains: tls.chains,
+        domains: tls.domains,
         written,
         removed,
-        warnings: planned.warnings,
+        // Typos first: one can switch a check off (`"strict": true` or --strict refuses).
+        warnings: config
+            .unknown_fields
+            .iter()
+            .map(ToString::to_string)
+            .chain(missing_ids)
+            .chain(planned.warnings)
+            .collect(),
     })
 }
 

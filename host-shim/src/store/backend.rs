@@ -9,7 +9,10 @@
 //!   as "a sealed key is stored", never stored on its own;
 //! - sessions: the Tyk session JSON, opaque here, beside the ID of the certificate it is
 //!   bound to;
-//! - change-log rows ([`ChangeRow`]).
+//! - change-log rows ([`ChangeRow`]);
+//! - named records: a JSON document under a name, opaque here (what `render` last rendered,
+//!   the gate the shims serve). They are not certificates or sessions: writing one is not a
+//!   change the feed reports, and it does not bump the version.
 //!
 //! Atomicity: [`Backend::write`] runs the store's work as one transaction that commits every
 //! write the work made, or none. Reads inside it see the state as of the transaction's start,
@@ -89,6 +92,9 @@ pub trait Records {
 
     /// The change-log rows with a version above `version`, in the order they were appended.
     fn changes_after(&mut self, version: u64) -> Result<Vec<ChangeRow>, StoreError>;
+
+    /// The JSON document stored under `name`.
+    fn named_record(&mut self, name: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// Writes, inside a [`Backend::write`] transaction.
@@ -121,6 +127,9 @@ pub trait Writes: Records {
     fn prune_changes_through(&mut self, version: u64) -> Result<(), StoreError>;
 
     fn set_log_state(&mut self, state: LogState) -> Result<(), StoreError>;
+
+    /// Creates or replaces the JSON document under `name`.
+    fn put_named_record(&mut self, name: &str, json: &str) -> Result<(), StoreError>;
 }
 
 /// A place records live. Methods block; the store's async callers use `spawn_blocking`.

@@ -28,6 +28,8 @@ pub fn run(make: &StoreFactory<'_>) {
     no_op_writes_do_not_bump_the_version(&make(100));
     lookup_answers_session_and_certificate(&make(100));
     lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(&make(100));
+    named_records_round_trip_without_a_version_bump(&make(100));
+    feed_held_back_at_a_version_gives_only_what_came_before(&make(100));
 }
 
 /// A certificate without a key, for backends' own tests (its ID is its fake fingerprint).
@@ -366,4 +368,68 @@ fn lookup_answers_session_and_certificate(store: &Store) {
     let found = ok(store.lookup(&key));
     assert_eq!(found.session.map(|g| g.alias), Some("nine".into()));
     assert_eq!(found.cert.map(|c| c.id), Some(id));
+}
+
+fn named_records_round_trip_without_a_version_bump(store: &Store) {
+    let version = ok(store.version());
+    assert_eq!(ok(store.named_record("render")), None);
+    ok(store.put_named_record("render", r#"{"out_dir": "/tmp/a"}"#));
+    ok(store.put_named_record("gate", r#"{"apis": []}"#));
+    assert_eq!(
+        ok(store.named_record("render")).as_deref(),
+        Some(r#"{"out_dir": "/tmp/a"}"#)
+    );
+    ok(store.put_named_record("render", r#"{"out_dir": "/tmp/b"}"#));
+    assert_eq!(
+        ok(store.named_record("render")).as_deref(),
+        Some(r#"{"out_dir": "/tmp/b"}"#)
+    );
+    assert_eq!(
+        ok(store.named_record("gate")).as_deref(),
+        Some(r#"{"apis": []}"#)
+    );
+    // Not a certificate or session change: the filters' feed does not move.
+    assert_eq!(ok(store.version()), version);
+    let feed = ok(store.changes_since(version));
+    assert!(!feed.full && feed.certs.is_empty() && feed.sessions.is_empty());
+}
+
+fn feed_held_back_at_a_version_gives_only_what_came_before(store: &Store) {
+    let start = ok(store.version());
+    let first = cert("o", "held-1", Some(b"k"));
+    let first_id = first.certificate.id.clone();
+    ok(store.add_certificate(first));
+    let second = cert("o", "held-2", None);
+    let second_id = second.certificate.id.clone();
+    ok(store.add_certificate(second));
+    assert!(ok(store.delete_certificate(&first_id)));
+
+    let held = ok(store.changes_until(start, start + 1));
+    assert!(!held.full);
+    assert_eq!(held.version, start + 1);
+    assert_eq!(held.certs.len(), 1);
+    assert_eq!(held.certs[0].id, first_id);
+    assert!(held.removed_certs.is_empty());
+
+    let next = ok(store.changes_until(start + 1, start + 3));
+    assert_eq!(next.version, start + 3);
+    assert_eq!(next.certs.len(), 1);
+    assert_eq!(next.certs[0].id, second_id);
+    assert_eq!(next.removed_certs, vec![first_id.clone()]);
+
+    // Already at (or past) the cap: nothing, at the version asked from.
+    let nothing = ok(store.changes_until(start + 2, start + 1));
+    assert!(!nothing.full);
+    assert_eq!(nothing.version, start + 2);
+    assert!(nothing.certs.is_empty() && nothing.removed_certs.is_empty());
+
+    // A cap beyond the store is the store.
+    assert_eq!(
+        ok(store.changes_until(start, u64::MAX)),
+        ok(store.changes_since(start))
+    );
+    // A snapshot is always the current state.
+    let snapshot = ok(store.changes_until(0, start + 1));
+    assert!(snapshot.full);
+    assert_eq!(snapshot.version, start + 3);
 }

@@ -329,6 +329,11 @@ impl Records for Access<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|detail| self.corrupt(detail))
     }
+
+    fn named_record(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = self.keys.named_records();
+        self.call(|con| con.hget(key, name))
+    }
 }
 
 impl Writes for Access<'_> {
@@ -409,6 +414,13 @@ impl Writes for Access<'_> {
                 self.keys.meta(),
                 &[("version", state.version), ("floor", state.floor)],
             )
+            .ignore();
+        Ok(())
+    }
+
+    fn put_named_record(&mut self, name: &str, json: &str) -> Result<(), StoreError> {
+        self.pipe
+            .hset(self.keys.named_records(), name, json)
             .ignore();
         Ok(())
     }

@@ -185,6 +185,12 @@ impl Store {
             .transpose()
     }
 
+    /// Every session's key, in byte order (`GET /tyk/keys`).
+    pub fn session_keys(&self) -> Result<Vec<String>, StoreError> {
+        let sessions = self.read(ReadScope::View, |records| records.sessions())?;
+        Ok(sessions.into_iter().map(|(key, _)| key).collect())
+    }
+
     /// Replaces an existing session; its certificate must exist.
     pub fn update_session(&self, key: &str, session: &Session) -> Result<(), StoreError> {
         let json = session_json(session)?;
@@ -221,11 +227,29 @@ impl Store {
     /// The feed: changes after `since`, or a snapshot (see `mtls_gate_core::feed`), as one
     /// consistent view at the set's `version`.
     pub fn changes_since(&self, since: u64) -> Result<ChangeSet, StoreError> {
+        self.changes_until(since, u64::MAX)
+    }
+
+    /// [`Store::changes_since`] held back at version `until`: the changes after `since` up to
+    /// and including `until`, at version `until` (or `since` when that is already past it,
+    /// with nothing in it). The live render (`crate::live`) holds the filters back this way
+    /// until Envoy has the clusters a change needs. A snapshot (a `since` the log cannot
+    /// answer) is always the current state: there is no older one to give.
+    pub fn changes_until(&self, since: u64, until: u64) -> Result<ChangeSet, StoreError> {
         self.read(ReadScope::View, |records| {
             let LogState { version, floor } = records.log_state()?;
             if !changelog::wants_snapshot(since, floor, version) {
-                let rows = records.changes_after(since)?;
-                return changelog::fold(rows, version).map_err(|detail| self.corrupt(detail));
+                let until = until.min(version);
+                if since >= until {
+                    return Ok(ChangeSet {
+                        version: since,
+                        full: false,
+                        ..ChangeSet::default()
+                    });
+                }
+                let mut rows = records.changes_after(since)?;
+                rows.retain(|row| row.version <= until);
+                return changelog::fold(rows, until).map_err(|detail| self.corrupt(detail));
             }
             let certs = records
                 .certificates()?
@@ -265,6 +289,20 @@ impl Store {
             key: key.to_owned(),
             session: session.map(|s| s.grant()),
             cert: cert.map(|c| c.index_entry()),
+        })
+    }
+
+    /// The JSON document stored under `name` (see `backend`: named records).
+    pub fn named_record(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.read(ReadScope::Record, |records| records.named_record(name))
+    }
+
+    /// Creates or replaces the JSON document under `name`. Not a change the feed reports:
+    /// the version stays as it is.
+    pub fn put_named_record(&self, name: &str, json: &str) -> Result<(), StoreError> {
+        self.backend.write(&mut |tx| {
+            tx.put_named_record(name, json)?;
+            Ok(Decision::Commit)
         })
     }
 

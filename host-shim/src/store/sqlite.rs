@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS changes (
     payload TEXT
 );
 CREATE INDEX IF NOT EXISTS changes_by_version ON changes (version);
+CREATE TABLE IF NOT EXISTS named_records (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL  -- a JSON document (what render last rendered, the gate)
+);
 ";
 
 const CERT_COLUMNS: &str = "id, org_id, kind, fingerprint, not_before, not_after, is_ca, \
@@ -325,6 +329,17 @@ impl Records for Sql<'_> {
         }
         Ok(log)
     }
+
+    fn named_record(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT body FROM named_records WHERE name = ?1",
+                params![name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)
+    }
 }
 
 impl Writes for Sql<'_> {
@@ -400,6 +415,14 @@ impl Writes for Sql<'_> {
         self.execute(
             "UPDATE store_state SET version = ?1, log_floor = ?2 WHERE singleton = 1",
             params![to_sql_int(state.version)?, to_sql_int(state.floor)?],
+        )
+    }
+
+    fn put_named_record(&mut self, name: &str, json: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO named_records (name, body) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+            params![name, json],
         )
     }
 }

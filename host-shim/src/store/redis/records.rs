@@ -9,6 +9,7 @@
 //! - `P sessions` (sorted set, all scores 0): session keys, listed in byte order.
 //! - `P session:<key>` (hash): `certificate` and `body` (the Tyk session JSON).
 //! - `P changes` (sorted set): the change log, scored by version; see [`change_member`].
+//! - `P records` (hash): named records, field = the name, value = its JSON document.
 //!
 //! Stores written before deleting a certificate stopped deleting its sessions (SPEC §2
 //! "Revocation by deletion") may also hold `P cert-sessions:<id>` sets, the index that
@@ -52,6 +53,10 @@ impl Keys {
 
     pub fn changes(&self) -> String {
         format!("{}changes", self.prefix)
+    }
+
+    pub fn named_records(&self) -> String {
+        format!("{}records", self.prefix)
     }
 }
 
