@@ -3,11 +3,14 @@
 //!
 //! Each method is one request with the admin secret, and returns what the answer means (an
 //! ID, a list, a session); a refusal is [`ClientError::Refused`] with the shim's status and
-//! message. The answer bodies are the shim's own types ([`crate::api::answers`],
+//! message. A shim that cannot be connected to at all is [`ClientError::Unreachable`] with
+//! the base URL, and says what probably happened: "cannot reach the shim at
+//! http://127.0.0.1:8181: connection refused; is `mtls-gate-shim serve` running?" (issue 11:
+//! "error sending request for url" told a newcomer nothing). The answer bodies are the shim's own types ([`crate::api::answers`],
 //! [`crate::certificates::meta`], [`Session`]).
 
 use crate::api::answers::{
-    CertificateAdded, CertificateDetails, CertificateIds, CertificateRemoved, KeyAction,
+    CertificateAdded, CertificateDetails, CertificateIds, CertificateRemoved, KeyAction, KeyList,
 };
 use crate::certificates::meta::{CertificateBasics, CertificateMeta};
 use crate::secret::Secret;
@@ -24,7 +27,10 @@ const ADMIN_HEADER: &str = "X-Tyk-Authorization";
 pub enum ClientError {
     #[error("bad shim URL {url}: {reason}")]
     BaseUrl { url: String, reason: String },
-    #[error("cannot reach the shim at {url}: {source}")]
+    /// The request failed. When no connection could be made (refused, no route, a name
+    /// that does not resolve) `url` is the base URL and the text asks whether the shim runs;
+    /// otherwise `url` is the request's and the text is reqwest's.
+    #[error("cannot reach the shim at {url}: {}", transport_failure(source))]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the shim answered {status}: {message}")]
     Refused { status: u16, message: String },
@@ -145,13 +151,21 @@ impl AdminClient {
         Ok(answer.key)
     }
 
+    /// `GET /tyk/keys`: every key, in byte order.
+    pub async fn keys(&self) -> Result<Vec<String>, ClientError> {
+        let url = self.url(&["tyk", "keys"], &[]);
+        let list: KeyList = self.call(Method::GET, url, None).await?;
+        Ok(list.keys)
+    }
+
     /// `GET /tyk/keys/<key>`. A missing key is `Refused` with status 404.
     pub async fn key(&self, key: &str) -> Result<Session, ClientError> {
         let url = self.url(&["tyk", "keys", key], &[]);
         self.call(Method::GET, url, None).await
     }
 
-    /// `PUT /tyk/keys/<key>`: replaces the session.
+    /// `PUT /tyk/keys/<key>`: replaces the whole session (Tyk's PUT); for a partial change,
+    /// [`AdminClient::modify_key`].
     pub async fn update_key(&self, key: &str, session: &Session) -> Result<(), ClientError> {
         let url = self.url(&["tyk", "keys", key], &[]);
         let _: KeyAction = self
@@ -160,11 +174,30 @@ impl AdminClient {
         Ok(())
     }
 
+    /// A partial change: `GET /tyk/keys/<key>`, `change` applied to the session, then `PUT` of
+    /// the whole session, since Tyk's PUT replaces it. Returns the session as written. Not
+    /// atomic: a change another writer makes between the GET and the PUT is overwritten.
+    pub async fn modify_key(
+        &self,
+        key: &str,
+        change: impl FnOnce(&mut Session),
+    ) -> Result<Session, ClientError> {
+        let mut session = self.key(key).await?;
+        change(&mut session);
+        self.update_key(key, &session).await?;
+        Ok(session)
+    }
+
     /// `DELETE /tyk/keys/<key>`.
     pub async fn delete_key(&self, key: &str) -> Result<(), ClientError> {
         let url = self.url(&["tyk", "keys", key], &[]);
         let _: KeyAction = self.call(Method::DELETE, url, None).await?;
         Ok(())
+    }
+
+    /// The base URL as a user writes it (`http://127.0.0.1:8181`, no trailing `/`).
+    fn base_text(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_owned()
     }
 
     /// `base` + path segments (each percent-encoded) + query pairs.
@@ -196,7 +229,16 @@ impl AdminClient {
             url: url.to_string(),
             source,
         };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = request.send().await.map_err(|source| {
+            if source.is_connect() {
+                ClientError::Unreachable {
+                    url: self.base_text(),
+                    source,
+                }
+            } else {
+                unreachable(source)
+            }
+        })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
@@ -208,6 +250,36 @@ impl AdminClient {
             detail: e.to_string(),
         })
     }
+}
+
+/// The text of a failed request: for a connection that could not be made, why, and the
+/// likely fix; otherwise reqwest's own text.
+fn transport_failure(error: &reqwest::Error) -> String {
+    if error.is_connect() {
+        format!(
+            "{}; is `mtls-gate-shim serve` running?",
+            connect_failure(error)
+        )
+    } else {
+        error.to_string()
+    }
+}
+
+/// Why a connection failed, in words: "connection refused" for the usual case (nothing
+/// listens), else the innermost cause (a name that does not resolve, a timeout, no route).
+fn connect_failure(error: &reqwest::Error) -> String {
+    let mut innermost: &dyn std::error::Error = error;
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        if let Some(io) = next.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return "connection refused".to_owned();
+        }
+        innermost = next;
+        cause = next.source();
+    }
+    innermost.to_string()
 }
 
 /// An error answer: its Tyk `message`, or the whole body when it has none.

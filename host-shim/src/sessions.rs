@@ -77,6 +77,11 @@ pub fn create(
     Ok(key)
 }
 
+/// `GET /tyk/keys`: every key, in byte order.
+pub fn list(store: &Store) -> Result<Vec<String>, SessionError> {
+    Ok(store.session_keys()?)
+}
+
 pub fn get(store: &Store, key: &str) -> Result<Session, SessionError> {
     store.session(key)?.ok_or(SessionError::NotFound)
 }

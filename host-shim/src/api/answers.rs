@@ -50,6 +50,12 @@ pub struct CertificateDetails {
     pub certs: Vec<CertificateBasics>,
 }
 
+/// `GET /tyk/keys` (Tyk's `apiAllKeys`). An empty list is `[]`, as for certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<String>,
+}
+
 /// `POST /tyk/keys/create`, `PUT` and `DELETE /tyk/keys/<key>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyAction {

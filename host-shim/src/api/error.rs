@@ -96,7 +96,12 @@ impl From<CertificateError> for ApiError {
             }
             CertificateError::Upload(upload) => {
                 tracing::info!(%upload, "certificate upload refused");
-                forbidden(upload_message(&upload))
+                // Tyk's message first, then what is wrong (issue 11): scripts matching
+                // Tyk's text by prefix keep working.
+                match upload.hint() {
+                    Some(hint) => forbidden(&format!("{} ({hint})", upload_message(&upload))),
+                    None => forbidden(upload_message(&upload)),
+                }
             }
             CertificateError::Exists(id) => {
                 forbidden(&format!("Certificate with {id} id already exists"))
@@ -113,7 +118,14 @@ impl From<CertificateError> for ApiError {
 /// Tyk's (Go's) wording for each upload refusal.
 fn upload_message(error: &UploadError) -> &'static str {
     match error {
-        UploadError::NotPem => "Failed to decode certificate. It should be PEM encoded.",
+        UploadError::NotPem
+        | UploadError::EmptyBody
+        | UploadError::Der
+        | UploadError::Binary
+        | UploadError::PrivateKeyOnly
+        | UploadError::CertificateRequest => {
+            "Failed to decode certificate. It should be PEM encoded."
+        }
         UploadError::MultiplePrivateKeys => "Found multiple private keys",
         UploadError::MalformedCertificate { .. } => "x509: malformed certificate",
         UploadError::Expired { .. } => "certificate is expired",
@@ -123,7 +135,9 @@ fn upload_message(error: &UploadError) -> &'static str {
             "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [PUBLIC KEY]"
         }
         UploadError::Key(KeyError::Mismatch) => "private key does not match public key",
-        UploadError::Key(KeyError::UnparsablePrivateKey) => "tls: failed to parse private key",
+        UploadError::Key(KeyError::UnparsablePrivateKey) | UploadError::EncryptedPrivateKey => {
+            "tls: failed to parse private key"
+        }
         UploadError::Key(KeyError::UnsupportedAlgorithm) => {
             "tls: found unknown private key type in PKCS#8 wrapping"
         }

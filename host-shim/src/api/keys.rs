@@ -1,7 +1,7 @@
 //! `/tyk/keys` handlers (SPEC §2 table).
 
 use super::AppState;
-use super::answers::KeyAction;
+use super::answers::{KeyAction, KeyList};
 use super::body::SessionBody;
 use super::error::ApiError;
 use crate::sessions;
@@ -22,6 +22,12 @@ pub async fn create(
         .await??;
     state.wrote();
     Ok(Json(KeyAction::added(key)))
+}
+
+/// `GET /tyk/keys`.
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<KeyList>, ApiError> {
+    let keys = state.blocking(sessions::list).await??;
+    Ok(Json(KeyList { keys }))
 }
 
 /// `GET /tyk/keys/<key>`: the session as stored, every Tyk field included.

@@ -2,6 +2,7 @@
 //! the filters (ARCHITECTURE "Change feed"), `/hello` and `/metrics`.
 //!
 //! [`router`] is the one place routes are declared; it reads like the API table.
+//! [`feed_router`] serves the feed's routes (declared once, in `feed_routes`) alone.
 //! Handlers are thin: extract, call one domain function (on a blocking thread, since the
 //! store blocks), map the result. Bodies are extractors ([`body`]); typed errors become Tyk
 //! JSON in [`error`]; the JSON of successful admin answers is [`answers`], which the
@@ -42,6 +43,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Bumped after every acknowledged write; long-polling feed readers wait on it.
     pub writes: watch::Sender<u64>,
+    /// The newest store version the feed serves the filters (`u64::MAX`: all of it). While
+    /// `serve` follows a render (`crate::live`), changes wait here until Envoy has them.
+    pub feed_cap: watch::Sender<u64>,
     /// What a session must hold beyond its shape (`serve --allow-master-keys`).
     pub key_rules: KeyRules,
 }
@@ -58,6 +62,7 @@ impl AppState {
             feed_token,
             metrics: Metrics::new()?,
             writes: watch::Sender::new(0),
+            feed_cap: watch::Sender::new(u64::MAX),
             key_rules: KeyRules::default(),
         })
     }
@@ -99,34 +104,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tyk/certs/{ids}", get(certs::show).delete(certs::delete))
         .route("/tyk/keys/create", post(keys::create))
         // Tyk also creates a key on `POST /tyk/keys`; scripts use either.
-        .route("/tyk/keys", post(keys::create))
+        .route("/tyk/keys", get(keys::list).post(keys::create))
         .route(
             "/tyk/keys/{key}",
             get(keys::show).put(keys::update).delete(keys::delete),
         )
         .method_not_allowed_fallback(method_not_supported);
 
-    // ARCHITECTURE "Change feed": read-only, its own token.
-    let feed = Router::new()
-        .route(mtls_gate_core::feed::CHANGES_PATH, get(feed::changes))
-        .route(
-            &format!("{}{{key}}", mtls_gate_core::feed::LOOKUP_PATH_PREFIX),
-            get(feed::lookup),
-        )
-        .method_not_allowed_fallback(method_not_supported)
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            auth::require_feed_token,
-        ));
-
     let open = Router::new()
         .route("/hello", get(health::hello))
         .route("/metrics", get(health::metrics))
         .method_not_allowed_fallback(method_not_supported);
 
-    Router::new()
+    let routes = Router::new()
         .merge(admin)
-        .merge(feed)
+        .merge(feed_routes(&state))
         .merge(open)
         .fallback(not_found)
         // SPEC §2: the secret is checked before routing, so every `/tyk` path without it is
@@ -134,7 +126,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::guard_admin_paths,
+        ));
+    with_common_layers(routes, state)
+}
+
+/// The change feed and nothing else (`serve --feed-listen`): the plain-HTTP port the
+/// filters' Envoy cluster uses when the main port requires client certificates. Every other
+/// path, `/tyk/...` included, is 404.
+pub fn feed_router(state: Arc<AppState>) -> Router {
+    with_common_layers(feed_routes(&state).fallback(not_found), state)
+}
+
+/// ARCHITECTURE "Change feed": read-only, its own token.
+fn feed_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route(mtls_gate_core::feed::CHANGES_PATH, get(feed::changes))
+        .route(
+            &format!("{}{{key}}", mtls_gate_core::feed::LOOKUP_PATH_PREFIX),
+            get(feed::lookup),
+        )
+        .method_not_allowed_fallback(method_not_supported)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(state),
+            auth::require_feed_token,
         ))
+}
+
+/// What every listener's routes run through: the body limit, metrics, JSON errors.
+fn with_common_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(middleware::map_response(json_errors))

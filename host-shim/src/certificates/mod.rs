@@ -46,8 +46,7 @@ impl From<StoreError> for CertificateError {
 /// `POST /tyk/certs`: admits the PEM under `org_id` and stores it. Returns the new ID.
 pub fn add(store: &Store, body: &[u8], org_id: &str, now: i64) -> Result<String, CertificateError> {
     checked_org(org_id)?;
-    let pem = std::str::from_utf8(body).map_err(|_| UploadError::NotPem)?;
-    let upload = upload::admit(pem, org_id, now)?;
+    let upload = upload::admit_body(body, org_id, now)?;
     let id = upload.id.clone();
     store.add_certificate(NewCertificate::from(upload))?;
     tracing::info!(?id, ?org_id, "certificate added");
@@ -109,4 +108,62 @@ fn checked_org(org_id: &str) -> Result<(), CertificateError> {
 fn org_filter(org_id: &str) -> Result<Option<&str>, CertificateError> {
     checked_org(org_id)?;
     Ok((!org_id.is_empty()).then_some(org_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::store::sqlite::SqliteBackend;
+    use mtls_gate_core::pem::parse_blocks;
+    use mtls_gate_testkit::ca::TestCa;
+
+    /// Issue 11 point 5: every hinted refusal leaves the store as it was.
+    #[test]
+    fn refused_uploads_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = Secret::new("upload-test-secret", "secret").unwrap();
+        let store = Store::open(
+            SqliteBackend::open(&dir.path().join("store.db")).unwrap(),
+            &secret,
+        )
+        .unwrap();
+        let leaf = TestCa::new().leaf("client");
+        let der = parse_blocks(&leaf.cert_pem).unwrap().remove(0).der;
+        let encrypted = format!(
+            "{}-----BEGIN ENCRYPTED PRIVATE KEY-----\nYWJj\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            leaf.cert_pem
+        );
+        let csr = "-----BEGIN CERTIFICATE REQUEST-----\nYWJj\n-----END CERTIFICATE REQUEST-----\n";
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let before = store.version().unwrap();
+        let bodies: Vec<(&str, Vec<u8>, UploadError)> = vec![
+            ("empty", Vec::new(), UploadError::EmptyBody),
+            ("der", der, UploadError::Der),
+            ("binary", b"\xff\xfe\x00\x01".to_vec(), UploadError::Binary),
+            (
+                "key only",
+                leaf.key_pem.clone().into_bytes(),
+                UploadError::PrivateKeyOnly,
+            ),
+            (
+                "csr",
+                csr.as_bytes().to_vec(),
+                UploadError::CertificateRequest,
+            ),
+            (
+                "encrypted key",
+                encrypted.into_bytes(),
+                UploadError::EncryptedPrivateKey,
+            ),
+        ];
+        for (title, body, want) in bodies {
+            match add(&store, &body, "acme", now) {
+                Err(CertificateError::Upload(got)) => assert_eq!(got, want, "{title}"),
+                other => panic!("{title}: {other:?}"),
+            }
+        }
+        assert_eq!(store.version().unwrap(), before);
+        assert!(list_ids(&store, "").unwrap().is_empty());
+    }
 }

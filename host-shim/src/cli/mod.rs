@@ -8,7 +8,7 @@
 pub mod admin;
 
 use crate::render::plan::Resolve;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -42,8 +42,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Writes into --out (0700): envoy.yaml (start Envoy with `envoy -c DIR/envoy.yaml`),
-xds/lds.yaml and xds/cds.yaml (listeners, clusters), secrets/<sha256>.{yaml,crt.pem,key.pem}
-(upstream client certificates, decrypted from the store), and envoy-validate.yaml: the same
+xds/lds.yaml and xds/cds.yaml (listeners, clusters), secrets/<sha256>.{yaml,server.yaml,crt.pem,key.pem}
+(upstream client and server certificates, keys decrypted from the store), and envoy-validate.yaml: the same
 resources in one static file, for `envoy --mode validate -c DIR/envoy-validate.yaml` (validate
 mode reads no LDS/CDS file). Every file is replaced atomically
 (temp file, fsync, rename), so a running Envoy reloads it.
@@ -52,6 +52,12 @@ Routing: the filter names the cluster in x-mtls-gate-cluster (removed before the
 Per API with a target_url: cluster `mtls-gate_<api>_<tag>` without client certificate, and
 `..._cert_<sha256 prefix>` when the chosen upstream certificate has a key in the store.
 A request for which the filter names no cluster gets 404 {\"error\": \"No upstream for this request\"}.
+
+TLS listener (SPEC §8): one filter chain per server certificate (http_server_options.ssl_certificates,
+an API's certificates; chosen by SNI: its DNS names and the API's domain), one per domain whose APIs
+all use use_mutual_tls_auth (client certificate verified at the handshake: leaf-only lists by hash,
+CA-only lists as trust; mixed lists stay at the HTTP level), and the default chain (--server-cert).
+Certificate references that are file paths are read here and inlined for the filter.
 The gate's `store.cluster`/`store.authority` are pointed at the shim (--shim-url); an empty
 `store.token` is filled from MTLS_GATE_FEED_TOKEN.
 
@@ -65,6 +71,10 @@ pub struct RenderArgs {
     /// The gate JSON (the filter's configuration).
     #[arg(long, value_name = "FILE")]
     pub gate: PathBuf,
+    /// Refuse fields neither the gate nor Tyk knows (likely typos) instead of warning, as
+    /// `"strict": true` in the gate does.
+    #[arg(long)]
+    pub strict: bool,
     /// Output directory (created 0700).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -81,12 +91,15 @@ pub struct RenderArgs {
     /// Envoy's admin listener.
     #[arg(long, default_value = "127.0.0.1:9901", value_name = "ADDR")]
     pub admin: SocketAddr,
-    /// The TLS listener's certificate chain (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub server_cert: PathBuf,
-    /// The TLS listener's private key (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub server_key: PathBuf,
+    /// The TLS listener's default certificate chain (PEM): served to connections without
+    /// SNI and to names no certificate of the gate covers. Optional when the gate names
+    /// server certificates (`http_server_options.ssl_certificates`, an API's `certificates`);
+    /// then the first of those is the default.
+    #[arg(long, value_name = "FILE", requires = "server_key")]
+    pub server_cert: Option<PathBuf>,
+    /// The private key of --server-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "server_cert")]
+    pub server_key: Option<PathBuf>,
     /// The filter, mtls_gate_filter.wasm.
     #[arg(long, env = "MTLS_GATE_FILTER_WASM", value_name = "FILE")]
     pub wasm: PathBuf,
@@ -128,6 +141,27 @@ pub struct ServeArgs {
     /// API. Without it, creating or updating a key with an empty `access_rights` is refused.
     #[arg(long)]
     pub allow_master_keys: bool,
+    /// Serve on TLS (HTTPS) with this certificate chain (PEM, leaf first). Needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require a client certificate on the TLS port (Tyk's control_api_use_mutual_tls +
+    /// security.certificates.control_api), allowed by one of these references: a store
+    /// certificate ID (looked up at every handshake), a 64-hex SHA-256 fingerprint, or a PEM
+    /// file (a leaf, or a CA that admits the leaves it signed). Comma-separated, repeatable.
+    /// The admin secret is still required.
+    #[arg(long, value_name = "REF[,REF...]", value_delimiter = ',')]
+    pub control_api_certs: Option<Vec<String>>,
+    /// Also serve the change feed, and nothing else, on this plain-HTTP address (the Envoy
+    /// cluster of the filters points here when the main port requires client certificates).
+    #[arg(long, value_name = "ADDR")]
+    pub feed_listen: Option<SocketAddr>,
+    /// Record this gate (the file `render --gate` takes) in the store at start, for every
+    /// shim of the store: the live Envoy config follows it (`render` records its gate too).
+    #[arg(long, value_name = "FILE")]
+    pub gate: Option<PathBuf>,
 }
 
 /// How client subcommands reach the shim.
@@ -173,8 +207,10 @@ pub enum CertsCommand {
         client: ClientArgs,
     },
     /// Delete a certificate. Keys bound to it stay, but the gate refuses them until the same
-    /// certificate is uploaded again; `keys rm` deletes a key.
+    /// certificate is uploaded again; `keys rm` deletes a key. An ID the shim does not hold is
+    /// an error ("no such certificate"), although the API itself answers 200 for it, as Tyk.
     Rm {
+        /// Certificate ID, as `certs ls` lists it.
         id: String,
         #[command(flatten)]
         client: ClientArgs,
@@ -205,18 +241,82 @@ pub enum KeysCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List keys (one per line), or each key's alias, state and APIs as JSON.
+    Ls {
+        /// Show each key's alias, certificate, expiry, inactive flag and APIs (JSON; one
+        /// request per key).
+        #[arg(long)]
+        detailed: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Show a key's session (JSON).
     Show {
+        /// The key, as `keys ls` lists it (a certificate key is its certificate's ID).
+        key: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change some fields of a key and keep the others.
+    #[command(
+        long_about = "Change some fields of a key and keep the others.
+
+Tyk's PUT /tyk/keys/<key> replaces the whole session, so this is a read-modify-write: it \
+reads the session (GET), changes the fields given here, and writes the whole session back \
+(PUT). It is not atomic: a change another writer makes to the same key between the read \
+and the write is lost.",
+        group(ArgGroup::new("change").required(true).multiple(true)
+            .args(["alias", "apis", "expires", "meta"]))
+    )]
+    Update {
+        /// The key, as `keys ls` lists it (a certificate key is its certificate's ID).
+        key: String,
+        /// New alias.
+        #[arg(long)]
+        alias: Option<String>,
+        /// The APIs the key may use, replacing the current list (an API that stays keeps its
+        /// access settings). Repeat for several.
+        #[arg(long = "api", value_name = "API_ID")]
+        apis: Vec<String>,
+        /// New expiry: unix seconds, RFC 3339, relative (+30d, +12h, +90m), or 0 / never.
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+        /// Set one meta_data entry (a string); other entries stay. Repeat for several.
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+        meta: Vec<(String, String)>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deactivate a key (`is_inactive: true`): the gate answers 403 "Key is inactive, please
+    /// renew" until `keys activate`. Read-modify-write, as `keys update`.
+    Deactivate {
+        /// The key, as `keys ls` lists it (a certificate key is its certificate's ID).
+        key: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Activate a deactivated key (`is_inactive: false`). Read-modify-write, as `keys update`.
+    Activate {
+        /// The key, as `keys ls` lists it (a certificate key is its certificate's ID).
         key: String,
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Delete a key.
     Rm {
+        /// The key, as `keys ls` lists it (a certificate key is its certificate's ID).
         key: String,
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// `--meta KEY=VALUE`.
+fn parse_meta(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?}: expected KEY=VALUE")),
+    }
 }
 
 #[cfg(test)]
@@ -245,6 +345,30 @@ mod tests {
         .unwrap();
         match cli.command {
             Command::Keys(KeysCommand::Create { apis, .. }) => assert_eq!(apis, ["a", "b"]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_update_needs_a_change_and_parses_meta() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["mtls-gate-shim", "keys", "update", "k"].iter().chain(args))
+        };
+        assert!(parse(&[]).is_err(), "nothing to change");
+        assert!(parse(&["--meta", "novalue"]).is_err());
+        assert!(parse(&["--meta", "=v"]).is_err());
+        let cli = parse(&["--meta", "team=a=b", "--meta", "empty=", "--alias", "x"]).unwrap();
+        match cli.command {
+            Command::Keys(KeysCommand::Update { meta, alias, .. }) => {
+                assert_eq!(
+                    meta,
+                    [
+                        ("team".into(), "a=b".into()),
+                        ("empty".into(), String::new())
+                    ]
+                );
+                assert_eq!(alias.as_deref(), Some("x"));
+            }
             other => panic!("parsed as {other:?}"),
         }
     }

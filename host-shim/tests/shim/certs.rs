@@ -25,15 +25,16 @@ async fn tyk_add_certificate_table() {
 
     // (title, body, Ok(id) | Err(message)); all refusals are 403, as in Tyk.
     let cases: Vec<(&str, String, Result<String, String>)> = vec![
+        // Tyk's message first, then what is wrong (issue 11 point 5; `cli_daily` has each).
         (
             "empty cert",
             String::new(),
-            Err("Failed to decode certificate. It should be PEM encoded.".into()),
+            Err("Failed to decode certificate. It should be PEM encoded. (the body is empty: send the PEM file itself, e.g. curl --data-binary @cert.pem)".into()),
         ),
         (
             "invalid cert: pem",
             "-----BEGIN PRIVATE KEY-----\nYQ==\n-----END PRIVATE KEY-----".into(),
-            Err("Failed to decode certificate. It should be PEM encoded.".into()),
+            Err("Failed to decode certificate. It should be PEM encoded. (the body holds a private key but no certificate: upload the certificate, or the certificate and its key in one file: cat cert.pem key.pem > bundle.pem)".into()),
         ),
         (
             "invalid cert: asn1",
