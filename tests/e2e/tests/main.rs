@@ -9,10 +9,14 @@
 //! `make test-e2e` builds all of them.
 
 mod audit;
+mod ca_trust;
 mod certificate_auth;
 mod envoy_smoke;
 mod infra;
+mod live_config;
+mod make_run;
 mod security;
 mod static_mtls;
 mod store_outage;
+mod tls_layer;
 mod upstream_certificates;
