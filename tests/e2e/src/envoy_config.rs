@@ -329,6 +329,17 @@ impl ShimRender {
         self
     }
 
+    /// `--shim-url`: where Envoy reaches the shim's feed (by default the shim's own address),
+    /// e.g. its `--feed-listen` port when the admin API requires client certificates.
+    pub fn shim_url(mut self, url: &str) -> Self {
+        if let Some(i) = self.args.iter().position(|a| a == "--shim-url")
+            && let Some(value) = self.args.get_mut(i + 1)
+        {
+            *value = url.to_owned();
+        }
+        self
+    }
+
     /// `--server-cert`/`--server-key`: the default server certificate.
     pub fn server_cert(self, cert: &CertFiles) -> Self {
         self.args([

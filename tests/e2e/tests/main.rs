@@ -8,12 +8,14 @@
 //! built in the same profile (`cargo build -p mtls-gate-tools --bin echo-upstream`);
 //! `make test-e2e` builds all of them.
 
+mod admin_mtls;
 mod audit;
 mod ca_trust;
 mod certificate_auth;
 mod envoy_smoke;
 mod infra;
 mod live_config;
+mod live_tls;
 mod make_run;
 mod security;
 mod static_mtls;
