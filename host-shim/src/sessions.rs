@@ -13,6 +13,7 @@
 //!   a second key for the same fingerprint).
 
 use crate::store::{Store, StoreError, StoredCertificate};
+use mtls_gate_core::ids::SessionKey;
 use mtls_gate_core::org_id::{self, OrgIdError};
 use mtls_gate_core::session::Session;
 use serde_json::Value;
@@ -72,9 +73,9 @@ pub fn create(
 ) -> Result<String, SessionError> {
     let key = admit(store, rules, &mut session)?;
     stamp(&mut session, now, true);
-    store.create_session(&key, &session)?;
-    tracing::info!(?key, certificate = ?session.certificate, "key created");
-    Ok(key)
+    store.create_session(key.as_str(), &session)?;
+    tracing::info!(%key, certificate = ?session.certificate, "key created");
+    Ok(key.into_string())
 }
 
 /// `GET /tyk/keys`: every key, in byte order.
@@ -100,7 +101,7 @@ pub fn update(
     if derived != key {
         return Err(SessionError::KeyWouldChange {
             key: key.to_owned(),
-            derived,
+            derived: derived.into_string(),
         });
     }
     if !session.extra.contains_key("date_created")
@@ -125,8 +126,13 @@ pub fn delete(store: &Store, key: &str) -> Result<(), SessionError> {
 }
 
 /// Checks `session` against the rules in the module doc, fills an empty `org_id` with the
-/// certificate's org, and returns the session's key: its certificate's ID.
-fn admit(store: &Store, rules: KeyRules, session: &mut Session) -> Result<String, SessionError> {
+/// certificate's org, and returns the session's key: its certificate's ID
+/// ([`SessionKey::of`], the key the filter looks it up by).
+fn admit(
+    store: &Store,
+    rules: KeyRules,
+    session: &mut Session,
+) -> Result<SessionKey, SessionError> {
     if session.access_rights.is_empty() && !rules.allow_master_keys {
         return Err(SessionError::NoAccessRights);
     }
@@ -140,7 +146,7 @@ fn admit(store: &Store, rules: KeyRules, session: &mut Session) -> Result<String
             certificate_org: certificate.org_id,
         });
     }
-    Ok(certificate.id)
+    Ok(SessionKey::of(certificate.id))
 }
 
 /// The (existing) certificate the session names.
@@ -163,5 +169,59 @@ fn stamp(session: &mut Session, now: OffsetDateTime, created: bool) {
         session
             .extra
             .insert("date_created".into(), Value::String(text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificates;
+    use crate::secret::Secret;
+    use crate::store::sqlite::SqliteBackend;
+    use mtls_gate_core::fingerprint::Fingerprint;
+    use mtls_gate_testkit::ca::TestCa;
+
+    /// Issue 9 point 3: the key the shim writes a session under (through these rules and the
+    /// store) is the key the filter looks it up by: `SessionKey::new(api org, peer digest)`,
+    /// as `mtls_gate_core::decision` builds it. It is also the key the feed and the lookup
+    /// carry. If they drifted, certificate auth would answer 401 to every client.
+    #[test]
+    fn the_key_written_is_the_key_the_filter_looks_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = Secret::new("sessions-test-secret", "secret").unwrap();
+        let store = Store::open(
+            SqliteBackend::open(&dir.path().join("s.db")).unwrap(),
+            &secret,
+        )
+        .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let rules = KeyRules {
+            allow_master_keys: true,
+        };
+        let ca = TestCa::new();
+        for (org, cn) in [("", "a"), ("acme", "b"), ("5e9d9544a1dcd60001d0ed20", "c")] {
+            let leaf = ca.leaf(cn);
+            let cert_id =
+                certificates::add(&store, leaf.cert_pem.as_bytes(), org, now.unix_timestamp())
+                    .unwrap();
+            let session = Session {
+                certificate: cert_id,
+                ..Session::default()
+            };
+            let written = create(&store, rules, session, now).unwrap();
+
+            // What Envoy hands the filter: the SHA-256 of the presented leaf's DER.
+            let looked_up = SessionKey::new(org, &Fingerprint::of_der(&leaf.cert_der));
+            assert_eq!(written, looked_up.as_str(), "org {org:?}");
+            assert!(store.session(looked_up.as_str()).unwrap().is_some());
+            let answer = store.lookup(looked_up.as_str()).unwrap();
+            assert_eq!(answer.key, looked_up);
+            assert!(answer.session.is_some() && answer.cert.is_some());
+            let feed = store.changes_since(0).unwrap();
+            assert!(
+                feed.sessions.iter().any(|s| s.key == looked_up),
+                "org {org:?}: the feed carries the key the filter asks for"
+            );
+        }
     }
 }

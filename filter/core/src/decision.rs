@@ -13,7 +13,7 @@ use crate::config::{ApiSpec, DefaultAction, GateConfig};
 use crate::denial::Denial;
 use crate::feed::CertIndexEntry;
 use crate::fingerprint::Fingerprint;
-use crate::ids::CertificateId;
+use crate::ids::{CertificateId, SessionKey};
 use crate::request_path;
 use crate::session::SessionGrant;
 use crate::upstream::{choose_upstream_certificate, cluster_name};
@@ -95,7 +95,7 @@ pub enum Verdict<'a> {
     Deny(Denial),
     /// The session for this key has never been seen; look it up once, then decide again.
     LookupSession {
-        key: String,
+        key: SessionKey,
     },
 }
 
@@ -237,7 +237,7 @@ fn bearer_token(value: &str) -> String {
 
 enum AuthOutcome {
     Deny(Denial),
-    Lookup(String),
+    Lookup(SessionKey),
 }
 
 /// SPEC §4, in its order: expired certificate, no certificate, no session, session checks.
@@ -256,10 +256,12 @@ fn authenticate_certificate(
             return deny(Denial::ClientCertificateRequired);
         }
     };
-    // The session key is the certificate ID (SPEC §2), built as the shim builds it.
-    let cert_id = CertificateId::new(&api.org_id, &fingerprint).into_string();
+    // The certificate's store ID, and the key of its session (SPEC §2): the same string,
+    // built as the shim builds them.
+    let cert_id = CertificateId::new(&api.org_id, &fingerprint);
+    let certificate_key = SessionKey::of(cert_id.clone());
     let not_after = store
-        .certificate(&cert_id)
+        .certificate(cert_id.as_str())
         .or_else(|| store.certificate(&fingerprint.to_hex()))
         .and_then(|entry| entry.expiry())
         .or_else(|| facts.peer_not_after(&fingerprint));
@@ -270,14 +272,16 @@ fn authenticate_certificate(
         return deny(Denial::StoreUnavailable);
     }
     let lookup_on_miss = config.store.as_ref().is_some_and(|s| s.lookup_on_miss);
-    let certificate_session = match store.session(&cert_id) {
+    let certificate_session = match store.session(certificate_key.as_str()) {
         SessionLookup::Found(grant) => grant,
-        SessionLookup::Unknown if lookup_on_miss => return Err(AuthOutcome::Lookup(cert_id)),
+        SessionLookup::Unknown if lookup_on_miss => {
+            return Err(AuthOutcome::Lookup(certificate_key));
+        }
         SessionLookup::Unknown | SessionLookup::Absent => return deny(Denial::NoSession),
     };
     // SPEC §2, §4: deleting a certificate keeps its keys, but they open nothing until it
     // is uploaded again (Tyk's ErrAuthCertNotFound).
-    if store.certificate(&cert_id).is_none() {
+    if store.certificate(cert_id.as_str()).is_none() {
         return deny(Denial::CertificateNotInStore);
     }
     check_grant(&certificate_session, api, now).map_err(AuthOutcome::Deny)?;
@@ -291,14 +295,15 @@ fn authenticate_certificate(
         false => None,
     };
     let (session_key, grant) = match token {
-        Some(token) if !token.is_empty() && token != cert_id => match store.session(&token) {
+        Some(token) if !token.is_empty() && token != certificate_key => match store.session(&token)
+        {
             SessionLookup::Found(grant) => {
                 check_grant(&grant, api, now).map_err(AuthOutcome::Deny)?;
                 (token, grant)
             }
             _ => return deny(Denial::NoSession),
         },
-        _ => (cert_id, certificate_session),
+        _ => (certificate_key.into_string(), certificate_session),
     };
     Ok(ClientIdentity {
         session_key,

@@ -4,9 +4,13 @@
 //! `openssl x509 -noout -fingerprint -sha256` (lowercased, colons removed),
 //! Envoy's `connection.sha256_peer_certificate_digest`, and the store's certificate ID
 //! without its org prefix.
+//!
+//! On the wire (the change feed, shared data, store records) a fingerprint is its 64
+//! lowercase hex; see the serde impls below.
 
 use sha2::{Digest, Sha256};
 use std::fmt;
+use thiserror::Error;
 
 /// Length of a fingerprint written as lowercase hex.
 pub const HEX_LEN: usize = 64;
@@ -33,6 +37,18 @@ impl Fingerprint {
         Some(Fingerprint(bytes))
     }
 
+    /// Parses a fingerprint as the wire carries it: exactly 64 hex characters, either case,
+    /// nothing else (no colons, no prefix, no whitespace). Stricter than [`Self::parse_hex`],
+    /// which reads what people type.
+    pub fn parse_wire_hex(text: &str) -> Result<Self, FingerprintHexError> {
+        if text.len() != HEX_LEN {
+            return Err(FingerprintHexError::Length(text.len()));
+        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| FingerprintHexError::NotHex)?;
+        Ok(Fingerprint(bytes))
+    }
+
     /// Splits a store certificate ID (`org_id` + 64 hex) into its org prefix and fingerprint.
     /// The org is a plain prefix with no separator (SPEC §1), so the fingerprint is the last 64 characters.
     pub fn split_certificate_id(id: &str) -> Option<(&str, Self)> {
@@ -51,6 +67,43 @@ impl Fingerprint {
     /// Lowercase hex, as Envoy and the store spell it.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
+    }
+}
+
+/// Why [`Fingerprint::parse_wire_hex`] refused a text.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum FingerprintHexError {
+    #[error("a fingerprint is 64 hex characters, not {0} bytes")]
+    Length(usize),
+    #[error("a fingerprint is 64 hex characters, and this one has a character that is not hex")]
+    NotHex,
+}
+
+/// Serialised as the 64 lowercase hex of [`Fingerprint::to_hex`], so the JSON is what it was
+/// when fingerprints travelled as strings.
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+/// Deserialised from a string of exactly 64 hex characters in either case
+/// ([`Fingerprint::parse_wire_hex`]); anything else is a serde error that says why.
+impl<'de> serde::Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HexVisitor;
+        impl serde::de::Visitor<'_> for HexVisitor {
+            type Value = Fingerprint;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a SHA-256 fingerprint as a string of 64 hex characters")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Fingerprint, E> {
+                Fingerprint::parse_wire_hex(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(HexVisitor)
     }
 }
 
@@ -100,6 +153,42 @@ mod tests {
         assert!(Fingerprint::parse_hex(&format!("{EMPTY_SHA256}0")).is_none());
         assert!(Fingerprint::parse_hex(&EMPTY_SHA256.replace('e', "g")).is_none());
         assert!(Fingerprint::parse_hex("").is_none());
+    }
+
+    #[test]
+    fn serde_writes_lowercase_hex_and_reads_either_case() {
+        let fp = Fingerprint::parse_hex(EMPTY_SHA256).unwrap();
+        let json = serde_json::to_string(&fp).unwrap();
+        assert_eq!(json, format!("\"{EMPTY_SHA256}\""));
+        assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), fp);
+        let upper = format!("\"{}\"", EMPTY_SHA256.to_uppercase());
+        assert_eq!(serde_json::from_str::<Fingerprint>(&upper).unwrap(), fp);
+    }
+
+    #[test]
+    fn serde_refuses_anything_but_64_hex_with_a_clear_error() {
+        let colons = EMPTY_SHA256
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| String::from_utf8_lossy(pair).into_owned())
+            .collect::<Vec<_>>()
+            .join(":");
+        for (json, says) in [
+            (format!("\"{}\"", &EMPTY_SHA256[..63]), "not 63 bytes"),
+            (format!("\"{EMPTY_SHA256}0\""), "not 65 bytes"),
+            (format!("\"{colons}\""), "not 95 bytes"),
+            (format!("\" {}\"", &EMPTY_SHA256[1..]), "not hex"),
+            (format!("\"{}\"", EMPTY_SHA256.replace('e', "g")), "not hex"),
+            ("\"\"".to_owned(), "not 0 bytes"),
+            ("null".to_owned(), "64 hex characters"),
+            ("42".to_owned(), "64 hex characters"),
+            (format!("[\"{EMPTY_SHA256}\"]"), "64 hex characters"),
+        ] {
+            let error = serde_json::from_str::<Fingerprint>(&json)
+                .expect_err(&json)
+                .to_string();
+            assert!(error.contains(says), "{json}: {error}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::decision::{RequestView, StoreView, Verdict, decide};
 use crate::denial::{Denial, error_body};
 use crate::host::{Host, LogLevel};
 use crate::host_facts::{ExpiryCache, FactsRead, HostFacts};
+use crate::ids::SessionKey;
 use crate::lookup::PendingLookup;
 use crate::lookup_budget::LookupBudget;
 use crate::metrics::Metrics;
@@ -205,7 +206,13 @@ impl GateRequest {
 
     /// Pauses for a lookup of `key`, within the worker's budget; past it, or when the
     /// callout cannot start, the store is unavailable (503).
-    fn start_lookup(&mut self, host: &dyn Host, config: &GateConfig, key: String, generation: u64) {
+    fn start_lookup(
+        &mut self,
+        host: &dyn Host,
+        config: &GateConfig,
+        key: SessionKey,
+        generation: u64,
+    ) {
         let Some(permit) = self.lookup_budget.as_ref().and_then(|b| b.try_acquire()) else {
             if let Some(metrics) = &self.metrics {
                 metrics.lookup_shed(host);

@@ -9,6 +9,7 @@
 use crate::config::StoreLink;
 use crate::feed::{LookupAnswer, lookup_path};
 use crate::host::{Host, LogLevel};
+use crate::ids::SessionKey;
 use crate::lookup_budget::LookupPermit;
 use crate::store_call::{self, CallResponse};
 
@@ -16,7 +17,7 @@ use crate::store_call::{self, CallResponse};
 #[derive(Debug)]
 pub struct PendingLookup {
     token: u32,
-    key: String,
+    key: SessionKey,
     /// The shared-data generation when it was asked: an answer is cached only there.
     generation: u64,
     /// Its place in the worker's budget, given back when the answer arrives (or the
@@ -29,11 +30,11 @@ impl PendingLookup {
     pub fn start(
         host: &dyn Host,
         link: &StoreLink,
-        key: String,
+        key: SessionKey,
         generation: u64,
         permit: LookupPermit,
     ) -> Option<PendingLookup> {
-        match store_call::dispatch(host, link, &lookup_path(&key)) {
+        match store_call::dispatch(host, link, &lookup_path(key.as_str())) {
             Ok(token) => Some(PendingLookup {
                 token,
                 key,
@@ -67,7 +68,7 @@ impl PendingLookup {
 /// What a finished lookup asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AskedLookup {
-    pub key: String,
+    pub key: SessionKey,
     pub generation: u64,
 }
 
@@ -124,7 +125,7 @@ mod tests {
 
     fn asked(key: &str) -> AskedLookup {
         AskedLookup {
-            key: key.into(),
+            key: SessionKey::verbatim(key),
             generation: 0,
         }
     }
@@ -134,8 +135,14 @@ mod tests {
         let host = MockHost::new();
         let budget = LookupBudget::new(1);
         let permit = budget.try_acquire().unwrap();
-        let pending =
-            PendingLookup::start(&host, &store_link(), "org/key".into(), 4, permit).unwrap();
+        let pending = PendingLookup::start(
+            &host,
+            &store_link(),
+            SessionKey::verbatim("org/key"),
+            4,
+            permit,
+        )
+        .unwrap();
         let calls = host.callouts();
         let call = calls.first().unwrap();
         assert_eq!(call.token, pending.token());
@@ -153,7 +160,10 @@ mod tests {
         host.fail_dispatch(Some(crate::host::HostError::BadArgument));
         let budget = LookupBudget::new(1);
         let permit = budget.try_acquire().unwrap();
-        assert!(PendingLookup::start(&host, &store_link(), "k".into(), 0, permit).is_none());
+        assert!(
+            PendingLookup::start(&host, &store_link(), SessionKey::verbatim("k"), 0, permit)
+                .is_none()
+        );
         assert_eq!(budget.in_flight(), 0);
         assert!(host.logged(
             LogLevel::Warn,
@@ -165,7 +175,7 @@ mod tests {
     fn only_a_200_about_the_key_asked_is_an_answer() {
         let host = MockHost::new();
         let good = LookupAnswer {
-            key: "k".into(),
+            key: SessionKey::verbatim("k"),
             session: Some(grant()),
             cert: None,
         }

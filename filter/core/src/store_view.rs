@@ -68,7 +68,7 @@ impl<'a> SharedDataStore<'a> {
         let generation = self.generation();
         let current = generation == asked_in;
         if current && let Some(cert) = &answer.cert {
-            let key = self.namespace.certificate(generation, &cert.id);
+            let key = self.namespace.certificate(generation, cert.id.as_str());
             if self.host.shared_get(&key).0.is_none() {
                 let _ = self
                     .host
@@ -77,8 +77,8 @@ impl<'a> SharedDataStore<'a> {
         }
         match &answer.session {
             Some(grant) => {
-                self.negative.borrow_mut().remove(&answer.key);
-                let key = self.namespace.session(generation, &answer.key);
+                self.negative.borrow_mut().remove(answer.key.as_str());
+                let key = self.namespace.session(generation, answer.key.as_str());
                 // A tombstone means the feed removed it after this answer was made.
                 if current && self.host.shared_get(&key).0.is_none() {
                     let _ = self
@@ -86,7 +86,10 @@ impl<'a> SharedDataStore<'a> {
                         .shared_set(&key, &shared_data::encode_session(grant), None);
                 }
             }
-            None => self.negative.borrow_mut().insert(&answer.key, self.now_ms),
+            None => self
+                .negative
+                .borrow_mut()
+                .insert(answer.key.as_str(), self.now_ms),
         }
     }
 }
@@ -177,6 +180,7 @@ impl StoreView for WithLookupAnswer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{CertificateId, SessionKey};
     use crate::mock_host::MockHost;
     use crate::session::SessionGrant;
     use crate::test_support::{cert_entry, grant, store_link};
@@ -242,14 +246,14 @@ mod tests {
         write_state(&host, &link, &at_generation(2));
         let entry = cert_entry("org", "leaf", true);
         host.put_shared(
-            &ns.certificate(2, &entry.id),
+            &ns.certificate(2, entry.id.as_str()),
             &shared_data::encode_certificate(&entry),
         );
         host.put_shared(&ns.certificate(2, "gone"), shared_data::TOMBSTONE);
         host.put_shared(&ns.certificate(1, "stale"), b"{}");
         let negative = RefCell::new(NegativeCache::new(1_000, 16));
         let store = SharedDataStore::new(&host, &link, host.now(), &negative);
-        assert_eq!(store.certificate(&entry.id), Some(entry));
+        assert_eq!(store.certificate(entry.id.as_str()), Some(entry));
         assert_eq!(store.certificate("gone"), None);
         assert_eq!(store.certificate("stale"), None);
     }
@@ -287,7 +291,7 @@ mod tests {
 
         store.record_lookup(
             &LookupAnswer {
-                key: "fresh".into(),
+                key: SessionKey::verbatim("fresh"),
                 session: Some(grant()),
                 cert: Some(cert.clone()),
             },
@@ -295,7 +299,7 @@ mod tests {
         );
         store.record_lookup(
             &LookupAnswer {
-                key: "removed".into(),
+                key: SessionKey::verbatim("removed"),
                 session: Some(grant()),
                 cert: None,
             },
@@ -305,7 +309,7 @@ mod tests {
         let theirs = RefCell::new(NegativeCache::new(1_000, 16));
         let seen = SharedDataStore::new(&other_worker, &link, host.now(), &theirs);
         assert_eq!(seen.session("fresh"), SessionLookup::Found(grant()));
-        assert_eq!(seen.certificate(&cert.id), Some(cert));
+        assert_eq!(seen.certificate(cert.id.as_str()), Some(cert));
         assert_eq!(
             seen.session("removed"),
             SessionLookup::Absent,
@@ -322,7 +326,7 @@ mod tests {
         let keys_before = host.shared_keys();
         store.record_lookup(
             &LookupAnswer {
-                key: "nobody".into(),
+                key: SessionKey::verbatim("nobody"),
                 session: None,
                 cert: None,
             },
@@ -340,7 +344,7 @@ mod tests {
         // A session arriving later clears the negative answer at once.
         store.record_lookup(
             &LookupAnswer {
-                key: "nobody".into(),
+                key: SessionKey::verbatim("nobody"),
                 session: Some(grant()),
                 cert: None,
             },
@@ -362,17 +366,20 @@ mod tests {
         let cert = cert_entry("org", "leaf", false);
         store.record_lookup(
             &LookupAnswer {
-                key: cert.id.clone(),
+                key: SessionKey::of(cert.id.clone()),
                 session: Some(grant()),
                 cert: Some(cert.clone()),
             },
             1,
         );
-        assert_eq!(host.shared_value(&ns.session(2, &cert.id)), None);
-        assert_eq!(host.shared_value(&ns.certificate(2, &cert.id)), None);
-        assert_eq!(host.shared_value(&ns.session(1, &cert.id)), None);
+        assert_eq!(host.shared_value(&ns.session(2, cert.id.as_str())), None);
+        assert_eq!(
+            host.shared_value(&ns.certificate(2, cert.id.as_str())),
+            None
+        );
+        assert_eq!(host.shared_value(&ns.session(1, cert.id.as_str())), None);
         assert_eq!(host.journal_count("shared_set"), 0);
-        assert_eq!(store.session(&cert.id), SessionLookup::Unknown);
+        assert_eq!(store.session(cert.id.as_str()), SessionLookup::Unknown);
     }
 
     #[test]
@@ -381,8 +388,8 @@ mod tests {
         impl StoreView for Everything {
             fn certificate(&self, id: &str) -> Option<CertIndexEntry> {
                 Some(CertIndexEntry {
-                    id: id.into(),
-                    ..CertIndexEntry::default()
+                    id: CertificateId::verbatim(id),
+                    ..cert_entry("org", "any", false)
                 })
             }
             fn session(&self, _key: &str) -> SessionLookup {
@@ -397,7 +404,7 @@ mod tests {
         }
         let cert = cert_entry("org", "leaf", true);
         let answer = LookupAnswer {
-            key: "asked".into(),
+            key: SessionKey::verbatim("asked"),
             session: None,
             cert: Some(cert.clone()),
         };
@@ -410,8 +417,11 @@ mod tests {
             view.session("other"),
             SessionLookup::Found(SessionGrant::default())
         );
-        assert_eq!(view.certificate(&cert.id), Some(cert));
-        assert_eq!(view.certificate("x").map(|c| c.id), Some("x".into()));
+        assert_eq!(view.certificate(cert.id.as_str()), Some(cert));
+        assert_eq!(
+            view.certificate("x").map(|c| c.id),
+            Some(CertificateId::verbatim("x"))
+        );
         assert!(view.is_stale(0));
         assert_eq!(NoStore.session("k"), SessionLookup::Absent);
         assert!(!NoStore.is_stale(0) && NoStore.certificate("k").is_none());

@@ -70,13 +70,13 @@ impl Syncer {
                 .collect()
         } else {
             for cert in &changes.certs {
-                self.missing.remove(&cert.id);
+                self.missing.remove(cert.id.as_str());
             }
             changes
                 .removed_certs
                 .iter()
-                .filter(|id| self.referenced.contains(*id))
-                .cloned()
+                .filter(|id| self.referenced.contains(id.as_str()))
+                .map(|id| id.as_str().to_owned())
                 .collect()
         };
         for id in gone {
@@ -224,27 +224,31 @@ pub fn apply(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, now_ms: i64) 
     };
     for cert in &changes.certs {
         let _ = host.shared_set(
-            &ns.certificate(generation, &cert.id),
+            &ns.certificate(generation, cert.id.as_str()),
             &shared_data::encode_certificate(cert),
             None,
         );
     }
     for id in &changes.removed_certs {
         let _ = host.shared_set(
-            &ns.certificate(generation, id),
+            &ns.certificate(generation, id.as_str()),
             shared_data::TOMBSTONE,
             None,
         );
     }
     for entry in &changes.sessions {
         let _ = host.shared_set(
-            &ns.session(generation, &entry.key),
+            &ns.session(generation, entry.key.as_str()),
             &shared_data::encode_session(&entry.grant),
             None,
         );
     }
     for key in &changes.removed_sessions {
-        let _ = host.shared_set(&ns.session(generation, key), shared_data::TOMBSTONE, None);
+        let _ = host.shared_set(
+            &ns.session(generation, key.as_str()),
+            shared_data::TOMBSTONE,
+            None,
+        );
     }
     let next = SyncState {
         version: changes.version,

@@ -36,9 +36,9 @@ pub fn grant() -> SessionGrant {
 /// The index entry of certificate `name` under `org`, never expiring.
 pub fn cert_entry(org: &str, name: &str, has_private: bool) -> CertIndexEntry {
     CertIndexEntry {
-        id: CertificateId::new(org, &fp(name)).into_string(),
-        fingerprint: fp(name).to_hex(),
-        not_after: 0,
+        id: CertificateId::new(org, &fp(name)),
+        fingerprint: fp(name),
+        not_after: None,
         has_private,
         is_ca: false,
         trust_anchor: None,

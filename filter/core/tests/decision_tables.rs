@@ -11,6 +11,7 @@ use mtls_gate_core::decision::{
 use mtls_gate_core::denial::Denial;
 use mtls_gate_core::feed::CertIndexEntry;
 use mtls_gate_core::fingerprint::Fingerprint;
+use mtls_gate_core::ids::CertificateId;
 use mtls_gate_core::session::SessionGrant;
 use mtls_gate_core::upstream::cluster_name;
 use std::collections::HashMap;
@@ -80,11 +81,13 @@ struct FakeStore {
 }
 
 impl FakeStore {
-    fn with_cert(mut self, org: &str, name: &str, not_after: i64) -> Self {
+    fn with_cert(mut self, org: &str, name: &str, not_after: Option<i64>) -> Self {
+        // Spelled out here rather than with `CertificateId::new`, so the tables check that
+        // the decision builds the ID the store uses.
         let id = format!("{org}{}", fp(name));
         let entry = CertIndexEntry {
-            id: id.clone(),
-            fingerprint: fp(name).to_hex(),
+            id: CertificateId::verbatim(id.clone()),
+            fingerprint: fp(name),
             not_after,
             has_private: true,
             is_ca: false,
@@ -97,7 +100,7 @@ impl FakeStore {
     /// already given).
     fn with_session(mut self, org: &str, name: &str, grant: SessionGrant) -> Self {
         if !self.certs.contains_key(&format!("{org}{}", fp(name))) {
-            self = self.with_cert(org, name, 0);
+            self = self.with_cert(org, name, None);
         }
         self.sessions
             .insert(format!("{org}{}", fp(name)), SessionLookup::Found(grant));
@@ -246,8 +249,8 @@ fn store_ids_pass_only_while_indexed_and_not_expired() {
         r#"{{{STORE}, "apis": [{{"api_id": "a", "use_mutual_tls_auth": true, "client_certificates": ["org1{}"]}}]}}"#,
         fp("c")
     ));
-    let indexed = FakeStore::default().with_cert("org1", "c", NOW + 100);
-    let expired = FakeStore::default().with_cert("org1", "c", NOW - 100);
+    let indexed = FakeStore::default().with_cert("org1", "c", Some(NOW + 100));
+    let expired = FakeStore::default().with_cert("org1", "c", Some(NOW - 100));
     let deleted = FakeStore::default();
     assert_eq!(
         run(&config, "h", &mut FakeFacts::with_cert("c"), &indexed),
@@ -307,7 +310,7 @@ fn certificate_auth_rows_of_spec_section_4() {
         (
             "expired cert by store",
             FakeFacts::with_cert("c"),
-            session(grant()).with_cert("o", "c", NOW - 1),
+            session(grant()).with_cert("o", "c", Some(NOW - 1)),
             Err(Denial::CertificateExpired),
         ),
         (
@@ -594,8 +597,8 @@ fn static_and_certificate_auth_must_both_pass() {
         unsessioned = fp("unsessioned"),
     ));
     let store = FakeStore::default()
-        .with_cert("o", "listed", NOW + 100)
-        .with_cert("o", "unsessioned", NOW + 100)
+        .with_cert("o", "listed", Some(NOW + 100))
+        .with_cert("o", "unsessioned", Some(NOW + 100))
         .with_session("o", "listed", grant())
         .with_session("o", "unlisted", grant());
     assert_eq!(
@@ -676,7 +679,7 @@ fn upstream_cluster_needs_a_private_key_in_the_store() {
         without = fp("nk"),
     ));
     let api = &config.apis[0];
-    let mut store = FakeStore::default().with_cert("", "k", NOW + 100);
+    let mut store = FakeStore::default().with_cert("", "k", Some(NOW + 100));
     assert_eq!(
         upstream_cluster(&config, api, &store),
         Some(cluster_name("a", Some(&fp("k"))))

@@ -95,7 +95,7 @@ struct Described {
 
 fn describe(stored: &StoredCertificate) -> Result<Described, UnreadableCertificate> {
     let unreadable = |detail: String| UnreadableCertificate {
-        id: stored.id.clone(),
+        id: stored.id.to_string(),
         detail,
     };
     match stored.kind {
@@ -134,8 +134,8 @@ fn describe(stored: &StoredCertificate) -> Result<Described, UnreadableCertifica
 pub fn meta(stored: &StoredCertificate) -> Result<CertificateMeta, UnreadableCertificate> {
     let d = describe(stored)?;
     Ok(CertificateMeta {
-        id: stored.id.clone(),
-        fingerprint: stored.fingerprint.clone(),
+        id: stored.id.to_string(),
+        fingerprint: stored.fingerprint.to_hex(),
         has_private: stored.has_private,
         issuer: d.issuer,
         subject: d.subject,
@@ -149,7 +149,7 @@ pub fn meta(stored: &StoredCertificate) -> Result<CertificateMeta, UnreadableCer
 pub fn basics(stored: &StoredCertificate) -> Result<CertificateBasics, UnreadableCertificate> {
     let d = describe(stored)?;
     Ok(CertificateBasics {
-        id: stored.id.clone(),
+        id: stored.id.to_string(),
         issuer_cn: d.issuer.common_name,
         subject_cn: d.subject.common_name,
         dns_names: d.dns_names,
@@ -299,6 +299,6 @@ mod tests {
             format!("Public Key: {}", entry.fingerprint)
         );
         assert_eq!(meta.not_after, GO_ZERO_TIME);
-        assert_eq!(meta.fingerprint, entry.fingerprint);
+        assert_eq!(meta.fingerprint, entry.fingerprint.to_hex());
     }
 }

@@ -49,8 +49,8 @@ pub fn add(store: &Store, body: &[u8], org_id: &str, now: i64) -> Result<String,
     let upload = upload::admit_body(body, org_id, now)?;
     let id = upload.id.clone();
     store.add_certificate(NewCertificate::from(upload))?;
-    tracing::info!(?id, ?org_id, "certificate added");
-    Ok(id)
+    tracing::info!(%id, ?org_id, "certificate added");
+    Ok(id.into_string())
 }
 
 /// `GET /tyk/certs[?org_id=O]`. An empty org lists every certificate.
@@ -58,7 +58,7 @@ pub fn list_ids(store: &Store, org_id: &str) -> Result<Vec<String>, CertificateE
     Ok(store
         .certificates(org_filter(org_id)?)?
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect())
 }
 

@@ -20,6 +20,7 @@ use super::pem_text::{self, BodyShape};
 use super::private_key::{self, KeyError};
 use mtls_gate_core::certificate::{self, CertificateFacts};
 use mtls_gate_core::fingerprint::Fingerprint;
+use mtls_gate_core::ids::CertificateId;
 use mtls_gate_core::pem::{PemError, parse_blocks};
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
@@ -35,7 +36,8 @@ pub enum MaterialKind {
 
 /// An upload that passed every rule, ready for the store.
 pub struct CertificateUpload {
-    pub id: String,
+    /// `org_id` + fingerprint ([`CertificateId::new`]).
+    pub id: CertificateId,
     pub org_id: String,
     pub kind: MaterialKind,
     pub fingerprint: Fingerprint,
@@ -186,7 +188,7 @@ pub fn admit(pem: &str, org_id: &str, now: i64) -> Result<CertificateUpload, Upl
             }
             let fingerprint = Fingerprint::of_der(&spki);
             Ok(CertificateUpload {
-                id: certificate::certificate_id(org_id, &fingerprint),
+                id: CertificateId::new(org_id, &fingerprint),
                 org_id: org_id.to_owned(),
                 kind: MaterialKind::PublicKey,
                 fingerprint,
@@ -210,7 +212,7 @@ pub fn admit(pem: &str, org_id: &str, now: i64) -> Result<CertificateUpload, Upl
                 .map(|(der, _)| pem_text::encode("CERTIFICATE", der))
                 .collect::<String>();
             Ok(CertificateUpload {
-                id: certificate::certificate_id(org_id, &leaf.fingerprint),
+                id: CertificateId::new(org_id, &leaf.fingerprint),
                 org_id: org_id.to_owned(),
                 kind: MaterialKind::Certificate,
                 fingerprint: leaf.fingerprint,

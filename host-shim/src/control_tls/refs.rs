@@ -148,7 +148,7 @@ impl ControlApiRefs {
     }
 
     fn admit_stored(&self, admission: &mut Admission, stored: &StoredCertificate) {
-        let source = stored.id.clone();
+        let source = stored.id.to_string();
         let Some(der) = first_certificate_der(&stored.material_pem) else {
             // A public key: matches no client (SPEC §3, as Tyk).
             return;

@@ -231,14 +231,14 @@ fn classify(
         return Ok(Trust::Nothing);
     }
     if !stored.is_ca {
-        return Ok(Trust::Leaf(stored.fingerprint));
+        return Ok(Trust::Leaf(stored.fingerprint.to_hex()));
     }
     let ca = parse_bundle(&stored.material_pem)
         .ok()
         .and_then(|b| b.certificates.into_iter().next())
         .map(|(block, _)| pem_text::encode("CERTIFICATE", &block.der));
     Ok(match ca {
-        Some(pem) => Trust::Ca(stored.fingerprint, pem),
+        Some(pem) => Trust::Ca(stored.fingerprint.to_hex(), pem),
         None => Trust::Nothing,
     })
 }

@@ -18,6 +18,7 @@ use mtls_gate_core::cert_ref::CertRef;
 use mtls_gate_core::config::{ApiSpec, GateConfig};
 use mtls_gate_core::decision::{SessionLookup, StoreView, upstream_cluster};
 use mtls_gate_core::feed::CertIndexEntry;
+use mtls_gate_core::ids::CertificateId;
 use mtls_gate_core::upstream::{choose_upstream_certificate, cluster_name};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -107,7 +108,7 @@ impl Plan {
 }
 
 /// The store index as the filter sees it after a sync.
-struct StoreIndex(HashMap<String, CertIndexEntry>);
+struct StoreIndex(HashMap<CertificateId, CertIndexEntry>);
 
 impl StoreView for StoreIndex {
     fn certificate(&self, id: &str) -> Option<CertIndexEntry> {
@@ -257,7 +258,7 @@ pub fn stored_secret(
     let stored = store.certificate(id)?.ok_or_else(missing)?;
     let key_der = store.private_key(id)?.ok_or_else(missing)?;
     Ok(pem_secret(
-        &stored.fingerprint,
+        &stored.fingerprint.to_hex(),
         &stored.material_pem,
         &key_der,
         secrets_dir,

@@ -208,7 +208,7 @@ fn secret_of(
             "no private key in the store (upload the certificate with its key)".to_owned(),
         ));
     }
-    if stored.not_after < now {
+    if stored.expiry().is_some_and(|not_after| not_after < now) {
         return Err(refuse("expired".to_owned()));
     }
     stored_secret(store, entry, secrets_dir, SecretRole::Server).map(Some)

@@ -10,6 +10,7 @@
 use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
 use mtls_gate_core::feed::{CertIndexEntry, ChangeSet, SessionEntry};
+use mtls_gate_core::ids::{CertificateId, SessionKey};
 use mtls_gate_core::session::SessionGrant;
 use std::collections::HashMap;
 
@@ -59,7 +60,7 @@ impl ChangeRow {
         ChangeRow {
             version,
             kind: ChangeKind::CertUpsert,
-            key: entry.id.clone(),
+            key: entry.id.to_string(),
             payload: serde_json::to_string(entry).ok(),
         }
     }
@@ -136,16 +137,16 @@ pub fn fold(rows: Vec<ChangeRow>, version: u64) -> Result<ChangeSet, String> {
             Last::Upsert(payload) => set
                 .certs
                 .push(serde_json::from_str(&payload).map_err(|e| format!("cert {key}: {e}"))?),
-            Last::Removed => set.removed_certs.push(key),
+            Last::Removed => set.removed_certs.push(CertificateId::verbatim(key)),
         }
     }
     for (key, last) in in_log_order(sessions) {
         match last {
             Last::Upsert(payload) => set.sessions.push(SessionEntry {
                 grant: serde_json::from_str(&payload).map_err(|e| format!("session {key}: {e}"))?,
-                key,
+                key: SessionKey::verbatim(key),
             }),
-            Last::Removed => set.removed_sessions.push(key),
+            Last::Removed => set.removed_sessions.push(SessionKey::verbatim(key)),
         }
     }
     Ok(set)
@@ -166,9 +167,12 @@ mod tests {
 
     fn cert(id: &str) -> CertIndexEntry {
         CertIndexEntry {
-            id: id.into(),
-            fingerprint: "f".into(),
-            ..CertIndexEntry::default()
+            id: CertificateId::verbatim(id),
+            fingerprint: mtls_gate_core::fingerprint::Fingerprint::of_der(id.as_bytes()),
+            not_after: None,
+            has_private: false,
+            is_ca: false,
+            trust_anchor: None,
         }
     }
 

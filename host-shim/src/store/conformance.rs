@@ -6,6 +6,8 @@
 
 use super::{NewCertificate, Store, StoreError, StoredCertificate};
 use crate::certificates::upload::MaterialKind;
+use mtls_gate_core::fingerprint::Fingerprint;
+use mtls_gate_core::ids::CertificateId;
 use mtls_gate_core::session::{AccessDefinition, Session};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -42,10 +44,11 @@ fn fake_fingerprint(seed: &str) -> String {
 }
 
 fn cert(org: &str, seed: &str, key: Option<&[u8]>) -> NewCertificate {
-    let fingerprint = fake_fingerprint(seed);
+    let fingerprint = Fingerprint::parse_wire_hex(&fake_fingerprint(seed))
+        .unwrap_or_else(|e| panic!("fake fingerprint: {e}"));
     NewCertificate {
         certificate: StoredCertificate {
-            id: format!("{org}{fingerprint}"),
+            id: CertificateId::new(org, &fingerprint),
             org_id: org.to_owned(),
             kind: MaterialKind::Certificate,
             fingerprint,
@@ -80,19 +83,19 @@ fn certificates_are_listed_in_upload_order_and_scoped_by_org(store: &Store) {
     let c = cert("org1", "c", None);
     let ids: Vec<String> = [&a, &b, &c]
         .iter()
-        .map(|n| n.certificate.id.clone())
+        .map(|n| n.certificate.id.to_string())
         .collect();
     for new in [a, b, c] {
         ok(store.add_certificate(new));
     }
     let all: Vec<String> = ok(store.certificates(None))
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(all, ids);
     let org1: Vec<String> = ok(store.certificates(Some("org1")))
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(org1, [ids[0].clone(), ids[2].clone()]);
     assert!(ok(store.certificates(Some("nobody"))).is_empty());
@@ -114,7 +117,7 @@ fn duplicate_certificate_id_is_refused_and_nothing_changes(store: &Store) {
 
 fn private_key_round_trips_and_is_absent_without_one(store: &Store) {
     let with = cert("", "with-key", Some(b"0123456789 key der"));
-    let id = with.certificate.id.clone();
+    let id = with.certificate.id.to_string();
     ok(store.add_certificate(with));
     ok(store.add_certificate(cert("", "without-key", None)));
     let stored = ok(store.certificate(&id)).unwrap_or_else(|| panic!("missing"));
@@ -128,7 +131,7 @@ fn private_key_round_trips_and_is_absent_without_one(store: &Store) {
 /// SPEC §2 "Revocation by deletion": the keys of a deleted certificate stay.
 fn deleting_a_certificate_keeps_its_sessions(store: &Store) {
     let new = cert("org1", "revoked", None);
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     ok(store.add_certificate(cert("org1", "kept", None)));
     let kept_id = format!("org1{}", fake_fingerprint("kept"));
@@ -155,7 +158,7 @@ fn deleting_a_certificate_keeps_its_sessions(store: &Store) {
 
 fn session_rules(store: &Store) {
     let new = cert("org1", "s", None);
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     let mut session = session_for(&id, "org1", "client");
     session
@@ -205,7 +208,7 @@ fn feed_from_zero_is_a_snapshot_then_incremental(store: &Store) {
     assert!(start > 0);
 
     let new = cert("o", "feed", Some(b"k"));
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     ok(store.create_session(&id, &session_for(&id, "o", "alias")));
 
@@ -215,7 +218,11 @@ fn feed_from_zero_is_a_snapshot_then_incremental(store: &Store) {
     assert_eq!(snapshot.certs.len(), 1);
     assert_eq!(snapshot.certs[0].id, id);
     assert!(snapshot.certs[0].has_private);
-    assert_eq!(snapshot.certs[0].not_after, 1_900_000_000);
+    assert_eq!(snapshot.certs[0].not_after, Some(1_900_000_000));
+    assert_eq!(
+        snapshot.certs[0].fingerprint.to_hex(),
+        fake_fingerprint("feed")
+    );
     assert_eq!(snapshot.sessions.len(), 1);
     assert_eq!(snapshot.sessions[0].key, id);
     assert_eq!(snapshot.sessions[0].grant.alias, "alias");
@@ -239,7 +246,7 @@ fn feed_from_zero_is_a_snapshot_then_incremental(store: &Store) {
 
 fn feed_folds_changes_and_lists_only_the_certificate_on_its_delete(store: &Store) {
     let new = cert("o", "gone", None);
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     ok(store.create_session(&id, &session_for(&id, "o", "a")));
     let before = ok(store.version());
@@ -279,7 +286,7 @@ fn feed_folds_changes_and_lists_only_the_certificate_on_its_delete(store: &Store
 /// SPEC §2: uploading the same certificate again restores access.
 fn a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(store: &Store) {
     let new = cert("o", "back", Some(b"key der"));
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     ok(store.create_session(&id, &session_for(&id, "o", "a")));
     let before = ok(store.version());
@@ -295,7 +302,7 @@ fn a_reuploaded_certificate_reappears_in_the_feed_beside_its_kept_session(store:
     assert_eq!(ok(store.session(&id)).map(|s| s.alias), Some("a".into()));
     let found = ok(store.lookup(&id));
     assert!(found.session.is_some());
-    assert_eq!(found.cert.map(|c| c.id), Some(id));
+    assert_eq!(found.cert.map(|c| c.id.into_string()), Some(id));
 }
 
 fn feed_gives_a_snapshot_when_since_is_older_than_the_log(store: &Store) {
@@ -320,7 +327,7 @@ fn feed_gives_a_snapshot_for_a_version_from_another_store(a: &Store, b: &Store) 
     let from_b = ok(b.changes_since(from_a));
     assert!(from_b.full, "versions of one store mean nothing to another");
     assert_eq!(from_b.certs.len(), 1);
-    assert_eq!(from_b.certs[0].fingerprint, fake_fingerprint("b"));
+    assert_eq!(from_b.certs[0].fingerprint.to_hex(), fake_fingerprint("b"));
     let future = ok(a.changes_since(from_a + 1));
     assert!(future.full);
 }
@@ -339,7 +346,7 @@ fn no_op_writes_do_not_bump_the_version(store: &Store) {
 
 fn lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(store: &Store) {
     let new = cert("o", "orphan", None);
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     ok(store.create_session(&id, &session_for(&id, "o", "orphan")));
     ok(store.delete_certificate(&id));
@@ -354,7 +361,7 @@ fn lookup_of_a_session_whose_certificate_was_deleted_has_no_cert(store: &Store) 
 
 fn lookup_answers_session_and_certificate(store: &Store) {
     let new = cert("", "lookup", None);
-    let id = new.certificate.id.clone();
+    let id = new.certificate.id.to_string();
     ok(store.add_certificate(new));
     let key = format!("org9{}", fake_fingerprint("lookup"));
     let missing = ok(store.lookup(&key));
@@ -362,12 +369,12 @@ fn lookup_answers_session_and_certificate(store: &Store) {
     assert!(missing.session.is_none() && missing.cert.is_none());
     let by_id = ok(store.lookup(&id));
     assert!(by_id.session.is_none());
-    assert_eq!(by_id.cert.map(|c| c.id), Some(id.clone()));
+    assert_eq!(by_id.cert.map(|c| c.id.into_string()), Some(id.clone()));
 
     ok(store.create_session(&key, &session_for(&id, "org9", "nine")));
     let found = ok(store.lookup(&key));
     assert_eq!(found.session.map(|g| g.alias), Some("nine".into()));
-    assert_eq!(found.cert.map(|c| c.id), Some(id));
+    assert_eq!(found.cert.map(|c| c.id.into_string()), Some(id));
 }
 
 fn named_records_round_trip_without_a_version_bump(store: &Store) {
@@ -397,10 +404,10 @@ fn named_records_round_trip_without_a_version_bump(store: &Store) {
 fn feed_held_back_at_a_version_gives_only_what_came_before(store: &Store) {
     let start = ok(store.version());
     let first = cert("o", "held-1", Some(b"k"));
-    let first_id = first.certificate.id.clone();
+    let first_id = first.certificate.id.to_string();
     ok(store.add_certificate(first));
     let second = cert("o", "held-2", None);
-    let second_id = second.certificate.id.clone();
+    let second_id = second.certificate.id.to_string();
     ok(store.add_certificate(second));
     assert!(ok(store.delete_certificate(&first_id)));
 

@@ -22,6 +22,8 @@ pub use rules::Store;
 
 use crate::certificates::upload::{CertificateUpload, MaterialKind};
 use mtls_gate_core::feed::CertIndexEntry;
+use mtls_gate_core::fingerprint::Fingerprint;
+use mtls_gate_core::ids::CertificateId;
 use mtls_gate_core::pem::parse_blocks;
 use mtls_gate_core::trust::{TrustAnchor, TrustAnchorParts};
 use zeroize::Zeroizing;
@@ -30,13 +32,19 @@ use zeroize::Zeroizing;
 pub const DEFAULT_RETAINED_VERSIONS: u64 = 1000;
 
 /// A stored certificate (or public key): everything but the private key.
+///
+/// The backends keep `id` and `fingerprint` as text (the fingerprint as 64 lowercase hex);
+/// a row whose fingerprint does not read back is a [`StoreError::Corrupt`] store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCertificate {
-    pub id: String,
+    /// `org_id` + fingerprint, as [`CertificateId::new`] made it at upload.
+    pub id: CertificateId,
     pub org_id: String,
     pub kind: MaterialKind,
-    /// Bare 64 lowercase hex.
-    pub fingerprint: String,
+    /// The leaf's SHA-256 (or, for a public key, the SPKI's).
+    pub fingerprint: Fingerprint,
+    /// The leaf's validity, unix seconds; both 0 for a public key, which never expires.
+    /// Read the expiry with [`StoredCertificate::expiry`].
     pub not_before: i64,
     pub not_after: i64,
     pub is_ca: bool,
@@ -46,12 +54,18 @@ pub struct StoredCertificate {
 }
 
 impl StoredCertificate {
+    /// When the certificate expires; `None` for a public key, which never does. Stored as
+    /// `not_after` 0, the feed's spelling of "never" ([`mtls_gate_core::feed::never_is_zero`]).
+    pub fn expiry(&self) -> Option<i64> {
+        (self.not_after != 0).then_some(self.not_after)
+    }
+
     /// The feed's view of this certificate.
     pub fn index_entry(&self) -> CertIndexEntry {
         CertIndexEntry {
             id: self.id.clone(),
-            fingerprint: self.fingerprint.clone(),
-            not_after: self.not_after,
+            fingerprint: self.fingerprint,
+            not_after: self.expiry(),
             has_private: self.has_private,
             is_ca: self.is_ca,
             trust_anchor: self.trust_anchor(),
@@ -73,6 +87,13 @@ impl StoredCertificate {
     }
 }
 
+/// A certificate record's fingerprint column (64 lowercase hex, as the store writes it) read
+/// back. An `Err` is the detail of a [`StoreError::Corrupt`]: a damaged row fails closed.
+pub(crate) fn fingerprint_from_record(id: &str, text: &str) -> Result<Fingerprint, String> {
+    Fingerprint::parse_wire_hex(text)
+        .map_err(|error| format!("certificate {id:?} has an unreadable fingerprint ({error})"))
+}
+
 /// A certificate about to be stored. The private key is in clear here, only in memory.
 pub struct NewCertificate {
     pub certificate: StoredCertificate,
@@ -86,7 +107,7 @@ impl From<CertificateUpload> for NewCertificate {
                 id: upload.id,
                 org_id: upload.org_id,
                 kind: upload.kind,
-                fingerprint: upload.fingerprint.to_hex(),
+                fingerprint: upload.fingerprint,
                 not_before: upload.not_before,
                 not_after: upload.not_after,
                 is_ca: upload.is_ca,

@@ -343,7 +343,7 @@ impl Writes for Access<'_> {
         sealed_private_key: Option<&[u8]>,
         version: u64,
     ) -> Result<(), StoreError> {
-        let record = self.keys.cert(&cert.id);
+        let record = self.keys.cert(cert.id.as_str());
         self.pipe
             .hset_multiple(&record, &records::cert_fields(cert))
             .ignore();
@@ -352,7 +352,7 @@ impl Writes for Access<'_> {
         }
         // Scored by the version that added it: the index lists in upload order.
         self.pipe
-            .zadd(self.keys.certs(), &cert.id, version)
+            .zadd(self.keys.certs(), cert.id.as_str(), version)
             .ignore();
         Ok(())
     }

@@ -21,6 +21,7 @@ use super::sealing::{KeySealer, SealError};
 use super::{DEFAULT_RETAINED_VERSIONS, NewCertificate, StoreError, StoredCertificate};
 use crate::secret::Secret;
 use mtls_gate_core::feed::{ChangeSet, LookupAnswer, SessionEntry};
+use mtls_gate_core::ids::SessionKey;
 use mtls_gate_core::session::Session;
 use zeroize::Zeroizing;
 
@@ -100,7 +101,7 @@ impl Store {
         let sealed = match &private_key_der {
             Some(der) => Some(
                 self.sealer
-                    .seal(&certificate.id, der)
+                    .seal(certificate.id.as_str(), der)
                     .map_err(|e| StoreError::Backend(e.to_string()))?,
             ),
             None => None,
@@ -108,8 +109,8 @@ impl Store {
         certificate.has_private = sealed.is_some();
         let entry = certificate.index_entry();
         self.write(|tx, version| {
-            if tx.has_certificate(&certificate.id)? {
-                return Err(StoreError::CertificateExists(certificate.id.clone()));
+            if tx.has_certificate(certificate.id.as_str())? {
+                return Err(StoreError::CertificateExists(certificate.id.to_string()));
             }
             tx.insert_certificate(&certificate, sealed.as_deref(), version)?;
             Ok(((), Some(ChangeRow::cert_upsert(version, &entry))))
@@ -261,7 +262,10 @@ impl Store {
                 .into_iter()
                 .map(|(key, json)| {
                     let grant = self.parse_session(&key, &json)?.grant();
-                    Ok(SessionEntry { key, grant })
+                    Ok(SessionEntry {
+                        key: SessionKey::verbatim(key),
+                        grant,
+                    })
                 })
                 .collect::<Result<_, StoreError>>()?;
             Ok(ChangeSet {
@@ -286,7 +290,7 @@ impl Store {
             .to_owned();
         let cert = self.certificate(&cert_id)?;
         Ok(LookupAnswer {
-            key: key.to_owned(),
+            key: SessionKey::verbatim(key),
             session: session.map(|s| s.grant()),
             cert: cert.map(|c| c.index_entry()),
         })

@@ -11,7 +11,8 @@ use super::backend::{
 };
 use super::changelog::{ChangeKind, ChangeRow};
 use super::sealing::SealingParameters;
-use super::{StoreError, StoredCertificate};
+use super::{StoreError, StoredCertificate, fingerprint_from_record};
+use mtls_gate_core::ids::CertificateId;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -354,10 +355,10 @@ impl Writes for Sql<'_> {
                (id, org_id, kind, fingerprint, not_before, not_after, is_ca, material, sealed_private_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                cert.id,
+                cert.id.as_str(),
                 cert.org_id,
                 kind_text(cert.kind),
-                cert.fingerprint,
+                cert.fingerprint.to_hex(),
                 cert.not_before,
                 cert.not_after,
                 cert.is_ca,
@@ -427,18 +428,24 @@ impl Writes for Sql<'_> {
     }
 }
 
-/// Row → certificate. The outer result is SQLite's, the inner one ours (an unknown kind).
+/// Row → certificate. The outer result is SQLite's, the inner one ours (an unknown kind, an
+/// unreadable fingerprint).
 fn certificate_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredCertificate, String>> {
     let kind: String = row.get(2)?;
     let id: String = row.get(0)?;
     let Some(kind) = kind_from_text(&kind) else {
         return Ok(Err(format!("certificate {id} has unknown kind {kind}")));
     };
+    let fingerprint: String = row.get(3)?;
+    let fingerprint = match fingerprint_from_record(&id, &fingerprint) {
+        Ok(fingerprint) => fingerprint,
+        Err(detail) => return Ok(Err(detail)),
+    };
     Ok(Ok(StoredCertificate {
-        id,
+        id: CertificateId::verbatim(id),
         org_id: row.get(1)?,
         kind,
-        fingerprint: row.get(3)?,
+        fingerprint,
         not_before: row.get(4)?,
         not_after: row.get(5)?,
         is_ca: row.get(6)?,
@@ -505,6 +512,40 @@ mod tests {
         );
         assert!(message.contains("s.db"));
         assert!(open(&path, "right").is_ok());
+    }
+
+    /// The fingerprint column is text: a row whose text is not 64 hex fails closed, as a
+    /// corrupt store, whether the certificate is read alone, listed or put in a snapshot.
+    #[test]
+    fn a_row_with_an_unreadable_fingerprint_is_a_corrupt_store_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = open(&path, "s").unwrap();
+        let new = conformance::test_certificate("damaged");
+        let id = new.certificate.id.to_string();
+        let fingerprint = new.certificate.fingerprint;
+        store.add_certificate(new).unwrap();
+        let stored: String = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT fingerprint FROM certificates", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, fingerprint.to_hex(), "64 lowercase hex at rest");
+
+        for damaged in ["not hex", "", "E3:B0"] {
+            Connection::open(&path)
+                .unwrap()
+                .execute("UPDATE certificates SET fingerprint = ?1", [damaged])
+                .unwrap();
+            let corrupt = |result: Result<(), StoreError>| match result {
+                Err(StoreError::Corrupt { detail, .. }) => {
+                    assert!(detail.contains("unreadable fingerprint"), "{detail}");
+                }
+                other => panic!("{damaged:?}: {other:?}"),
+            };
+            corrupt(store.certificate(&id).map(drop));
+            corrupt(store.certificates(None).map(drop));
+            corrupt(store.changes_since(0).map(drop));
+        }
     }
 
     #[test]

@@ -219,7 +219,7 @@ async fn uploads_and_deletions_reach_the_rendered_files_in_order_and_a_restart_r
     let answered = Instant::now();
     loop {
         let feed = changes(&shim, after_upload).await;
-        if feed.removed_certs.contains(&id) {
+        if feed.removed_certs.iter().any(|removed| removed == &id) {
             assert!(
                 setup.key_file().is_file(),
                 "Envoy's files dropped the certificate before the feed told the filters"

@@ -51,9 +51,9 @@ fn key_of(fingerprint: &str) -> String {
 
 fn index_entry(cert: &TestCert) -> CertIndexEntry {
     CertIndexEntry {
-        id: key_of(&cert.fingerprint),
-        fingerprint: cert.fingerprint.clone(),
-        not_after: NOT_AFTER_2039,
+        id: certificate_id(key_of(&cert.fingerprint)),
+        fingerprint: fingerprint_of(cert),
+        not_after: Some(NOT_AFTER_2039),
         has_private: false,
         is_ca: false,
         trust_anchor: None,
@@ -62,7 +62,7 @@ fn index_entry(cert: &TestCert) -> CertIndexEntry {
 
 fn session(cert: &TestCert, alias: &str) -> SessionEntry {
     SessionEntry {
-        key: key_of(&cert.fingerprint),
+        key: session_key(key_of(&cert.fingerprint)),
         grant: grant(alias),
     }
 }
@@ -559,7 +559,7 @@ fn a_session_whose_certificate_was_deleted_is_refused_until_the_certificate_is_b
     // What the shim sends when the certificate is deleted: the certificate only.
     let deleted = ChangeSet {
         version: 2,
-        removed_certs: vec![key_of(fp)],
+        removed_certs: vec![certificate_id(key_of(fp))],
         ..ChangeSet::default()
     };
     let asked = sync(&host, &mut worker, &deleted);

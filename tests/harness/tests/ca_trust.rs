@@ -258,9 +258,9 @@ fn store_block() -> String {
 fn ca_entry(id: &str, ca: &ChainIssuer) -> CertIndexEntry {
     let anchor = TrustAnchor::from_ca_der(&ca.der).unwrap();
     CertIndexEntry {
-        id: id.to_owned(),
-        fingerprint: anchor.fingerprint().to_hex(),
-        not_after: anchor.not_after(),
+        id: certificate_id(id),
+        fingerprint: *anchor.fingerprint(),
+        not_after: Some(anchor.not_after()),
         has_private: false,
         is_ca: true,
         trust_anchor: Some(anchor.parts()),
@@ -321,7 +321,7 @@ fn a_store_ca_admits_until_deleted_and_again_once_uploaded() {
 
     let deleted = ChangeSet {
         version: 2,
-        removed_certs: vec![id.clone()],
+        removed_certs: vec![certificate_id(id.clone())],
         ..ChangeSet::default()
     };
     sync(&host, &mut worker, &deleted);

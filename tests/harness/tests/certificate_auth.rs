@@ -38,9 +38,9 @@ fn key_of(cert: &TestCert) -> String {
 
 fn index_entry(cert: &TestCert, not_after: i64) -> CertIndexEntry {
     CertIndexEntry {
-        id: key_of(cert),
-        fingerprint: cert.fingerprint.clone(),
-        not_after,
+        id: certificate_id(key_of(cert)),
+        fingerprint: fingerprint_of(cert),
+        not_after: Some(not_after),
         has_private: false,
         is_ca: false,
         trust_anchor: None,
@@ -59,7 +59,7 @@ fn snapshot(version: u64, sessions: &[(&TestCert, SessionGrant)]) -> ChangeSet {
         sessions: sessions
             .iter()
             .map(|(c, g)| SessionEntry {
-                key: key_of(c),
+                key: session_key(key_of(c)),
                 grant: g.clone(),
             })
             .collect(),
@@ -156,7 +156,7 @@ fn unknown_certificate_is_looked_up_once_then_refused_from_the_negative_cache() 
         format!("/mtls-gate/v1/lookup/{}", key_of(&stranger))
     );
     let answer = LookupAnswer {
-        key: key_of(&stranger),
+        key: session_key(key_of(&stranger)),
         session: None,
         cert: None,
     };
@@ -187,7 +187,7 @@ fn a_new_key_works_on_the_very_next_request_through_lookup_then_stays_cached() {
     let out = dyn_request(&mut worker, &bob);
     let lookup = out.http_calls()[0].clone();
     let answer = LookupAnswer {
-        key: key_of(&bob),
+        key: session_key(key_of(&bob)),
         session: Some(grant("bob")),
         cert: Some(index_entry(&bob, 2_200_000_000)),
     };
@@ -247,7 +247,7 @@ fn deleting_the_key_denies_after_the_next_sync() {
     let delete = ChangeSet {
         version: 2,
         full: false,
-        removed_sessions: vec![key_of(&alice)],
+        removed_sessions: vec![session_key(key_of(&alice))],
         ..snapshot(2, &[])
     };
     let asked = sync(&host, &mut worker, &delete);
@@ -281,7 +281,7 @@ fn deleting_the_certificate_denies_static_lists_that_name_its_id() {
     let delete = ChangeSet {
         version: 2,
         full: false,
-        removed_certs: vec![key_of(&alice)],
+        removed_certs: vec![certificate_id(key_of(&alice))],
         ..snapshot(2, &[])
     };
     sync(&host, &mut worker, &delete);
@@ -359,8 +359,8 @@ fn session_checks_use_tyks_statuses_and_messages() {
     changes
         .certs
         .iter_mut()
-        .filter(|c| c.fingerprint == expired_cert.fingerprint)
-        .for_each(|c| c.not_after = now - 1);
+        .filter(|c| c.fingerprint == fingerprint_of(&expired_cert))
+        .for_each(|c| c.not_after = Some(now - 1));
     sync(&host, &mut worker, &changes);
     assert_denied(
         &dyn_request(&mut worker, &inactive),
@@ -559,7 +559,7 @@ fn a_spent_lookup_budget_answers_503_without_a_callout_and_cached_sessions_still
 
     // An answer gives its place back.
     let answer = LookupAnswer {
-        key: first_key,
+        key: session_key(first_key),
         session: None,
         cert: None,
     };

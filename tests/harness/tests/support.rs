@@ -2,11 +2,29 @@
 //! kit's [`TestCert`]), Envoy-style request builders, and assertions on Tyk's error template.
 
 use mtls_gate_core::denial::Denial;
+use mtls_gate_core::fingerprint::Fingerprint;
+use mtls_gate_core::ids::{CertificateId, SessionKey};
 use mtls_gate_core::session::SessionGrant;
 /// The filter's header and counter names, for every test file (`use crate::support::*`).
 pub use mtls_gate_core::{headers, metrics};
 use mtls_gate_harness::{Host, Outcome, Request, Worker};
 pub use mtls_gate_testkit::TestCert;
+
+/// A test certificate's fingerprint as the feed carries it (its 64 hex read back).
+pub fn fingerprint_of(cert: &TestCert) -> Fingerprint {
+    Fingerprint::parse_wire_hex(&cert.fingerprint).expect("a test fingerprint is 64 hex")
+}
+
+/// A store ID spelled out by the test (`org` + hex, not `CertificateId::new`), so the
+/// tests check that the filter builds the same string.
+pub fn certificate_id(id: impl Into<String>) -> CertificateId {
+    CertificateId::verbatim(id)
+}
+
+/// A session key spelled out by the test, as [`certificate_id`].
+pub fn session_key(key: impl Into<String>) -> SessionKey {
+    SessionKey::verbatim(key)
+}
 
 pub fn filter() -> Host {
     Host::load_filter().expect("build the filter first: make wasm")

@@ -63,9 +63,9 @@ fn index(certs: &[(&TestCert, bool)]) -> ChangeSet {
         certs: certs
             .iter()
             .map(|(c, has_private)| CertIndexEntry {
-                id: c.fingerprint.clone(),
-                fingerprint: c.fingerprint.clone(),
-                not_after: 2_200_000_000,
+                id: certificate_id(c.fingerprint.clone()),
+                fingerprint: fingerprint_of(c),
+                not_after: Some(2_200_000_000),
                 has_private: *has_private,
                 is_ca: false,
                 trust_anchor: None,

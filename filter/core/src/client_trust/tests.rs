@@ -6,6 +6,7 @@ use super::*;
 use crate::config::GateConfig;
 use crate::decision::SessionLookup;
 use crate::feed::CertIndexEntry;
+use crate::ids::CertificateId;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -64,9 +65,9 @@ impl Index {
         self.certs.insert(
             id.to_owned(),
             CertIndexEntry {
-                id: id.to_owned(),
-                fingerprint: anchor.fingerprint().to_hex(),
-                not_after: anchor.not_after(),
+                id: CertificateId::verbatim(id),
+                fingerprint: *anchor.fingerprint(),
+                not_after: Some(anchor.not_after()),
                 has_private: false,
                 is_ca: true,
                 trust_anchor: Some(anchor.parts()),

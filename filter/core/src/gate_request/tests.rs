@@ -8,7 +8,7 @@ use crate::gate_root::GateRoot;
 use crate::headers;
 use crate::host::HostError;
 use crate::host_facts::property;
-use crate::ids::CertificateId;
+use crate::ids::{CertificateId, SessionKey};
 use crate::metrics;
 use crate::mock_host::MockHost;
 use crate::sync;
@@ -37,6 +37,11 @@ fn id(name: &str) -> String {
     CertificateId::new("org", &fp(name)).into_string()
 }
 
+/// The key of certificate `name`'s session, as the shim writes it.
+fn key(name: &str) -> SessionKey {
+    SessionKey::new("org", &fp(name))
+}
+
 /// The store's snapshot `version`: certificate `leaf`, with its session or without.
 fn snapshot(version: u64, with_session: bool) -> ChangeSet {
     ChangeSet {
@@ -45,7 +50,7 @@ fn snapshot(version: u64, with_session: bool) -> ChangeSet {
         certs: vec![cert_entry("org", "leaf", false)],
         sessions: match with_session {
             true => vec![SessionEntry {
-                key: id("leaf"),
+                key: key("leaf"),
                 grant: grant(),
             }],
             false => vec![],
@@ -152,7 +157,7 @@ fn a_miss_pauses_for_one_lookup_whose_answer_admits_and_serves_every_worker() {
         &host,
         &mut request,
         &LookupAnswer {
-            key: id("leaf"),
+            key: key("leaf"),
             session: Some(grant()),
             cert: None,
         },
@@ -179,7 +184,7 @@ fn no_session_is_401_and_believed_for_a_second_on_this_worker_only() {
         &host,
         &mut request,
         &LookupAnswer {
-            key: id("leaf"),
+            key: key("leaf"),
             session: None,
             cert: None,
         },
@@ -214,7 +219,7 @@ fn an_unanswered_lookup_fails_closed() {
             "another key",
             Some("200"),
             LookupAnswer {
-                key: id("other"),
+                key: key("other"),
                 session: Some(grant()),
                 cert: None,
             }
@@ -308,7 +313,7 @@ fn a_snapshot_during_a_lookup_is_not_undone_by_its_answer() {
         &host,
         &mut request,
         &LookupAnswer {
-            key: id("leaf"),
+            key: key("leaf"),
             session: Some(grant()),
             cert: Some(cert_entry("org", "leaf", false)),
         },

@@ -5,6 +5,7 @@ use super::*;
 use crate::decision::{SessionLookup, StoreView};
 use crate::feed::SessionEntry;
 use crate::host::HostError;
+use crate::ids::{CertificateId, SessionKey};
 use crate::mock_host::MockHost;
 use crate::negative_cache::NegativeCache;
 use crate::store_view::SharedDataStore;
@@ -43,16 +44,16 @@ fn answer(host: &MockHost, syncer: &mut Syncer, changes: &ChangeSet) {
     assert!(syncer.on_response(host, &response));
 }
 
-fn session_of(host: &MockHost, key: &str) -> SessionLookup {
+fn session_of(host: &MockHost, key: &impl AsRef<str>) -> SessionLookup {
     let link = store_link();
     let negative = RefCell::new(NegativeCache::default());
-    SharedDataStore::new(host, &link, host.now(), &negative).session(key)
+    SharedDataStore::new(host, &link, host.now(), &negative).session(key.as_ref())
 }
 
-fn certificate_of(host: &MockHost, id: &str) -> Option<crate::feed::CertIndexEntry> {
+fn certificate_of(host: &MockHost, id: &impl AsRef<str>) -> Option<crate::feed::CertIndexEntry> {
     let link = store_link();
     let negative = RefCell::new(NegativeCache::default());
-    SharedDataStore::new(host, &link, host.now(), &negative).certificate(id)
+    SharedDataStore::new(host, &link, host.now(), &negative).certificate(id.as_ref())
 }
 
 // ---- holder IDs and the start record ----
@@ -294,11 +295,11 @@ fn incremental_changes_upsert_and_tombstone_in_the_current_generation() {
             certs: vec![kept.clone(), removed.clone()],
             sessions: vec![
                 SessionEntry {
-                    key: kept.id.clone(),
+                    key: SessionKey::of(kept.id.clone()),
                     grant: grant(),
                 },
                 SessionEntry {
-                    key: removed.id.clone(),
+                    key: SessionKey::of(removed.id.clone()),
                     grant: grant(),
                 },
             ],
@@ -315,7 +316,7 @@ fn incremental_changes_upsert_and_tombstone_in_the_current_generation() {
             version: 6,
             full: false,
             removed_certs: vec![removed.id.clone()],
-            removed_sessions: vec![removed.id.clone()],
+            removed_sessions: vec![SessionKey::of(removed.id.clone())],
             ..ChangeSet::default()
         },
         a.now(),
@@ -333,7 +334,8 @@ fn incremental_changes_upsert_and_tombstone_in_the_current_generation() {
     );
     assert_eq!(certificate_of(&a, &removed.id), None);
     assert_eq!(
-        a.shared_value(&ns.session(1, &removed.id)).as_deref(),
+        a.shared_value(&ns.session(1, removed.id.as_str()))
+            .as_deref(),
         Some(shared_data::TOMBSTONE)
     );
 }
@@ -351,7 +353,7 @@ fn a_snapshot_moves_to_a_new_generation_and_drops_what_it_omits() {
         full: true,
         certs: vec![cert.clone()],
         sessions: vec![SessionEntry {
-            key: cert.id.clone(),
+            key: SessionKey::of(cert.id.clone()),
             grant: grant(),
         }],
         ..ChangeSet::default()
@@ -430,7 +432,7 @@ fn a_sync_state_written_meanwhile_is_not_overwritten() {
 fn a_referenced_id_missing_from_the_store_is_logged_once_each_time_it_goes_missing() {
     let host = MockHost::new();
     let (a, b) = (cert_entry("org", "a", false), cert_entry("org", "b", false));
-    let referenced: BTreeSet<String> = [a.id.clone(), b.id.clone()].into();
+    let referenced: BTreeSet<String> = [a.id.to_string(), b.id.to_string()].into();
     let mut syncer = Syncer::new(
         &host,
         store_link(),
@@ -464,7 +466,13 @@ fn a_referenced_id_missing_from_the_store_is_logged_once_each_time_it_goes_missi
         version: 2,
         ..snapshot.clone()
     });
-    assert_eq!((warnings(&host, &a.id), warnings(&host, &b.id)), (0, 1));
+    assert_eq!(
+        (
+            warnings(&host, a.id.as_str()),
+            warnings(&host, b.id.as_str())
+        ),
+        (0, 1)
+    );
     sync(ChangeSet {
         version: 3,
         removed_certs: vec![a.id.clone()],
@@ -477,9 +485,15 @@ fn a_referenced_id_missing_from_the_store_is_logged_once_each_time_it_goes_missi
     });
     sync(ChangeSet {
         version: 5,
-        removed_certs: vec![a.id.clone(), "unrelated".into()],
+        removed_certs: vec![a.id.clone(), CertificateId::verbatim("unrelated")],
         ..ChangeSet::default()
     });
-    assert_eq!((warnings(&host, &a.id), warnings(&host, &b.id)), (2, 1));
+    assert_eq!(
+        (
+            warnings(&host, a.id.as_str()),
+            warnings(&host, b.id.as_str())
+        ),
+        (2, 1)
+    );
     assert_eq!(warnings(&host, "unrelated"), 0);
 }

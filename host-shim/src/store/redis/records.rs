@@ -15,9 +15,10 @@
 //! "Revocation by deletion") may also hold `P cert-sessions:<id>` sets, the index that
 //! deletion read; nothing reads or writes them any more.
 
-use super::super::StoredCertificate;
 use super::super::backend::{kind_from_text, kind_text};
 use super::super::changelog::{ChangeKind, ChangeRow};
+use super::super::{StoredCertificate, fingerprint_from_record};
+use mtls_gate_core::ids::CertificateId;
 use std::collections::HashMap;
 
 pub struct Keys {
@@ -67,7 +68,7 @@ pub fn cert_fields(cert: &StoredCertificate) -> Vec<(&'static str, String)> {
     vec![
         ("org_id", cert.org_id.clone()),
         ("kind", kind_text(cert.kind).to_owned()),
-        ("fingerprint", cert.fingerprint.clone()),
+        ("fingerprint", cert.fingerprint.to_hex()),
         ("not_before", cert.not_before.to_string()),
         ("not_after", cert.not_after.to_string()),
         ("is_ca", u8::from(cert.is_ca).to_string()),
@@ -97,11 +98,11 @@ pub fn cert_from_fields(
     };
     let kind = text("kind")?;
     Ok(Some(StoredCertificate {
-        id: id.to_owned(),
+        id: CertificateId::verbatim(id),
         org_id: text("org_id")?,
         kind: kind_from_text(&kind)
             .ok_or_else(|| format!("certificate {id} has unknown kind {kind}"))?,
-        fingerprint: text("fingerprint")?,
+        fingerprint: fingerprint_from_record(id, &text("fingerprint")?)?,
         not_before: number("not_before")?,
         not_after: number("not_after")?,
         is_ca: number("is_ca")? != 0,
@@ -138,13 +139,16 @@ mod tests {
     use super::*;
     use crate::certificates::upload::MaterialKind;
 
+    use mtls_gate_core::fingerprint::Fingerprint;
+
     #[test]
     fn certificates_and_change_rows_round_trip() {
+        let fingerprint = Fingerprint::of_der(b"key");
         let cert = StoredCertificate {
-            id: "o1abc".into(),
+            id: CertificateId::new("o1", &fingerprint),
             org_id: "o1".into(),
             kind: MaterialKind::PublicKey,
-            fingerprint: "abc".into(),
+            fingerprint,
             not_before: -5,
             not_after: 1 << 40,
             is_ca: true,
@@ -156,8 +160,23 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.into_bytes()))
             .collect();
         fields.insert(SEALED_FIELD.into(), vec![1, 2]);
-        assert_eq!(cert_from_fields("o1abc", &fields), Ok(Some(cert)));
+        assert_eq!(
+            fields.get("fingerprint"),
+            Some(&fingerprint.to_hex().into_bytes()),
+            "stored as 64 lowercase hex"
+        );
+        assert_eq!(
+            cert_from_fields(cert.id.as_str(), &fields),
+            Ok(Some(cert.clone()))
+        );
         assert_eq!(cert_from_fields("x", &HashMap::new()), Ok(None));
+
+        // A damaged fingerprint is a corrupt record, not a panic and not a certificate.
+        for bad in ["abc", "", &fingerprint.to_hex().replace('a', "z")] {
+            fields.insert("fingerprint".into(), bad.as_bytes().to_vec());
+            let error = cert_from_fields(cert.id.as_str(), &fields).unwrap_err();
+            assert!(error.contains("unreadable fingerprint"), "{error}");
+        }
 
         let row = ChangeRow::removal(1 << 52, ChangeKind::SessionRemove, "k 1\t\"");
         let member = change_member(3, &row);
