@@ -241,7 +241,7 @@ impl fmt::Display for UnknownField {
     }
 }
 
-/// Every unknown field of `gate`, in document order.
+/// Every unknown field of `gate` (in key order of serde_json's maps).
 pub fn find(gate: &Value) -> Vec<UnknownField> {
     let mut found = Vec::new();
     let Some(top) = gate.as_object() else {
@@ -325,11 +325,15 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// Sorted: object key order depends on serde_json's `preserve_order` feature, which
+    /// another crate in the same build may switch on.
     fn paths(json: &str) -> Vec<String> {
-        find(&serde_json::from_str(json).unwrap())
+        let mut found: Vec<String> = find(&serde_json::from_str(json).unwrap())
             .iter()
             .map(ToString::to_string)
-            .collect()
+            .collect();
+        found.sort();
+        found
     }
 
     #[test]
@@ -341,20 +345,19 @@ mod tests {
                           "proxy": {"listen_pth": "/"},
                           "auth_configs": {"authTokn": {}, "authToken": {"use_certficate": true}}}]}"#,
         );
-        assert_eq!(
-            found,
-            vec![
-                "stoer: unknown field; did you mean `store`?",
-                "security.allow_unsafe: unknown field; did you mean `allow_unsafe_dynamic_mtls_token`?",
-                "security.certificates.api: unknown field; did you mean `apis`?",
-                "store.sync_interval: unknown field; did you mean `sync_interval_ms`?",
-                "apis[0].client_certficates: unknown field; did you mean `client_certificates`?",
-                "apis[0].use_mutal_tls_auth: unknown field; did you mean `use_mutual_tls_auth`?",
-                "apis[0].proxy.listen_pth: unknown field; did you mean `listen_path`?",
-                "apis[0].auth_configs.authTokn: unknown field; did you mean `authToken`?",
-                "apis[0].auth_configs.authToken.use_certficate: unknown field; did you mean `use_certificate`?",
-            ]
-        );
+        let mut expected = vec![
+            "stoer: unknown field; did you mean `store`?",
+            "security.allow_unsafe: unknown field; did you mean `allow_unsafe_dynamic_mtls_token`?",
+            "security.certificates.api: unknown field; did you mean `apis`?",
+            "store.sync_interval: unknown field; did you mean `sync_interval_ms`?",
+            "apis[0].client_certficates: unknown field; did you mean `client_certificates`?",
+            "apis[0].use_mutal_tls_auth: unknown field; did you mean `use_mutual_tls_auth`?",
+            "apis[0].proxy.listen_pth: unknown field; did you mean `listen_path`?",
+            "apis[0].auth_configs.authTokn: unknown field; did you mean `authToken`?",
+            "apis[0].auth_configs.authToken.use_certficate: unknown field; did you mean `use_certificate`?",
+        ];
+        expected.sort_unstable();
+        assert_eq!(found, expected);
     }
 
     #[test]
