@@ -13,6 +13,7 @@ mod audit;
 mod ca_trust;
 mod certificate_auth;
 mod envoy_smoke;
+mod fingerprint_forms;
 mod infra;
 mod live_config;
 mod live_tls;
