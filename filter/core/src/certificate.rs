@@ -1,12 +1,19 @@
 //! What mtls-gate needs to know about an X.509 certificate, and how an uploaded or
-//! configured PEM bundle is read (SPEC §1). Parsing is `x509-parser`; this module only
-//! picks the facts out and applies Tyk's bundle rules.
+//! configured PEM bundle is read (SPEC §1). Parsing is RustCrypto's `x509-cert` (over
+//! `der`, which webpki's signature algorithms link anyway); this module picks the facts out
+//! and applies Tyk's bundle rules.
 
 use crate::fingerprint::Fingerprint;
 use crate::ids::CertificateId;
 use crate::pem::{PemBlock, PemError, parse_blocks};
 use thiserror::Error;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_cert::Certificate;
+use x509_cert::der::oid::db::rfc4519::COMMON_NAME;
+use x509_cert::der::{self, Decode, Encode, Reader, SliceReader, Tag, Tagged};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
+use x509_cert::name::Name;
+use x509_cert::time::Time;
 
 /// The facts about one certificate that decisions and metadata use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,44 +47,130 @@ pub enum CertificateError {
 
 /// Parses one DER certificate.
 pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, CertificateError> {
-    let (rest, cert) =
-        X509Certificate::from_der(der).map_err(|e| CertificateError::Asn1(e.to_string()))?;
-    if !rest.is_empty() {
+    let asn1 = |error: der::Error| CertificateError::Asn1(error.to_string());
+    let (cert, rest) = decode_certificate(der).map_err(asn1)?;
+    if rest != 0 {
         return Err(CertificateError::TrailingData);
     }
-    let dns_names = dns_names(&cert);
-    let first_cn = |name: &x509_parser::x509::X509Name<'_>| {
-        name.iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let (not_before, not_after) = validity(&cert).map_err(asn1)?;
+    let tbs = cert.tbs_certificate();
     Ok(CertificateFacts {
         fingerprint: Fingerprint::of_der(der),
-        not_before: cert.validity().not_before.timestamp(),
-        not_after: cert.validity().not_after.timestamp(),
-        is_ca: cert.is_ca(),
-        subject_cn: first_cn(cert.subject()),
-        issuer_cn: first_cn(cert.issuer()),
-        dns_names,
-        spki_der: cert.public_key().raw.to_vec(),
+        not_before,
+        not_after,
+        is_ca: is_ca(&cert),
+        subject_cn: first_common_name(tbs.subject()),
+        issuer_cn: first_common_name(tbs.issuer()),
+        dns_names: subject_alt_dns_names(&cert),
+        // DER decoding is canonical, so the re-encoding is the certificate's own bytes.
+        spki_der: tbs.subject_public_key_info().to_der().map_err(asn1)?,
     })
 }
 
-/// The certificate's DNS subject alternative names, in order.
-pub fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
-    match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
+/// The DNS subject alternative names of a DER certificate, in order (any `AsRef<[u8]>` of
+/// its DER: bytes, or a parsed certificate of another crate that hands back its DER). Empty
+/// if the certificate or its subjectAltName extension cannot be read, or the extension is
+/// present more than once.
+pub fn dns_names<C: AsRef<[u8]> + ?Sized>(cert: &C) -> Vec<String> {
+    decode_certificate(cert.as_ref())
+        .map(|(cert, _)| subject_alt_dns_names(&cert))
+        .unwrap_or_default()
+}
+
+/// A certificate as x509-cert decodes it (RFC 5280 profile, strict DER), from the front of
+/// `der`: the certificate and how many bytes follow it.
+///
+/// Compared with x509-parser (what `trust/` and this module used before, and what the
+/// tests compare with), `der` 0.8 is stricter. No field is ever read with a different
+/// value; these certificates are refused (fail closed) or read with less:
+/// - times: only DER forms (UTCTime `YYMMDDhhmmssZ`, GeneralizedTime `YYYYMMDDhhmmssZ`, no
+///   fraction, no offset) and only from 1970 on (`der`'s `DateTime` starts at the epoch:
+///   UTCTime years 50-69, GeneralizedTime years before 1970, are unrepresentable);
+/// - names: DER only (the attributes of a multi-valued RDN sorted); a common name is read
+///   only as a UTF8String, PrintableString, IA5String or NumericString of valid UTF-8 (other
+///   string types, e.g. BMPString or TeletexString: an empty common name, as before);
+/// - extensions: an unreadable or duplicated basic constraints extension is an error for
+///   the anchor (before: unreadable counted as absent); a `pathLenConstraint` above 255 is
+///   unreadable (webpki, which verifies the chains, reads it as a `u8` too); a
+///   subjectAltName with any GeneralName x509-cert cannot decode yields no DNS names;
+/// - x509-parser checked only tag numbers, not classes: a common name or subjectAltName
+///   whose tag has the wrong class (e.g. `[12]` for a UTF8String) reads here as empty;
+/// - anything else x509-parser tolerated that is not DER (non-minimal lengths, BOOLEANs
+///   other than 0x00/0xff, serial numbers over 21 bytes, ...).
+///
+/// One case the other way: a key or signature BIT STRING declaring unused bits (all zero,
+/// as DER requires) is read here, where x509-parser refused the certificate; webpki then
+/// refuses such a key or signature, and the SPKI bytes are the certificate's own.
+pub(crate) fn decode_certificate(der: &[u8]) -> Result<(Certificate, usize), der::Error> {
+    let mut reader = SliceReader::new(der)?;
+    let certificate = Certificate::decode(&mut reader)?;
+    let rest = usize::try_from(reader.remaining_len())?;
+    Ok((certificate, rest))
+}
+
+/// A certificate's validity period, unix seconds.
+pub(crate) fn validity(certificate: &Certificate) -> Result<(i64, i64), der::Error> {
+    let validity = certificate.tbs_certificate().validity();
+    let seconds = |time: Time| {
+        i64::try_from(time.to_unix_duration().as_secs())
+            .map_err(|_| der::Error::from(der::ErrorKind::DateTime))
+    };
+    Ok((seconds(validity.not_before)?, seconds(validity.not_after)?))
+}
+
+/// The basic constraints extension: `Ok(None)` if absent, an error if unreadable or present
+/// more than once.
+pub(crate) fn basic_constraints(
+    certificate: &Certificate,
+) -> Result<Option<BasicConstraints>, der::Error> {
+    Ok(certificate
+        .tbs_certificate()
+        .get_extension::<BasicConstraints>()?
+        .map(|(_critical, constraints)| constraints))
+}
+
+/// Basic constraints say `CA:TRUE` (and are readable and present once).
+fn is_ca(certificate: &Certificate) -> bool {
+    matches!(basic_constraints(certificate), Ok(Some(constraints)) if constraints.ca)
+}
+
+/// The subjectAltName DNS names, in order; none if the extension is absent, unreadable or
+/// present more than once.
+fn subject_alt_dns_names(certificate: &Certificate) -> Vec<String> {
+    match certificate
+        .tbs_certificate()
+        .get_extension::<SubjectAltName>()
+    {
+        Ok(Some((_critical, SubjectAltName(names)))) => names
             .iter()
             .filter_map(|name| match name {
-                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                GeneralName::DnsName(dns) => Some(dns.as_str().to_owned()),
                 _ => None,
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The first common name attribute of a `Name`, as a string; empty if there is none or it
+/// is not one of the string types read here.
+fn first_common_name(name: &Name) -> String {
+    let Some(value) = name
+        .as_ref()
+        .iter()
+        .flat_map(|rdn| rdn.iter())
+        .find(|attribute| attribute.oid == COMMON_NAME)
+        .map(|attribute| &attribute.value)
+    else {
+        return String::new();
+    };
+    let is_string = matches!(
+        value.tag(),
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::NumericString
+    );
+    match std::str::from_utf8(value.value()) {
+        Ok(text) if is_string => text.to_owned(),
+        _ => String::new(),
     }
 }
 
@@ -157,101 +250,4 @@ pub fn certificate_id(org_id: &str, fingerprint: &Fingerprint) -> String {
 
 #[cfg(test)]
 #[cfg(not(target_arch = "wasm32"))]
-mod tests {
-    use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-
-    fn self_signed(cn: &str, ca: bool) -> (String, String) {
-        let mut params = CertificateParams::new(vec![format!("{cn}.example.test")]).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        if ca {
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        }
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-
-    #[test]
-    fn leaf_facts_match_the_der() {
-        let (pem, _) = self_signed("client-a", false);
-        let bundle = parse_bundle(&pem).unwrap();
-        let (block, leaf) = &bundle.certificates[0];
-        assert_eq!(leaf.fingerprint, Fingerprint::of_der(&block.der));
-        assert_eq!(leaf.subject_cn, "client-a");
-        assert_eq!(leaf.issuer_cn, "client-a");
-        assert_eq!(leaf.dns_names, ["client-a.example.test"]);
-        assert!(!leaf.is_ca);
-        assert!(leaf.not_after > leaf.not_before);
-    }
-
-    #[test]
-    fn ca_flag_is_read_from_basic_constraints() {
-        let (pem, _) = self_signed("root", true);
-        assert!(parse_bundle(&pem).unwrap().leaf().unwrap().is_ca);
-    }
-
-    #[test]
-    fn the_first_certificate_of_a_chain_is_the_identity() {
-        let (leaf, _) = self_signed("leaf", false);
-        let (ca, _) = self_signed("ca", true);
-        let chain = parse_bundle(&format!("{leaf}{ca}")).unwrap();
-        let leaf_only = parse_bundle(&leaf).unwrap();
-        assert_eq!(chain.certificates.len(), 2);
-        assert_eq!(chain.fingerprint(), leaf_only.fingerprint());
-        assert_eq!(
-            chain.certificate_id("org7"),
-            Some(format!("org7{}", leaf_only.fingerprint().unwrap()))
-        );
-    }
-
-    #[test]
-    fn cert_and_key_bundle_separates_the_key() {
-        let (cert, key) = self_signed("with-key", false);
-        let bundle = parse_bundle(&format!("{cert}{key}")).unwrap();
-        assert_eq!(bundle.certificates.len(), 1);
-        assert_eq!(bundle.private_keys.len(), 1);
-        assert!(bundle.public_keys.is_empty());
-    }
-
-    #[test]
-    fn public_key_bundle_is_identified_by_spki_digest() {
-        let key = KeyPair::generate().unwrap();
-        let public_pem = key.public_key_pem();
-        let spki_der = crate::pem::parse_blocks(&public_pem).unwrap()[0]
-            .der
-            .clone();
-        let bundle = parse_bundle(&public_pem).unwrap();
-        assert!(bundle.certificates.is_empty());
-        assert_eq!(bundle.fingerprint(), Some(Fingerprint::of_der(&spki_der)));
-        // The SPKI in a certificate for the same key is the same bytes.
-        let cert = CertificateParams::new(vec!["pk.example.test".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        assert_eq!(
-            parse_bundle(&cert.pem()).unwrap().leaf().unwrap().spki_der,
-            spki_der
-        );
-    }
-
-    #[test]
-    fn garbage_inside_a_certificate_block_is_an_asn1_error() {
-        let pem = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
-        assert!(matches!(
-            parse_bundle(pem),
-            Err(BundleError::Certificate { index: 0, .. })
-        ));
-    }
-
-    #[test]
-    fn unknown_block_types_are_refused() {
-        let pem = "-----BEGIN X509 CRL-----\naGVsbG8=\n-----END X509 CRL-----\n";
-        assert_eq!(
-            parse_bundle(pem).unwrap_err(),
-            BundleError::UnsupportedBlock("X509 CRL".into())
-        );
-    }
-}
+mod tests;

@@ -6,8 +6,8 @@
 
 use rustls_pki_types::{CertificateDer, Der};
 use serde::{Deserialize, Serialize};
-use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::certificate::{basic_constraints, decode_certificate, validity};
 use crate::fingerprint::Fingerprint;
 
 /// Why a certificate cannot be a trust anchor.
@@ -59,7 +59,7 @@ pub struct TrustAnchorParts {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_option")]
     pub name_constraints: Option<Vec<u8>>,
     /// The CA's `pathLenConstraint`: how many intermediates may follow it. `None`: no limit.
-    /// A constraint above 255 is carried as 255 (chains here are far shorter).
+    /// (A CA whose constraint is above 255 is refused: x509-cert and webpki read it as a `u8`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_len: Option<u8>,
     /// The CA certificate's validity period, unix seconds (inclusive, as webpki's).
@@ -74,27 +74,25 @@ impl TrustAnchor {
     /// Builds an anchor from a CA certificate (DER). Refuses anything that is not a CA
     /// (no basic constraints, or `CA:FALSE`), with the reason.
     pub fn from_ca_der(der: &[u8]) -> Result<TrustAnchor, AnchorError> {
-        let (rest, cert) = X509Certificate::from_der(der)
-            .map_err(|err| AnchorError::Unparsable(err.to_string()))?;
-        if !rest.is_empty() {
+        let unparsable = |err: x509_cert::der::Error| AnchorError::Unparsable(err.to_string());
+        let (cert, rest) = decode_certificate(der).map_err(unparsable)?;
+        if rest != 0 {
             return Err(AnchorError::Unparsable(
                 "trailing bytes after the certificate".to_owned(),
             ));
         }
-        let constraints = match cert.basic_constraints() {
-            Ok(Some(extension)) => extension.value,
+        // Unreadable or duplicated basic constraints: unparsable (x509-cert refuses to
+        // choose between two; a `pathLenConstraint` above 255 does not decode).
+        let constraints = match basic_constraints(&cert) {
+            Ok(Some(constraints)) => constraints,
             Ok(None) => return Err(AnchorError::NotCa("it has no basic constraints extension")),
-            Err(err) => return Err(AnchorError::Unparsable(err.to_string())),
+            Err(err) => return Err(unparsable(err)),
         };
         if !constraints.ca {
             return Err(AnchorError::NotCa("its basic constraints say CA:FALSE"));
         }
-        let path_len = constraints
-            .path_len_constraint
-            .map(|limit| u8::try_from(limit).unwrap_or(u8::MAX));
-        let validity = cert.validity();
-        let not_before = validity.not_before.timestamp();
-        let not_after = validity.not_after.timestamp();
+        let path_len = constraints.path_len_constraint;
+        let (not_before, not_after) = validity(&cert).map_err(unparsable)?;
 
         let certificate = CertificateDer::from(der);
         let anchor = webpki::anchor_from_trusted_cert(&certificate).map_err(AnchorError::Webpki)?;

@@ -5,10 +5,10 @@ use core::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::TrustAnchor;
 use super::algorithms;
+use crate::certificate::{decode_certificate, validity};
 
 /// At most this many intermediates are considered; a client presenting more is refused
 /// ([`ChainError::TooLong`]) before any signature work. webpki's own limit on a path is 6
@@ -34,11 +34,11 @@ pub enum ChainError {
     TooLong { presented: usize, max: usize },
     #[error("no trust anchors to verify against")]
     NoAnchors,
-    /// The leaf is not a certificate webpki or x509-parser can read.
+    /// The leaf is not a certificate webpki or [`crate::certificate`] can read.
     #[error("client certificate unreadable: {0}")]
     BadLeaf(String),
-    /// An intermediate webpki used in the verified path, which x509-parser cannot read (for
-    /// its validity period). Should not happen; refused rather than guessed.
+    /// An intermediate webpki used in the verified path, which [`crate::certificate`] cannot
+    /// read (for its validity period). Should not happen; refused rather than guessed.
     #[error("intermediate certificate unreadable: {0}")]
     BadIntermediate(String),
     /// webpki refused every path; its `Display` is kept (`UnknownIssuer`,
@@ -225,10 +225,7 @@ fn unix_time(seconds: i64) -> UnixTime {
 
 /// A certificate's validity period, unix seconds.
 fn validity_of(der: &[u8]) -> Result<(i64, i64), String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|err| err.to_string())?;
-    let validity = cert.validity();
-    Ok((
-        validity.not_before.timestamp(),
-        validity.not_after.timestamp(),
-    ))
+    // Bytes after the certificate are webpki's concern (it refuses them in a leaf).
+    let (cert, _) = decode_certificate(der).map_err(|err| err.to_string())?;
+    validity(&cert).map_err(|err| err.to_string())
 }
