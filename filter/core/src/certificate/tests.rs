@@ -1,3 +1,6 @@
+//! Differential tests of certificate reading against x509-parser. Test-only: included under
+//! `#[cfg(test)]`, so unwraps here cannot trap a VM.
+
 use super::*;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 

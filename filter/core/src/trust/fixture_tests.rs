@@ -50,11 +50,11 @@ fn assert_verifies_and_tampering_fails(root: &str, intermediates: &[&str], leaf:
 fn rsa_pss_sha256_sha384_sha512() {
     // rcgen cannot sign RSA-PSS; openssl did (testdata/README.md).
     for leaf in [
-        include_str!("testdata/pss-sha256-leaf.pem"),
-        include_str!("testdata/pss-sha384-leaf.pem"),
-        include_str!("testdata/pss-sha512-leaf.pem"),
+        include_str!("testdata/pss-sha256-leaf.crt"),
+        include_str!("testdata/pss-sha384-leaf.crt"),
+        include_str!("testdata/pss-sha512-leaf.crt"),
     ] {
-        assert_verifies_and_tampering_fails(include_str!("testdata/pss-root.pem"), &[], leaf);
+        assert_verifies_and_tampering_fails(include_str!("testdata/pss-root.crt"), &[], leaf);
     }
 }
 
@@ -62,25 +62,25 @@ fn rsa_pss_sha256_sha384_sha512() {
 fn ecdsa_p384_sha384_then_p256_sha256() {
     // P-384 root signs (SHA-384) a P-256 intermediate, which signs (SHA-256) an Ed25519 leaf.
     assert_verifies_and_tampering_fails(
-        include_str!("testdata/ec-root.pem"),
-        &[include_str!("testdata/ec-intermediate.pem")],
-        include_str!("testdata/ec-leaf.pem"),
+        include_str!("testdata/ec-root.crt"),
+        &[include_str!("testdata/ec-intermediate.crt")],
+        include_str!("testdata/ec-leaf.crt"),
     );
 }
 
 #[test]
 fn ed25519() {
     assert_verifies_and_tampering_fails(
-        include_str!("testdata/ed25519-root.pem"),
+        include_str!("testdata/ed25519-root.crt"),
         &[],
-        include_str!("testdata/ed25519-leaf.pem"),
+        include_str!("testdata/ed25519-leaf.crt"),
     );
 }
 
 #[test]
 fn fixtures_expire() {
-    let anchor = TrustAnchor::from_ca_der(&der(include_str!("testdata/ed25519-root.pem"))).unwrap();
-    let leaf = der(include_str!("testdata/ed25519-leaf.pem"));
+    let anchor = TrustAnchor::from_ca_der(&der(include_str!("testdata/ed25519-root.crt"))).unwrap();
+    let leaf = der(include_str!("testdata/ed25519-leaf.crt"));
     // 2200-01-01: the leaf and the anchor are both expired; webpki sees the leaf first.
     let err = verify_client_chain(&leaf, &[], &[&anchor], 7_258_118_400).unwrap_err();
     assert!(err.to_string().starts_with("CertExpired"), "{err}");
