@@ -19,7 +19,11 @@
 //! - a change that needs new clusters (a certificate uploaded), or only changes the listener
 //!   or secrets: render, give Envoy [`SETTLE`] to load the files, then release it;
 //! - a change that only retires clusters (a certificate deleted): release it first, wait for
-//!   the filters' next sync (`store.sync_interval_ms` + [`FILTER_MARGIN`]), then render.
+//!   the filters' next sync (`store.sync_interval_ms` + [`FILTER_MARGIN`]), then render;
+//! - a change that does both (an API's own upstream certificate deleted, so the global map's
+//!   applies): render the new clusters *and* keep the retired ones
+//!   (`render::render_dir_retaining`), settle, release, wait for the filters' next sync, then
+//!   render without the retired ones.
 //!
 //! A failed render leaves the previous files in place, is logged, releases the change (the
 //! filters are never held back by a broken render), and is tried again on the next change.
@@ -86,11 +90,19 @@ pub fn set_gate(store: &Store, path: &Path) -> Result<(), GateError> {
     Ok(())
 }
 
-/// Sets the gate (`serve --gate`), then starts following the store in the background.
+/// Sets the gate (`serve --gate`), then starts following the store (and that file) in the
+/// background.
 pub fn spawn(state: &Arc<AppState>, gate: Option<&Path>) -> Result<(), GateError> {
-    if let Some(path) = gate {
-        set_gate(&state.store, path)?;
-    }
+    let gate_file = match gate {
+        Some(path) => {
+            set_gate(&state.store, path)?;
+            Some(GateFile {
+                path: path.to_path_buf(),
+                seen: std::fs::read(path).ok(),
+            })
+        }
+        None => None,
+    };
     // With a render to follow, the filters see a change only once this task has dealt with
     // it, from the start.
     if let Ok(Some(_)) = target(&state.store)
@@ -98,8 +110,39 @@ pub fn spawn(state: &Arc<AppState>, gate: Option<&Path>) -> Result<(), GateError
     {
         state.feed_cap.send_replace(version);
     }
-    tokio::spawn(Live::new(Arc::clone(state)).run());
+    tokio::spawn(Live::new(Arc::clone(state), gate_file).run());
     Ok(())
+}
+
+/// `serve --gate FILE`, followed: an edit to the file is recorded (and so rendered) like the
+/// gate of a new `render`, once it is a gate `render` accepts.
+struct GateFile {
+    path: PathBuf,
+    /// The contents last acted on (recorded, or refused and logged once).
+    seen: Option<Vec<u8>>,
+}
+
+impl GateFile {
+    /// Records the file's gate when its contents changed since the last look.
+    async fn follow(&mut self, store: &Arc<Store>) {
+        let Ok(now) = std::fs::read(&self.path) else {
+            // Mid-rename or removed: the recorded gate stays.
+            return;
+        };
+        if self.seen.as_ref() == Some(&now) {
+            return;
+        }
+        self.seen = Some(now);
+        let store = Arc::clone(store);
+        let path = self.path.clone();
+        match tokio::task::spawn_blocking(move || set_gate(&store, &path)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "gate file changed but is refused; Envoy keeps the last gate")
+            }
+            Err(error) => tracing::error!(%error, "gate file: task failed"),
+        }
+    }
 }
 
 /// What a render was made from: the store version and the records.
@@ -115,6 +158,8 @@ struct Stamp {
 struct Clusters {
     all: BTreeSet<String>,
     routed: BTreeSet<String>,
+    /// The client-certificate clusters, to keep one a change retires while it is routed.
+    certificate: Vec<plan::CertificateCluster>,
 }
 
 impl Clusters {
@@ -124,6 +169,7 @@ impl Clusters {
             clusters.all.insert(api.plain_cluster.name.clone());
             if let Some(cert) = &api.certificate_cluster {
                 clusters.all.insert(cert.cluster.name.clone());
+                clusters.certificate.push(cert.clone());
             }
             clusters.routed.insert(api.routed_cluster.clone());
         }
@@ -144,6 +190,7 @@ fn target(store: &Store) -> Result<Option<(GateRecord, RenderRecord)>, StoreErro
 
 struct Live {
     state: Arc<AppState>,
+    gate_file: Option<GateFile>,
     /// The stamp last acted on.
     done: Option<Stamp>,
     /// The clusters of the last render this task made.
@@ -159,9 +206,10 @@ enum Attempt {
 }
 
 impl Live {
-    fn new(state: Arc<AppState>) -> Self {
+    fn new(state: Arc<AppState>, gate_file: Option<GateFile>) -> Self {
         Live {
             state,
+            gate_file,
             done: None,
             last: None,
             following: None,
@@ -172,6 +220,9 @@ impl Live {
         let mut writes = self.state.writes.subscribe();
         writes.borrow_and_update();
         loop {
+            if let Some(file) = self.gate_file.as_mut() {
+                file.follow(&self.state.store).await;
+            }
             match self.blocking(read_stamp).await {
                 Ok(stamp) if self.done.as_ref() != Some(&stamp) => self.cycle(stamp).await,
                 Ok(_) => {}
@@ -249,32 +300,56 @@ impl Live {
                 return;
             }
         };
-        let (needs_new, retires_used) = match &self.last {
-            None => (true, false),
-            Some(last) => (
-                !planned.routed.is_subset(&last.all),
-                !last.routed.is_subset(&planned.all),
-            ),
+        // Certificate clusters the filters route to now that the change takes away.
+        let retired_in_use: Vec<plan::CertificateCluster> = match &self.last {
+            None => Vec::new(),
+            Some(last) => last
+                .certificate
+                .iter()
+                .filter(|c| {
+                    last.routed.contains(&c.cluster.name) && !planned.all.contains(&c.cluster.name)
+                })
+                .cloned()
+                .collect(),
         };
-        if retires_used && !needs_new {
-            // The filters move off the retired clusters first, then Envoy drops them.
+        let needs_new = self
+            .last
+            .as_ref()
+            .is_none_or(|last| !planned.routed.is_subset(&last.all));
+        if !retired_in_use.is_empty() {
+            // Envoy gets the new clusters (if any) while keeping the retired ones; the filters
+            // move over; then Envoy drops the retired ones.
+            if needs_new
+                && let Attempt::Rendered { wrote: true } =
+                    self.render(&options, retired_in_use).await
+            {
+                tokio::time::sleep(SETTLE).await;
+            }
             self.release(version);
             tokio::time::sleep(sync_interval + FILTER_MARGIN).await;
-            self.render(&options).await;
+            self.render(&options, Vec::new()).await;
             return;
         }
-        if let Attempt::Rendered { wrote: true, .. } = self.render(&options).await {
+        if let Attempt::Rendered { wrote: true } = self.render(&options, Vec::new()).await {
             tokio::time::sleep(SETTLE).await;
         }
         self.release(version);
     }
 
-    async fn render(&mut self, options: &Arc<RenderOptions>) -> Attempt {
+    /// Renders the store now, keeping `retained` clusters besides what it needs.
+    async fn render(
+        &mut self,
+        options: &Arc<RenderOptions>,
+        retained: Vec<plan::CertificateCluster>,
+    ) -> Attempt {
         let out = options.out_dir.clone();
         let result = {
             let options = Arc::clone(options);
             let store = Arc::clone(&self.state.store);
-            tokio::task::spawn_blocking(move || render::render_dir(&options, &store)).await
+            tokio::task::spawn_blocking(move || {
+                render::render_dir_retaining(&options, &store, &retained)
+            })
+            .await
         };
         let rendered = match result {
             Ok(Ok(rendered)) => rendered,

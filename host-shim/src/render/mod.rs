@@ -113,6 +113,10 @@ pub enum RenderError {
     Template(#[from] template::TemplateError),
 }
 
+/// Time Envoy is given to add (and warm) the clusters of a new CDS file before the LDS file
+/// whose filter config may route to them is replaced.
+const CLUSTERS_WARM: std::time::Duration = std::time::Duration::from_millis(150);
+
 /// What a render produced.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -261,6 +265,18 @@ fn unix_now() -> i64 {
 
 /// Renders the gate into `options.out_dir` (see the module docs for the layout).
 pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, RenderError> {
+    render_dir_retaining(options, store, &[])
+}
+
+/// [`render_dir`], keeping `retained` (certificate clusters of an earlier render) in the
+/// CDS, with their secret files, even where the store no longer has them: `serve` renders
+/// such a superset while the filters still route to a cluster the store change retires
+/// (`crate::live`), then renders again without it once they have moved off.
+pub fn render_dir_retaining(
+    options: &RenderOptions,
+    store: &Store,
+    retained: &[plan::CertificateCluster],
+) -> Result<Rendered, RenderError> {
     let out = &options.out_dir;
     let xds_dir = out.join("xds");
     let secrets_dir = out.join("secrets");
@@ -300,6 +316,22 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
         tls: None,
     }];
     clusters.extend(planned.clusters());
+    let retained: Vec<&plan::CertificateCluster> = retained
+        .iter()
+        .filter(|kept| !clusters.iter().any(|c| c.name == kept.cluster.name))
+        // A cluster whose files are gone (a `render` run by hand removed them) would only
+        // sit warming in Envoy.
+        .filter(|kept| {
+            plan::secret_files(
+                &secrets_dir,
+                &kept.fingerprint,
+                plan::SecretRole::UpstreamClient,
+            )
+            .iter()
+            .all(|f| f.is_file())
+        })
+        .collect();
+    clusters.extend(retained.iter().map(|kept| kept.cluster.clone()));
     let layout = EnvoyLayout {
         admin: options.admin,
         listeners,
@@ -358,11 +390,31 @@ pub fn render_dir(options: &RenderOptions, store: &Store) -> Result<Rendered, Re
         references::missing_store_ids(&gate_value, store).map_err(RenderError::Store)?;
     let mut written = Vec::new();
     for (path, contents) in &outputs {
+        if *path == paths.lds && written.contains(&paths.cds) {
+            // Envoy applies LDS and CDS files independently, and a new cluster warms (reads
+            // its SDS file) before it can take requests: a listener whose filter config
+            // routes to it must not arrive first (measured: an occasional 503 otherwise).
+            std::thread::sleep(CLUSTERS_WARM);
+        }
         if files::write_atomic(path, contents).map_err(io_at(path))? {
             written.push(path.clone());
         }
     }
-    let keep: Vec<&Path> = outputs.iter().map(|(p, _)| p.as_path()).collect();
+    let retained_files: Vec<PathBuf> = retained
+        .iter()
+        .flat_map(|kept| {
+            plan::secret_files(
+                &secrets_dir,
+                &kept.fingerprint,
+                plan::SecretRole::UpstreamClient,
+            )
+        })
+        .collect();
+    let keep: Vec<&Path> = outputs
+        .iter()
+        .map(|(p, _)| p.as_path())
+        .chain(retained_files.iter().map(PathBuf::as_path))
+        .collect();
     let removed = remove_stale_secrets(&secrets_dir, &keep)?;
     Ok(Rendered {
         bootstrap,

@@ -274,27 +274,31 @@ pub fn pem_secret(
     secrets_dir: &Path,
     role: SecretRole,
 ) -> PlannedSecret {
-    let (name, sds_file) = match role {
-        SecretRole::UpstreamClient => (
-            format!("upstream-client-{fingerprint}"),
-            format!("{fingerprint}.yaml"),
-        ),
-        SecretRole::Server => (
-            format!("server-{fingerprint}"),
-            format!("{fingerprint}.server.yaml"),
-        ),
+    let name = match role {
+        SecretRole::UpstreamClient => format!("upstream-client-{fingerprint}"),
+        SecretRole::Server => format!("server-{fingerprint}"),
     };
+    let [sds_path, cert, key] = secret_files(secrets_dir, fingerprint, role);
     PlannedSecret {
-        secret: Secret {
-            name,
-            cert: secrets_dir.join(format!("{fingerprint}.crt.pem")),
-            key: secrets_dir.join(format!("{fingerprint}.key.pem")),
-        },
-        sds_path: secrets_dir.join(sds_file),
+        secret: Secret { name, cert, key },
+        sds_path,
         fingerprint: fingerprint.to_owned(),
         cert_pem: cert_pem.to_owned(),
         key_pem: Zeroizing::new(pem_text::encode(private_key_label(key_der), key_der)),
     }
+}
+
+/// The files of one secret: the SDS resource, the certificate PEM and the key PEM.
+pub fn secret_files(secrets_dir: &Path, fingerprint: &str, role: SecretRole) -> [PathBuf; 3] {
+    let sds_file = match role {
+        SecretRole::UpstreamClient => format!("{fingerprint}.yaml"),
+        SecretRole::Server => format!("{fingerprint}.server.yaml"),
+    };
+    [
+        secrets_dir.join(sds_file),
+        secrets_dir.join(format!("{fingerprint}.crt.pem")),
+        secrets_dir.join(format!("{fingerprint}.key.pem")),
+    ]
 }
 
 /// The PEM label of a stored private key (the store keeps the DER as uploaded).

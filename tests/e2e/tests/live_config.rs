@@ -284,3 +284,128 @@ fn envoy_follows_uploads_and_deletions_within_a_second_with_no_failed_request_an
     .with_context(|| second.log())?;
     Ok(())
 }
+
+/// Writes `contents` to `path` as an editor that saves by rename does.
+fn replace_file(path: &Path, contents: &str) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// `serve --gate FILE` follows the file: pointing an API's upstream map at another stored
+/// certificate (a rotation) is an edit of the gate and nothing else. The filter then routes
+/// to a cluster Envoy did not have while the one it routed to is retired: `serve` renders
+/// both, lets the filters move, then drops the old one, so no request in the loop fails
+/// either way. A broken edit is logged and changes nothing.
+#[test]
+fn editing_the_served_gate_rotates_the_upstream_certificate_with_no_failed_request() -> Result<()> {
+    let pki = TestPki::generate()?;
+    let echo = EchoUpstream::start_tls(&pki.upstream_server, "upstream")?;
+    let port = echo.addr.port();
+    let dir = tempfile::tempdir()?;
+    let gate_path = dir.path().join("gate.json");
+    let (old, new) = (&pki.upstream_client_a, &pki.upstream_client_b);
+    let (old_id, new_id) = (
+        format!("acme{}", old.fingerprint),
+        format!("acme{}", new.fingerprint),
+    );
+    let token = "live-gate-feed-token-0123456789";
+    let gate_for = |id: &str| {
+        serde_json::json!({
+            "org_id": "acme",
+            "store": {"cluster": "mtls-gate-shim", "authority": "mtls-gate-shim",
+                      "token": token, "sync_interval_ms": 200, "max_stale_s": 300},
+            "apis": [{"api_id": "pay", "proxy": {"listen_path": "/pay/",
+                      "target_url": format!("https://pay.example.test:{port}")},
+                      "upstream_certificates": {"pay.example.test": id}}]
+        })
+        .to_string()
+    };
+    std::fs::write(&gate_path, gate_for(&old_id))?;
+    let shim = Shim::builder(paths::shim_bin()?)
+        .feed_token(token)
+        .arg("--gate")
+        .arg(&gate_path)
+        .start()?;
+    let admin = shim.admin_client()?;
+    assert_eq!(admin.add_cert(&old.cert_and_key_pem(), "acme")?, old_id);
+    assert_eq!(admin.add_cert(&new.cert_and_key_pem(), "acme")?, new_id);
+    let render = ShimRender::new(dir.path(), &shim)?
+        .server_cert(&pki.server)
+        .upstreams(&pki.ca, &[("pay.example.test", port)]);
+    render.run(&gate_for(&old_id))?;
+    let mut envoy = Envoy::start(EnvoyConfig::from_bootstrap(&render.bootstrap())?)?;
+    wait::until(
+        "Envoy to present the old certificate",
+        START_TIMEOUT,
+        || {
+            envoy.process().ensure_running()?;
+            Ok(upstream_cert_seen(&envoy, &pki, "/pay/hello")
+                .ok()
+                .flatten()
+                .filter(|seen| *seen == old.fingerprint))
+        },
+    )
+    .with_context(|| envoy.log())?;
+    let mut requests = RequestLoop::start(envoy.https_url("/pay/hello"), pki.ca.clone());
+    std::thread::sleep(Duration::from_millis(300));
+
+    for (from, to, to_id) in [(old, new, &new_id), (new, old, &old_id)] {
+        replace_file(&gate_path, &gate_for(to_id))?;
+        let saved = Instant::now();
+        let first = requests
+            .first_with(saved, Some(&to.fingerprint), LIVE_BOUND * 3)
+            .with_context(|| format!("{}\n{}", envoy.log(), shim.log()))?;
+        let took = first.answered - saved;
+        println!("gate edited: the new upstream certificate presented {took:?} after the save");
+        assert!(took <= LIVE_BOUND, "the rotation took {took:?}");
+        // The retired certificate's files go once the filters have moved off it.
+        let from_key = render
+            .out_dir()
+            .join(format!("secrets/{}.key.pem", from.fingerprint));
+        wait::until("the retired key file removed", LIVE_BOUND * 3, || {
+            Ok((!from_key.exists()).then_some(()))
+        })?;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // A typo'd certificate reference is refused and logged; Envoy keeps the last gate.
+    let files = snapshot(render.out_dir())?;
+    replace_file(&gate_path, &gate_for("not-a-certificate-reference"))?;
+    wait::until("the refusal logged", LIVE_BOUND * 3, || {
+        Ok(shim
+            .log()
+            .contains("gate file changed but is refused")
+            .then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        snapshot(render.out_dir())?,
+        files,
+        "a refused gate was rendered"
+    );
+
+    let samples = requests.stop();
+    assert!(
+        samples.iter().rev().take(5).all(|s| s
+            .outcome
+            .as_ref()
+            .is_ok_and(|seen| seen.as_deref() == Some(old.fingerprint.as_str()))),
+        "after the refused edit: {:?}",
+        samples.last()
+    );
+    let failed = failures(&samples);
+    println!(
+        "{} requests across both rotations, {} failed",
+        samples.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "requests failed: {failed:?}\n{}\n{}",
+        envoy.log(),
+        shim.log()
+    );
+    Ok(())
+}
