@@ -6,6 +6,7 @@
 //! - [`upstream`]: launches the `echo-upstream` tool and parses what it saw.
 //! - [`admin`]: the shim's typed admin client for a running testkit shim.
 //! - [`client`]: an HTTPS client (real curl) with client certs and SNI independent of Host.
+//! - [`demo`]: `make run` (scripts/run.sh) itself, started in a temporary directory.
 //!
 //! The test PKI, the shim launcher, processes, ports and paths come from
 //! [`mtls_gate_testkit`]. A test reads like this:
@@ -22,6 +23,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod demo;
 pub mod envoy;
 pub mod envoy_config;
 pub mod upstream;

@@ -18,6 +18,7 @@ mod infra;
 mod live_config;
 mod live_tls;
 mod make_run;
+mod readme_recipes;
 mod security;
 mod static_mtls;
 mod store_outage;

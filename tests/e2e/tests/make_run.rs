@@ -6,241 +6,20 @@
 //!
 //! The script runs for real, with the binaries `make test-e2e` built
 //! (`MTLS_GATE_NO_BUILD=1`), its state in a temporary directory (`MTLS_GATE_RUN_DIR`) and
-//! free ports, so a developer's own `run/` and demo are never touched. Each start takes a
-//! few seconds (Envoy compiling the filter is most of it).
+//! free ports, so a developer's own `run/` and demo are never touched (the launcher is
+//! `mtls_gate_e2e::demo`, shared with `readme_recipes.rs`). Each start takes a few seconds
+//! (Envoy compiling the filter is most of it).
 
-use anyhow::{Context, Result, bail, ensure};
-use mtls_gate_testkit::{free_port, paths, wait};
-use std::fs::File;
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use anyhow::{Context, Result, ensure};
+use mtls_gate_e2e::demo::{Demo, Setup};
+use mtls_gate_testkit::{paths, wait};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-/// A start, from nothing to "demo is up" (certificates, shim, uploads, render, Envoy, first
-/// sync), is about 4 s on 2 cores; this allows for a loaded machine.
-const UP: Duration = Duration::from_secs(90);
-/// A refusal happens before anything starts.
-const REFUSAL: Duration = Duration::from_secs(30);
-/// Ctrl-C to everything stopped.
+/// Ctrl-C to every child gone.
 const STOP: Duration = Duration::from_secs(30);
-
-/// One demo directory and its ports, shared by every start in a test.
-struct Setup {
-    dir: tempfile::TempDir,
-    ports: [(&'static str, u16); 5],
-    shim: PathBuf,
-    wasm: PathBuf,
-    envoy: PathBuf,
-    echo: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Result<Self> {
-        let names = [
-            "TLS_PORT",
-            "PLAIN_PORT",
-            "ADMIN_PORT",
-            "SHIM_PORT",
-            "ECHO_PORT",
-        ];
-        let mut ports = [("", 0); 5];
-        for (slot, name) in ports.iter_mut().zip(names) {
-            *slot = (name, free_port()?);
-        }
-        Ok(Setup {
-            dir: tempfile::tempdir()?,
-            ports,
-            shim: paths::shim_bin()?,
-            wasm: paths::filter_wasm()?,
-            envoy: paths::envoy_bin()?,
-            echo: paths::tool_bin("echo-upstream")?,
-        })
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.run_dir().join(name)
-    }
-
-    fn read(&self, name: &str) -> Result<String> {
-        let path = self.file(name);
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-    }
-
-    fn port(&self, name: &str) -> u16 {
-        self.ports
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, p)| *p)
-            .unwrap_or_default()
-    }
-
-    fn shim_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port("SHIM_PORT"))
-    }
-
-    /// Starts `scripts/run.sh` in its own process group (as a terminal would), with `env` on
-    /// top of the test's settings; its output goes to `<tmp>/<name>.log`.
-    fn start(&self, name: &str, env: &[(&str, &str)]) -> Result<Demo> {
-        let log = self.dir.path().join(format!("{name}.log"));
-        let out = File::create(&log)?;
-        // `env --default-signal=INT`: a shell started from a background job ignores SIGINT,
-        // and bash cannot trap a signal ignored at entry; a terminal's Ctrl-C is what we test.
-        let mut cmd = Command::new("env");
-        cmd.arg("--default-signal=INT")
-            .arg("bash")
-            .arg(paths::repo_root().join("scripts/run.sh"))
-            .current_dir(paths::repo_root())
-            .env_remove("FRESH")
-            .env_remove("MTLS_GATE_SECRET")
-            .env_remove("MTLS_GATE_FEED_TOKEN")
-            .env("MTLS_GATE_RUN_DIR", self.run_dir())
-            .env("MTLS_GATE_NO_BUILD", "1")
-            .env("MTLS_GATE_SHIM_BIN", &self.shim)
-            .env("MTLS_GATE_FILTER_WASM", &self.wasm)
-            .env("ENVOY", &self.envoy)
-            .env("ECHO_UPSTREAM_BIN", &self.echo)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .process_group(0);
-        for (name, port) in self.ports {
-            cmd.env(name, port.to_string());
-        }
-        for (key, value) in env {
-            cmd.env(key, value);
-        }
-        let child = cmd.spawn().context("starting scripts/run.sh")?;
-        Ok(Demo { child, log })
-    }
-
-    /// A start that must refuse: its exit status (non-zero) and output.
-    fn refused(&self, name: &str, env: &[(&str, &str)]) -> Result<String> {
-        let mut demo = self.start(name, env)?;
-        let status = demo.wait_exit(REFUSAL)?;
-        let output = demo.output();
-        ensure!(
-            !status.success(),
-            "a second start should refuse, it exited {status}:\n{output}"
-        );
-        ensure!(
-            !output.contains("demo is up"),
-            "a second start came up:\n{output}"
-        );
-        Ok(output)
-    }
-
-    /// `mtls-gate-shim certs ls` against the running demo: every certificate ID, sorted.
-    fn certificate_ids(&self) -> Result<Vec<String>> {
-        let out = self.shim_cli(&["certs", "ls"])?;
-        let mut ids: Vec<String> = out.lines().map(str::to_owned).collect();
-        ids.sort();
-        Ok(ids)
-    }
-
-    fn shim_cli(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new(&self.shim)
-            .args(args)
-            .args(["--url", &self.shim_url()])
-            .env("MTLS_GATE_SECRET", self.read("admin-secret")?.trim())
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "mtls-gate-shim {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// Everything that must survive a refused start, byte for byte.
-    fn state(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut files = Vec::new();
-        for name in ["admin-secret", "feed-token", "org", "gate.json", "run.pid"] {
-            files.push((name.to_owned(), std::fs::read(self.file(name))?));
-        }
-        let certs = self.file("certs");
-        let mut entries: Vec<_> = std::fs::read_dir(&certs)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = format!("certs/{}", entry.file_name().to_string_lossy());
-            files.push((name, std::fs::read(entry.path())?));
-        }
-        Ok(files)
-    }
-
-    fn nothing_listens(&self) -> Result<()> {
-        for (name, port) in self.ports {
-            wait::until(&format!("{name} {port} closed"), STOP, || {
-                Ok(TcpStream::connect(("127.0.0.1", port))
-                    .is_err()
-                    .then_some(()))
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// A running `scripts/run.sh`; its whole process group is killed on drop.
-struct Demo {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Demo {
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for "demo is up" and the end of the printed commands; returns the output.
-    fn wait_up(&mut self) -> Result<String> {
-        wait::until("the demo to come up", UP, || {
-            let output = self.output();
-            if output.contains("Ctrl-C stops everything.") {
-                return Ok(Some(output));
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!("scripts/run.sh exited {status} before the demo was up:\n{output}");
-            }
-            Ok(None)
-        })
-        .with_context(|| self.output())
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let child = &mut self.child;
-        wait::until("scripts/run.sh to exit", timeout, || Ok(child.try_wait()?))
-            .with_context(|| self.output())
-    }
-
-    /// Ctrl-C: SIGINT to the script's process group, as a terminal sends it.
-    fn interrupt(&mut self) -> Result<ExitStatus> {
-        signal_group("INT", self.child.id())?;
-        self.wait_exit(STOP)
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = signal_group("KILL", self.child.id());
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn signal_group(signal: &str, pgid: u32) -> Result<()> {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
-        .status()?;
-    ensure!(status.success(), "kill -{signal} -{pgid}: {status}");
-    Ok(())
-}
 
 /// What a printed command's comment says it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,8 +213,8 @@ fn make_run_refuses_a_second_start_keeps_state_renews_and_starts_fresh_on_reques
     for (name, env) in [("second", &[][..]), ("second-fresh", &[("FRESH", "1")][..])] {
         let output = setup.refused(name, env)?;
         assert_contains(&output, "a demo is already running");
-        assert_contains(&output, &format!("run.sh pid {}", first.child.id()));
-        assert_contains(&output, &format!("kill {}", first.child.id()));
+        assert_contains(&output, &format!("run.sh pid {}", first.pid()));
+        assert_contains(&output, &format!("kill {}", first.pid()));
         assert_contains(&output, &format!("SHIM_PORT={}", setup.port("SHIM_PORT")));
         assert_contains(&output, "nothing was changed");
         assert!(store_files.iter().all(|f| f.exists()), "the store stays");
