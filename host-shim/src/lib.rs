@@ -8,6 +8,8 @@
 //!   (`certificates::upload`, in Tyk's order), whether a key matches its certificate
 //!   (`certificates::private_key`) and Tyk's certificate JSON (`certificates::meta`).
 //! - [`sessions`]: the operations behind `/tyk/keys`: a key is the session of one certificate.
+//! - [`dashboard`]: the Dashboard flavour (`/api/certs`, `/api/keys`, SPEC §2b): the API keys
+//!   of `serve --org-keys` and what each org sees.
 //! - [`store`]: the [`store::Store`] and its rules (sealing of private keys, the change log,
 //!   snapshots, lookup) over a backend of records: SQLite or Redis (`store::open` picks one
 //!   from `--store`).
@@ -23,6 +25,7 @@ pub mod certificates;
 pub mod cli;
 pub mod client;
 pub mod control_tls;
+pub mod dashboard;
 pub mod live;
 pub mod metrics;
 pub mod render;

@@ -4,6 +4,8 @@ use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::control_tls::listener::TlsListener;
 use crate::control_tls::{ControlTls, TlsPlan, TlsSetupError};
+use crate::dashboard::OrgKeys;
+use crate::dashboard::org_keys::OrgKeysError;
 use crate::secret::{Secret, SecretError};
 use crate::sessions::KeyRules;
 use crate::store::open::StoreSpec;
@@ -49,6 +51,12 @@ pub enum StartError {
     Tls(#[from] TlsSetupError),
     #[error("refusing to start: {0}")]
     Gate(#[from] crate::live::GateError),
+    #[error("refusing to start: {0}")]
+    OrgKeys(#[from] OrgKeysError),
+    #[error(
+        "refusing to start: a key in --org-keys is the {0}: each credential must open its own routes only"
+    )]
+    OrgKeyIsSecret(&'static str),
 }
 
 /// The resolved secrets.
@@ -162,11 +170,18 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
             "--allow-master-keys: keys without access rights are accepted and open every API"
         );
     }
-    let state = Arc::new(
+    let org_keys = match &args.org_keys {
+        Some(path) => Some(org_keys(path, &secrets)?),
+        None => None,
+    };
+    let mut state =
         AppState::new(store, secrets.admin, secrets.feed_token)?.with_key_rules(KeyRules {
             allow_master_keys: args.allow_master_keys,
-        }),
-    );
+        });
+    if let Some(org_keys) = org_keys {
+        state = state.with_org_keys(org_keys);
+    }
+    let state = Arc::new(state);
     crate::live::spawn(&state, args.gate.as_deref())?; // SPEC §8: Envoy follows the store
     let stop = stop_signal(shutdown_signal());
     let feed = match feed_listener {
@@ -210,6 +225,24 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     tracing::info!("mtls-gate-shim stopped");
     Ok(())
+}
+
+/// `--org-keys FILE` (SPEC §2b): the Dashboard API's keys, none of them a secret that opens
+/// other routes.
+fn org_keys(path: &Path, secrets: &Secrets) -> Result<OrgKeys, StartError> {
+    let org_keys = OrgKeys::load(path)?;
+    if org_keys.contains(&secrets.admin) {
+        return Err(StartError::OrgKeyIsSecret("admin secret"));
+    }
+    if secrets
+        .feed_token
+        .as_ref()
+        .is_some_and(|token| org_keys.contains(token))
+    {
+        return Err(StartError::OrgKeyIsSecret("feed token"));
+    }
+    tracing::info!(keys = org_keys.len(), orgs = ?org_keys.orgs(), "Dashboard API on /api");
+    Ok(org_keys)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {

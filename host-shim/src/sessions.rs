@@ -49,6 +49,9 @@ pub enum SessionError {
     NotFound,
     #[error("the session's certificate gives key {derived:?}, not {key:?}")]
     KeyWouldChange { key: String, derived: String },
+    /// `POST /tyk/keys/<key>` with a key that is not the certificate's ID.
+    #[error("the chosen key {chosen:?} is not the session's certificate ID {derived:?}")]
+    ChosenKeyIsNotCertificateId { chosen: String, derived: String },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -76,6 +79,72 @@ pub fn create(
     store.create_session(key.as_str(), &session)?;
     tracing::info!(%key, certificate = ?session.certificate, "key created");
     Ok(key.into_string())
+}
+
+/// `POST /tyk/keys/<key>` (Tyk's "create custom key / import key"). Tyk stores the session
+/// under `org_id` + `key` (a `key` that already starts with the org is not prefixed twice);
+/// here that must be the certificate's ID, the only key the filter looks a certificate's
+/// session up by, so `key` is either the certificate ID or, with an org, its bare
+/// fingerprint. As in Tyk, a key that exists is replaced (and answered as added). Returns
+/// the key.
+pub fn create_at(
+    store: &Store,
+    rules: KeyRules,
+    key: &str,
+    mut session: Session,
+    now: OffsetDateTime,
+) -> Result<String, SessionError> {
+    let derived = admit(store, rules, &mut session)?;
+    // Tyk's `generateToken(org, key)` for unhashed keys.
+    let chosen = match key.strip_prefix(session.org_id.as_str()) {
+        Some(_) => key.to_owned(),
+        None => format!("{}{key}", session.org_id),
+    };
+    if derived != chosen {
+        return Err(SessionError::ChosenKeyIsNotCertificateId {
+            chosen,
+            derived: derived.into_string(),
+        });
+    }
+    stamp(&mut session, now, true);
+    // Create, or replace what is there; a key deleted between the two is created again.
+    for _ in 0..3 {
+        match store.create_session(derived.as_str(), &session) {
+            Err(StoreError::SessionExists(_)) => {}
+            other => return finish_create(other, derived, &session),
+        }
+        match store.update_session(derived.as_str(), &session) {
+            Err(StoreError::SessionNotFound(_)) => {}
+            other => return finish_create(other, derived, &session),
+        }
+    }
+    Err(SessionError::Store(StoreError::Backend(format!(
+        "key {derived} kept changing while it was written"
+    ))))
+}
+
+fn finish_create(
+    written: Result<(), StoreError>,
+    key: SessionKey,
+    session: &Session,
+) -> Result<String, SessionError> {
+    written?;
+    tracing::info!(%key, certificate = ?session.certificate, "key created under a chosen key");
+    Ok(key.into_string())
+}
+
+/// `POST /tyk/keys/preview`: the session as [`create`] would store it, with its key; nothing
+/// is written. Tyk only decodes the body here; the shim also runs its rules, so a preview
+/// that passes is a create that passes (unless the key exists by then).
+pub fn preview(
+    store: &Store,
+    rules: KeyRules,
+    mut session: Session,
+    now: OffsetDateTime,
+) -> Result<(String, Session), SessionError> {
+    let key = admit(store, rules, &mut session)?;
+    stamp(&mut session, now, true);
+    Ok((key.into_string(), session))
 }
 
 /// `GET /tyk/keys`: every key, in byte order.

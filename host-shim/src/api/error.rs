@@ -182,6 +182,14 @@ impl From<SessionError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "Key cannot be moved to another certificate: delete it and create a new one",
             ),
+            // Deviation (SPEC §2): Tyk stores a session under any chosen key, where the
+            // filter would never find it by the certificate.
+            SessionError::ChosenKeyIsNotCertificateId { derived, .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Key must be its certificate's ID {derived} (or, with an org, the certificate's fingerprint): certificate sessions are found by certificate ID"
+                ),
+            ),
             SessionError::Store(store) => store_failure(&store),
         }
     }

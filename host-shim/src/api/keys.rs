@@ -3,10 +3,11 @@
 use super::AppState;
 use super::answers::{KeyAction, KeyList};
 use super::body::SessionBody;
-use super::error::ApiError;
+use super::error::{ApiError, KEY_NOT_FOUND};
 use crate::sessions;
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use mtls_gate_core::session::Session;
 use std::sync::Arc;
 
@@ -22,6 +23,42 @@ pub async fn create(
         .await??;
     state.wrote();
     Ok(Json(KeyAction::added(key)))
+}
+
+/// `POST /tyk/keys/<key>`: a session under a chosen key, which must be its certificate's ID
+/// ([`sessions::create_at`]); an existing key is replaced, as Tyk does.
+pub async fn create_at(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    SessionBody(session): SessionBody,
+) -> Result<Json<KeyAction>, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let rules = state.key_rules;
+    let key = state
+        .blocking(move |store| sessions::create_at(store, rules, &key, session, now))
+        .await??;
+    state.wrote();
+    Ok(Json(KeyAction::added(key)))
+}
+
+/// `POST /tyk/keys/preview`: the session as it would be stored (Tyk's answer), nothing
+/// written.
+pub async fn preview(
+    State(state): State<Arc<AppState>>,
+    SessionBody(session): SessionBody,
+) -> Result<Json<Session>, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let rules = state.key_rules;
+    let (_, session) = state
+        .blocking(move |store| sessions::preview(store, rules, session, now))
+        .await??;
+    Ok(Json(session))
+}
+
+/// `GET`, `PUT`, `DELETE /tyk/keys/preview`: Tyk routes only `POST` there and lets the other
+/// methods fall through to the key `preview`, which no certificate session can be.
+pub async fn preview_is_no_key() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, KEY_NOT_FOUND)
 }
 
 /// `GET /tyk/keys`.

@@ -1,5 +1,6 @@
-//! The shim's HTTP API: Tyk's certificate and key admin API (SPEC §2), the change feed for
-//! the filters (ARCHITECTURE "Change feed"), `/hello` and `/metrics`.
+//! The shim's HTTP API: Tyk's certificate and key admin API (SPEC §2), its Dashboard flavour
+//! under `/api` ([`dashboard`], SPEC §2b), the change feed for the filters (ARCHITECTURE
+//! "Change feed"), `/hello` and `/metrics`.
 //!
 //! [`router`] is the one place routes are declared; it reads like the API table.
 //! [`feed_router`] serves the feed's routes (declared once, in `feed_routes`) alone.
@@ -12,11 +13,13 @@ pub mod answers;
 mod auth;
 pub mod body;
 mod certs;
+pub mod dashboard;
 pub mod error;
 mod feed;
 mod health;
 mod keys;
 
+use crate::dashboard::OrgKeys;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::sessions::KeyRules;
@@ -48,6 +51,8 @@ pub struct AppState {
     pub feed_cap: watch::Sender<u64>,
     /// What a session must hold beyond its shape (`serve --allow-master-keys`).
     pub key_rules: KeyRules,
+    /// The Dashboard API's keys (`serve --org-keys`); `None`: `/api` is off.
+    pub org_keys: Option<Arc<OrgKeys>>,
 }
 
 impl AppState {
@@ -64,12 +69,19 @@ impl AppState {
             writes: watch::Sender::new(0),
             feed_cap: watch::Sender::new(u64::MAX),
             key_rules: KeyRules::default(),
+            org_keys: None,
         })
     }
 
     /// Replaces the default (Tyk's: no master keys) session rules.
     pub fn with_key_rules(mut self, key_rules: KeyRules) -> Self {
         self.key_rules = key_rules;
+        self
+    }
+
+    /// Turns the Dashboard API (`/api`) on with these keys.
+    pub fn with_org_keys(mut self, org_keys: OrgKeys) -> Self {
+        self.org_keys = Some(Arc::new(org_keys));
         self
     }
 
@@ -106,8 +118,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Tyk also creates a key on `POST /tyk/keys`; scripts use either.
         .route("/tyk/keys", get(keys::list).post(keys::create))
         .route(
+            "/tyk/keys/preview",
+            post(keys::preview)
+                .get(keys::preview_is_no_key)
+                .put(keys::preview_is_no_key)
+                .delete(keys::preview_is_no_key),
+        )
+        .route(
             "/tyk/keys/{key}",
-            get(keys::show).put(keys::update).delete(keys::delete),
+            get(keys::show)
+                .post(keys::create_at)
+                .put(keys::update)
+                .delete(keys::delete),
         )
         .method_not_allowed_fallback(method_not_supported);
 
@@ -118,14 +140,20 @@ pub fn router(state: Arc<AppState>) -> Router {
 
     let routes = Router::new()
         .merge(admin)
+        .merge(dashboard::routes())
         .merge(feed_routes(&state))
         .merge(open)
         .fallback(not_found)
         // SPEC §2: the secret is checked before routing, so every `/tyk` path without it is
-        // 403, whether or not a route (or the method) exists.
+        // 403, whether or not a route (or the method) exists. SPEC §2b: the same for `/api`
+        // and its keys.
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::guard_admin_paths,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            dashboard::auth::guard,
         ));
     with_common_layers(routes, state)
 }

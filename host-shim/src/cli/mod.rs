@@ -158,10 +158,17 @@ pub struct ServeArgs {
     /// cluster of the filters points here when the main port requires client certificates).
     #[arg(long, value_name = "ADDR")]
     pub feed_listen: Option<SocketAddr>,
-    /// Record this gate (the file `render --gate` takes) in the store at start, for every
-    /// shim of the store: the live Envoy config follows it (`render` records its gate too).
+    /// Record this gate (the file `render --gate` takes) in the store at start, and again
+    /// whenever the file changes, for every shim of the store: the live Envoy config follows
+    /// it (`render` records its gate too). A changed file `render` would refuse is logged and
+    /// not recorded.
     #[arg(long, value_name = "FILE")]
     pub gate: Option<PathBuf>,
+    /// Serve Tyk Dashboard's /api/certs and /api/keys, each caller in its own org: a JSON
+    /// file {"<api key>": "<org_id>", ...}; callers send `Authorization: <api key>`. Without
+    /// it, every /api path answers 404.
+    #[arg(long, value_name = "FILE")]
+    pub org_keys: Option<PathBuf>,
 }
 
 /// How client subcommands reach the shim.

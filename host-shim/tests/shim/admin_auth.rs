@@ -62,7 +62,7 @@ async fn unsupported_methods_with_the_secret_are_405() {
         (Method::PATCH, "/tyk/certs"),
         (Method::PUT, "/tyk/certs/abc"),
         (Method::GET, "/tyk/keys/create"),
-        (Method::POST, "/tyk/keys/abc"),
+        (Method::PATCH, "/tyk/keys/abc"),
     ] {
         shim.admin(method, path, None)
             .await

@@ -12,6 +12,7 @@ mod admin_mtls;
 mod audit;
 mod ca_trust;
 mod certificate_auth;
+mod dashboard;
 mod envoy_smoke;
 mod fingerprint_forms;
 mod infra;
