@@ -40,7 +40,7 @@ FILTER_WASM := $(TARGET_DIR)/wasm32-wasip1/release/mtls_gate_filter.wasm
 SHIM_BIN := $(TARGET_DIR)/release/mtls-gate-shim
 
 .PHONY: help toolchain sysdeps envoy wasm shim build fmt fmt-check lint lint-native lint-wasm deny \
-        test test-unit test-wasm test-harness test-e2e bench run clean distclean
+        test test-unit test-wasm test-harness test-e2e log-audit bench run clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -149,10 +149,12 @@ deny: $(CARGO_DENY_STAMP) ## cargo deny: licenses, bans, sources; advisories whe
 # A cold run peaks near 4 GB of disk (measured); incremental caches would add ~0.6 GB that a
 # one-shot run never reuses, and a full disk shows up only as a linker crash, so say it first.
 test: export CARGO_INCREMENTAL = 0
-test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e2e
+test: export MTLS_GATE_LOG_AUDIT = $(LOG_AUDIT)
+test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e2e, then log-audit
 	@free_mb=$$(df -Pm "$(TARGET_DIR_PARENT)" | awk 'NR == 2 { print $$4 }'); \
 	echo "make test: $${free_mb} MB free for $(TARGET_DIR) (a cold run needs about 4000)"; \
 	if (( free_mb < 4000 )); then echo "warning: low disk; the linker may die with SIGBUS"; fi
+	@mkdir -p $(TARGET_DIR) && rm -f $(LOG_AUDIT)
 	$(MAKE) fmt-check
 	$(MAKE) lint
 	$(MAKE) deny
@@ -160,6 +162,17 @@ test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e
 	$(MAKE) test-wasm
 	$(MAKE) test-harness
 	$(MAKE) test-e2e
+	$(MAKE) log-audit
+
+# Every process a test started (shims, Envoys, upstreams, Redis) had its log searched for
+# every secret handed to a shim in that test binary when it stopped (tests/testkit
+# log_audit.rs); any hit fails here. Run after the suites, with MTLS_GATE_LOG_AUDIT set.
+LOG_AUDIT := $(TARGET_DIR)/log-audit.txt
+log-audit: ## fail if a test process logged a secret (reads the file make test's suites wrote)
+	@test -s $(LOG_AUDIT) || { echo "log-audit: $(LOG_AUDIT) is missing or empty: no log was searched"; exit 1; }
+	@scanned=$$(grep -c '^scanned ' $(LOG_AUDIT)); leaks=$$(grep -c '^LEAK ' $(LOG_AUDIT) || true); \
+	echo "log-audit: $$scanned process logs searched for secrets, $$leaks with a secret"; \
+	if (( leaks > 0 )); then grep '^LEAK ' $(LOG_AUDIT); exit 1; fi
 
 # Every workspace crate but the two suites below: the test kit's and the tools' own tests run
 # here too (they need no .wasm and no Envoy), the bench's with its feature.

@@ -32,7 +32,6 @@
 use crate::api::AppState;
 use crate::render::record::{self, GateRecord, RenderRecord};
 use crate::render::{self, RenderError, RenderOptions, plan};
-use crate::serve::ENV_FEED_TOKEN;
 use crate::store::{Store, StoreError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -66,15 +65,15 @@ pub enum GateError {
 
 /// `serve --gate FILE`: records the gate for every shim of the store (SPEC §8). Refuses a
 /// gate `render` would refuse.
-pub fn set_gate(store: &Store, path: &Path) -> Result<(), GateError> {
+/// `feed_token` fills an empty `store.token` as `render` does (the shim's own token).
+pub fn set_gate(store: &Store, path: &Path, feed_token: Option<&str>) -> Result<(), GateError> {
     let read = |source| GateError::Read {
         path: path.to_path_buf(),
         source,
     };
     let json = std::fs::read(path).map_err(read)?;
     let path = std::fs::canonicalize(path).map_err(read)?;
-    let token = std::env::var(ENV_FEED_TOKEN).ok().filter(|t| !t.is_empty());
-    render::prepare_gate(&json, "127.0.0.1:1", token.as_deref()).map_err(|source| {
+    render::prepare_gate(&json, "127.0.0.1:1", feed_token).map_err(|source| {
         GateError::Invalid {
             path: path.clone(),
             source,
@@ -95,10 +94,11 @@ pub fn set_gate(store: &Store, path: &Path) -> Result<(), GateError> {
 pub fn spawn(state: &Arc<AppState>, gate: Option<&Path>) -> Result<(), GateError> {
     let gate_file = match gate {
         Some(path) => {
-            set_gate(&state.store, path)?;
+            set_gate(&state.store, path, feed_token(state).as_deref())?;
             Some(GateFile {
                 path: path.to_path_buf(),
                 seen: std::fs::read(path).ok(),
+                feed_token: feed_token(state),
             })
         }
         None => None,
@@ -120,6 +120,7 @@ struct GateFile {
     path: PathBuf,
     /// The contents last acted on (recorded, or refused and logged once).
     seen: Option<Vec<u8>>,
+    feed_token: Option<String>,
 }
 
 impl GateFile {
@@ -135,7 +136,8 @@ impl GateFile {
         self.seen = Some(now);
         let store = Arc::clone(store);
         let path = self.path.clone();
-        match tokio::task::spawn_blocking(move || set_gate(&store, &path)).await {
+        let token = self.feed_token.clone();
+        match tokio::task::spawn_blocking(move || set_gate(&store, &path, token.as_deref())).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::error!(%error, "gate file changed but is refused; Envoy keeps the last gate")
@@ -274,7 +276,7 @@ impl Live {
             );
             self.following = Some(render.out_dir.clone());
         }
-        let options = match gate_options(&gate, &render) {
+        let options = match gate_options(&gate, &render, feed_token(&self.state)) {
             Ok(options) => Arc::new(options),
             Err(error) => {
                 tracing::error!(%error, "live render: cannot render; Envoy keeps its files");
@@ -389,10 +391,18 @@ fn read_stamp(store: &Store) -> Result<Stamp, StoreError> {
     })
 }
 
-fn gate_options(gate: &GateRecord, render: &RenderRecord) -> Result<RenderOptions, String> {
+fn gate_options(
+    gate: &GateRecord,
+    render: &RenderRecord,
+    feed_token: Option<String>,
+) -> Result<RenderOptions, String> {
     let json = gate.gate_json_here().map_err(|e| e.to_string())?;
-    let token = std::env::var(ENV_FEED_TOKEN).ok().filter(|t| !t.is_empty());
-    render.options(json, token)
+    render.options(json, feed_token)
+}
+
+/// The shim's own feed token: what a render it makes fills into an empty `store.token`.
+fn feed_token(state: &AppState) -> Option<String> {
+    state.feed_token.as_ref().map(|t| t.expose().to_owned())
 }
 
 /// The clusters a render would write now, and how often the filters sync.

@@ -31,6 +31,10 @@ pub enum StartError {
     Secret(SecretError),
     #[error("refusing to start: {ENV_FEED_TOKEN} must differ from the admin secret")]
     FeedTokenIsAdminSecret,
+    #[error("refusing to start: {0}")]
+    OtherSecret(SecretError),
+    #[error("refusing to start: {0} is set and {1} is given too; use one")]
+    SecretTwice(&'static str, &'static str),
     #[error("cannot read {path}: {source}")]
     SecretFile {
         path: PathBuf,
@@ -74,19 +78,59 @@ pub struct EncodingSecret {
     pub is_admin_fallback: bool,
 }
 
-pub fn encoding_secret(admin: &Secret) -> EncodingSecret {
-    match Secret::new(
-        std::env::var(ENV_ENCODING_SECRET).unwrap_or_default(),
-        "encoding secret",
-    ) {
-        Ok(secret) => EncodingSecret {
+/// The key-encryption secret: `--encoding-secret-file` (or `MTLS_GATE_ENCODING_SECRET_FILE`),
+/// else `MTLS_GATE_ENCODING_SECRET`, else the admin secret.
+pub fn encoding_secret(admin: &Secret, file: Option<&Path>) -> Result<EncodingSecret, StartError> {
+    let given = env_or_file(
+        ENV_ENCODING_SECRET,
+        "--encoding-secret-file",
+        file,
+        "the encoding secret",
+    )?;
+    Ok(match given {
+        Some(secret) => EncodingSecret {
             secret,
             is_admin_fallback: false,
         },
-        Err(_) => EncodingSecret {
+        None => EncodingSecret {
             secret: admin.clone(),
             is_admin_fallback: true,
         },
+    })
+}
+
+/// The feed token: `--feed-token-file` (or `MTLS_GATE_FEED_TOKEN_FILE`), else
+/// `MTLS_GATE_FEED_TOKEN`; `None` when neither is set.
+pub fn feed_token(file: Option<&Path>) -> Result<Option<Secret>, StartError> {
+    env_or_file(ENV_FEED_TOKEN, "--feed-token-file", file, "the feed token")
+}
+
+/// A secret from a file (so it need not sit in the environment, where `/proc/<pid>/environ`
+/// and child processes see it) or from the variable `name`. Both given is refused rather than
+/// guessed; an empty variable counts as unset, an empty file is an error.
+fn env_or_file(
+    name: &'static str,
+    flag: &'static str,
+    file: Option<&Path>,
+    what: &'static str,
+) -> Result<Option<Secret>, StartError> {
+    let from_env = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (file, from_env) {
+        (Some(_), Some(_)) => Err(StartError::SecretTwice(name, flag)),
+        (Some(path), None) => {
+            let contents =
+                std::fs::read_to_string(path).map_err(|source| StartError::SecretFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            Secret::from_file_contents(contents, what)
+                .map(Some)
+                .map_err(StartError::OtherSecret)
+        }
+        (None, Some(value)) => Secret::new(value, what)
+            .map(Some)
+            .map_err(StartError::OtherSecret),
+        (None, None) => Ok(None),
     }
 }
 
@@ -119,18 +163,14 @@ pub fn admin_secret(secret_file: Option<&Path>) -> Result<Secret, StartError> {
 
 fn secrets(args: &ServeArgs) -> Result<Secrets, StartError> {
     let admin = admin_secret(args.secret_file.as_deref())?;
-    let feed_token = Secret::new(
-        std::env::var(ENV_FEED_TOKEN).unwrap_or_default(),
-        "feed token",
-    )
-    .ok();
+    let feed_token = feed_token(args.feed_token_file.as_deref())?;
     if feed_token
         .as_ref()
         .is_some_and(|token| admin.matches(token.expose().as_bytes()))
     {
         return Err(StartError::FeedTokenIsAdminSecret);
     }
-    let encoding = encoding_secret(&admin);
+    let encoding = encoding_secret(&admin, args.encoding_secret_file.as_deref())?;
     Ok(Secrets {
         admin,
         feed_token,

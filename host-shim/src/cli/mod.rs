@@ -116,13 +116,21 @@ pub struct RenderArgs {
     /// Read the admin secret from this file instead of MTLS_GATE_SECRET.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// Read the feed token from this file instead of MTLS_GATE_FEED_TOKEN.
+    #[arg(long, env = "MTLS_GATE_FEED_TOKEN_FILE", value_name = "PATH")]
+    pub feed_token_file: Option<PathBuf>,
+    /// Read the key-encryption secret from this file instead of MTLS_GATE_ENCODING_SECRET.
+    #[arg(long, env = "MTLS_GATE_ENCODING_SECRET_FILE", value_name = "PATH")]
+    pub encoding_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "Environment:
   MTLS_GATE_SECRET           admin secret for X-Tyk-Authorization (or --secret-file); required
   MTLS_GATE_FEED_TOKEN       bearer token for the change feed; the feed is closed without it
+                             (or MTLS_GATE_FEED_TOKEN_FILE / --feed-token-file)
   MTLS_GATE_ENCODING_SECRET  secret that encrypts private keys at rest (default: the admin secret)
+                             (or MTLS_GATE_ENCODING_SECRET_FILE / --encoding-secret-file)
   RUST_LOG                   log filter (default: info)")]
 pub struct ServeArgs {
     /// Address to listen on. Loopback unless you say otherwise.
@@ -137,6 +145,12 @@ pub struct ServeArgs {
     /// Read the admin secret from this file instead of MTLS_GATE_SECRET.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// Read the feed token from this file instead of MTLS_GATE_FEED_TOKEN.
+    #[arg(long, env = "MTLS_GATE_FEED_TOKEN_FILE", value_name = "PATH")]
+    pub feed_token_file: Option<PathBuf>,
+    /// Read the key-encryption secret from this file instead of MTLS_GATE_ENCODING_SECRET.
+    #[arg(long, env = "MTLS_GATE_ENCODING_SECRET_FILE", value_name = "PATH")]
+    pub encoding_secret_file: Option<PathBuf>,
     /// Accept keys with no access rights (Tyk's `allow_master_keys`); such a key opens every
     /// API. Without it, creating or updating a key with an empty `access_rights` is refused.
     #[arg(long)]

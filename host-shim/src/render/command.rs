@@ -5,7 +5,7 @@ use super::handshake::Enforcement;
 use super::plan::UpstreamOptions;
 use super::{RenderError, RenderOptions, render_dir};
 use crate::cli::RenderArgs;
-use crate::serve::{self, ENV_FEED_TOKEN, StartError};
+use crate::serve::{self, StartError};
 use crate::store::open::StoreSpec;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,8 @@ pub enum RenderCommandError {
 
 pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
     let admin = serve::admin_secret(args.secret_file.as_deref())?;
-    let encoding = serve::encoding_secret(&admin);
+    let encoding = serve::encoding_secret(&admin, args.encoding_secret_file.as_deref())?;
+    let feed_token = serve::feed_token(args.feed_token_file.as_deref())?;
     let store_error = |e| RenderCommandError::Render(RenderError::Store(e));
     let spec = StoreSpec::parse(&args.store).map_err(store_error)?;
     if !spec.exists().map_err(store_error)? {
@@ -73,7 +74,7 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         },
         wasm: absolute("--wasm", &args.wasm)?,
         shim: shim_endpoint(&args.shim_url)?,
-        feed_token: std::env::var(ENV_FEED_TOKEN).ok().filter(|t| !t.is_empty()),
+        feed_token: feed_token.map(|t| t.expose().to_owned()),
         upstreams: UpstreamOptions {
             ca: upstream_ca,
             resolve: args.resolve,

@@ -81,6 +81,86 @@ async fn secret_file_works_and_sigterm_shuts_down_cleanly() {
     assert!(status.success(), "SIGTERM exit: {status}");
 }
 
+/// Issue 13: the feed token and the encoding secret can come from files, like the admin
+/// secret, so none of them need sit in the shim's environment.
+#[tokio::test]
+async fn feed_token_and_encoding_secret_from_files() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = dir.path().join("s.db");
+    let token_file = dir.path().join("feed-token");
+    let encoding_file = dir.path().join("encoding-secret");
+    std::fs::write(&token_file, "token-from-a-file\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&encoding_file, "sealing-from-a-file\n").unwrap_or_else(|e| panic!("{e}"));
+    let leaf = TestCa::new().leaf("upstream");
+    let from_files = || {
+        Shim::builder(binary())
+            .store(&store)
+            .admin_secret(ADMIN_SECRET)
+            .no_feed_token()
+            .arg("--feed-token-file")
+            .arg(&token_file)
+            .arg("--encoding-secret-file")
+            .arg(&encoding_file)
+    };
+    let mut first = started(from_files());
+    let feed = |token: &'static str| {
+        let url = format!(
+            "{}{}?since=0",
+            first.base_url(),
+            mtls_gate_core::feed::CHANGES_PATH
+        );
+        async move {
+            send(
+                Method::GET,
+                &url,
+                &[("Authorization", &format!("Bearer {token}"))],
+                None,
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(feed("token-from-a-file").await, 200);
+    assert_eq!(feed(FEED_TOKEN).await, 401);
+    assert_eq!(
+        admin(&first, Method::POST, "/tyk/certs", Some(&leaf.bundle()))
+            .await
+            .status,
+        200
+    );
+    assert!(
+        first
+            .terminate()
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .success()
+    );
+
+    // The key was sealed with the file's secret: the same value from the variable opens the
+    // store, the admin secret (no encoding secret given) does not.
+    let (_, log) = refused(shim().store(&store));
+    assert!(log.contains("admin secret was used"), "{log}");
+    let again = started(shim().store(&store).encoding_secret("sealing-from-a-file"));
+    drop(again);
+
+    // Both a file and the variable: refused, naming both.
+    let (status, log) = refused(from_files().feed_token("also-from-the-environment"));
+    assert!(!status.success());
+    assert!(
+        log.contains("MTLS_GATE_FEED_TOKEN is set and --feed-token-file is given too"),
+        "{log}"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap_or_else(|e| panic!("{e}"));
+    let (_, log) = refused(
+        Shim::builder(binary())
+            .store(&store)
+            .no_feed_token()
+            .arg("--feed-token-file")
+            .arg(&empty),
+    );
+    assert!(log.contains("the feed token is empty"), "{log}");
+}
+
 #[tokio::test]
 async fn wrong_encoding_secret_fails_at_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

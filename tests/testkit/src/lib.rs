@@ -20,6 +20,7 @@
 pub mod admin_http;
 pub mod ca;
 pub mod chains;
+pub mod log_audit;
 pub mod paths;
 pub mod pki;
 pub mod ports;

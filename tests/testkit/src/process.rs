@@ -137,6 +137,7 @@ impl Drop for Process {
             );
         }
         self.stop();
+        crate::log_audit::audit(&self.name, &self.log_path);
     }
 }
 

@@ -306,6 +306,11 @@ impl Shim {
             .arg(store)
             .args(&self.config.args);
         for (name, value) in &self.config.env {
+            if let Some(secret) = value.as_ref().and_then(|v| v.to_str())
+                && SECRET_VARS.contains(&name.as_str())
+            {
+                crate::log_audit::register(name, secret);
+            }
             match value {
                 Some(value) => cmd.env(name, value),
                 None => cmd.env_remove(name),
