@@ -40,7 +40,7 @@ FILTER_WASM := $(TARGET_DIR)/wasm32-wasip1/release/mtls_gate_filter.wasm
 SHIM_BIN := $(TARGET_DIR)/release/mtls-gate-shim
 
 .PHONY: help toolchain sysdeps envoy wasm shim build fmt fmt-check lint lint-native lint-wasm deny \
-        test test-unit test-wasm test-harness test-e2e log-audit bench run clean distclean
+        test test-unit test-wasm test-harness test-e2e log-audit crash bench run clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9-]+:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -194,6 +194,9 @@ test-e2e: sysdeps envoy wasm shim ## real Envoy + the filter + the shim + echo u
 	$(CARGO) build -p mtls-gate-tools --bin echo-upstream
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
 	  $(CARGO) test -p mtls-gate-e2e --lib --test e2e
+
+crash: ## crash safety, long form: 50 kill -9 trials per store backend (make test runs 5)
+	MTLS_GATE_CRASH_TRIALS=50 $(CARGO) test -p mtls-gate-shim --test shim crash_safety -- --nocapture
 
 bench: build envoy ## load figures (scripts/bench.sh)
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh

@@ -11,6 +11,7 @@ mod certs;
 mod cli_daily;
 mod client;
 mod control_api_mtls;
+mod crash_safety;
 mod dashboard;
 mod feed;
 mod keys;
