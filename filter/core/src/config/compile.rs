@@ -2,8 +2,10 @@
 //! reads ([`super::model`]), or the first bad field is refused with its JSON path.
 
 use super::error::{ConfigError, ConfigErrorKind};
-use super::model::{ApiSpec, DefaultAction, GateConfig, StoreLink};
-use super::shape::{RawApi, RawGate, RawStore};
+use super::model::{ApiSpec, DefaultAction, GateConfig, StoreLink, UpstreamTransport};
+use super::oas;
+use super::shape::{RawApi, RawGate, RawStore, RawTransport};
+use super::{document, shape_reader};
 use crate::allow_list::AllowList;
 use crate::api_match::ApiRouter;
 use crate::authority::parse_target_url;
@@ -36,23 +38,20 @@ pub(super) fn from_json(
     json: &[u8],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<GateConfig, ConfigError> {
+    // Parsed once: the typo check reads the document as written, OAS entries are then
+    // replaced by their Classic twins, and the shape is read from the result.
+    let mut document = document::parse(json)?;
     // serde would also read a struct from a JSON array (fields by position); a plugin
     // configuration is always an object.
-    if json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+    if document.is_array() {
         return Err(ConfigError::new(
             "$",
             ConfigErrorKind::Malformed("invalid type: array, expected a JSON object".into()),
         ));
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(json);
-    let raw: RawGate = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { "$".to_owned() } else { path };
-        ConfigError::new(path, ConfigErrorKind::Malformed(e.into_inner().to_string()))
-    })?;
-    let unknown_fields = serde_json::from_slice(json)
-        .map(|gate| super::unknown_fields::find(&gate))
-        .unwrap_or_default();
+    let unknown_fields = super::unknown_fields::find(&document);
+    let lifted = oas::lift(&mut document)?;
+    let raw: RawGate = shape_reader::read(&document).map_err(|e| lifted.translate(e))?;
     if raw.strict
         && let Some(first) = unknown_fields.first()
     {
@@ -62,9 +61,15 @@ pub(super) fn from_json(
         };
         return Err(err(first.path.clone(), reason));
     }
-    let mut config = compile(raw, env)?;
+    let mut config = compile(raw, env).map_err(|e| lifted.translate(e))?;
     config.unknown_fields = unknown_fields;
     Ok(config)
+}
+
+/// The path of one entry of a map field: `upstream_certificates["*.example.com"]`. One
+/// spelling, so the OAS reader can name the list entry a map entry came from.
+pub(super) fn map_entry_path(path: &str, key: &str) -> String {
+    format!("{path}[{key:?}]")
 }
 
 fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateConfig, ConfigError> {
@@ -284,6 +289,67 @@ fn compile_api(
         auth_header_name,
         upstream_certificates_disabled: raw.upstream_certificates_disabled,
         server_certificates: raw.certificates,
+        pinned_public_keys: check_pins(raw.pinned_public_keys, &at("pinned_public_keys"))?,
+        certificate_pinning_disabled: raw.certificate_pinning_disabled,
+        upstream_transport: compile_transport(raw.proxy.transport, &at("proxy.transport"))?,
+    })
+}
+
+/// Pins are carried, not enforced yet (SPEC §6b has its own issue): only what is wrong
+/// whatever the enforcement will be is refused here.
+fn check_pins(
+    pins: BTreeMap<String, String>,
+    path: &str,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    for (host, keys) in &pins {
+        if host.contains("://") {
+            return Err(err(
+                map_entry_path(path, host),
+                "pin keys are host patterns without a scheme (as Tyk matches them)",
+            ));
+        }
+        if host.trim().is_empty() || keys.split(',').all(|key| key.trim().is_empty()) {
+            return Err(err(
+                map_entry_path(path, host),
+                "a pin needs a host pattern and at least one public key",
+            ));
+        }
+    }
+    Ok(pins)
+}
+
+/// Tyk's TLS version numbers: 769 (TLS 1.0) to 772 (TLS 1.3); 0 is "the default".
+const TLS_VERSIONS: std::ops::RangeInclusive<u16> = 0x0301..=0x0304;
+
+/// `proxy.transport`, carried (not applied yet, as pins): versions checked for range.
+fn compile_transport(raw: RawTransport, path: &str) -> Result<UpstreamTransport, ConfigError> {
+    let version = |value: u16, field: &str| match value {
+        0 => Ok(None),
+        v if TLS_VERSIONS.contains(&v) => Ok(Some(v)),
+        _ => Err(ConfigError::new(
+            format!("{path}.{field}"),
+            ConfigErrorKind::OutOfRange {
+                min: u64::from(*TLS_VERSIONS.start()),
+                max: u64::from(*TLS_VERSIONS.end()),
+            },
+        )),
+    };
+    let min_version = version(raw.ssl_min_version, "ssl_min_version")?;
+    let max_version = version(raw.ssl_max_version, "ssl_max_version")?;
+    if let (Some(min), Some(max)) = (min_version, max_version)
+        && min > max
+    {
+        return Err(err(
+            format!("{path}.ssl_max_version"),
+            format!("{max} is below ssl_min_version {min}"),
+        ));
+    }
+    Ok(UpstreamTransport {
+        insecure_skip_verify: raw.ssl_insecure_skip_verify,
+        ciphers: raw.ssl_ciphers,
+        min_version,
+        max_version,
+        force_common_name_check: raw.ssl_force_common_name_check,
     })
 }
 
@@ -344,9 +410,9 @@ fn compile_upstream_map(
     let mut refs = Vec::with_capacity(entries.len());
     for (key, value) in entries {
         let cert = CertRef::parse(value, store_configured)
-            .map_err(|reason| err(format!("{path}[{key:?}]"), reason))?;
+            .map_err(|reason| err(map_entry_path(path, key), reason))?;
         refs.push((key.as_str(), cert));
     }
     UpstreamCertMap::from_entries(refs)
-        .map_err(|(key, reason)| err(format!("{path}[{key:?}]"), reason))
+        .map_err(|(key, reason)| err(map_entry_path(path, &key), reason))
 }

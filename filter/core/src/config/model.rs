@@ -10,6 +10,7 @@ use crate::domain::{DomainPattern, DomainSet};
 use crate::listen_path::ListenPath;
 use crate::shared_data::Namespace;
 use crate::upstream::UpstreamCertMap;
+use std::collections::BTreeMap;
 
 /// What happens to a request that matches no API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,24 @@ pub struct ApiSpec {
     /// `certificates`: server certificate references for this API's domain, as written.
     /// `render` serves them (SPEC §8); the filter does not read them.
     pub server_certificates: Vec<String>,
+    /// `pinned_public_keys` as written: host pattern → comma-separated keys (SPEC §6b).
+    /// Carried, not enforced yet: nothing reads it until pinning lands (its own issue).
+    pub pinned_public_keys: BTreeMap<String, String>,
+    /// `certificate_pinning_disabled`. Carried, as `pinned_public_keys`.
+    pub certificate_pinning_disabled: bool,
+    /// `proxy.transport` (SPEC §6b). Carried, not applied yet, as `pinned_public_keys`.
+    pub upstream_transport: UpstreamTransport,
+}
+
+/// Tyk's `proxy.transport`: TLS settings for the API's upstream connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTransport {
+    pub insecure_skip_verify: bool,
+    pub ciphers: Vec<String>,
+    /// Tyk's numbers (771 = TLS 1.2); `None` for Tyk's 0, the default.
+    pub min_version: Option<u16>,
+    pub max_version: Option<u16>,
+    pub force_common_name_check: bool,
 }
 
 impl ApiSpec {

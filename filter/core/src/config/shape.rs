@@ -150,6 +150,13 @@ pub struct RawApi {
     /// Server certificates for this API's domain (SPEC §8; OAS `server.customDomain.certificates`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub certificates: Vec<String>,
+    /// Upstream public-key pins: host pattern → comma-separated keys (SPEC §6b). Carried into
+    /// the model, not enforced yet: pinning lands with its own issue.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pinned_public_keys: BTreeMap<String, String>,
+    /// Turns off this API's own pins (global pins still apply, as Tyk). Carried, as above.
+    #[serde(default)]
+    pub certificate_pinning_disabled: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -157,6 +164,22 @@ pub struct RawApi {
 pub struct RawProxy {
     pub listen_path: String,
     pub target_url: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub transport: RawTransport,
+}
+
+/// Tyk's `proxy.transport`: TLS settings of the API's upstream connections (SPEC §6b).
+/// Carried into the model, not applied yet: they land in the Envoy config with their own
+/// issue. Versions are Tyk's numbers (769 = TLS 1.0 … 772 = TLS 1.3; 0 = the default).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RawTransport {
+    pub ssl_insecure_skip_verify: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub ssl_ciphers: Vec<String>,
+    pub ssl_min_version: u16,
+    pub ssl_max_version: u16,
+    pub ssl_force_common_name_check: bool,
 }
 
 #[derive(Deserialize, Default)]

@@ -145,6 +145,43 @@ fn bad_fields_are_refused_with_their_json_path() {
         ),
         ("not json", "$", "expected"),
         ("[]", "$", "invalid type"),
+        (r#"{"default": "allow"} {}"#, "$", "trailing characters"),
+        (
+            r#"{"apis": [{"api_id": "a", "org_id": "o", "org_id": "p"}]}"#,
+            "apis[0]",
+            "duplicate field `org_id`",
+        ),
+        // A struct is an object, never an array read field by field.
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": ["/a/", "http://up.test"]}]}"#,
+            "apis[0].proxy",
+            "invalid type: sequence",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": {"transport": {"ssl_min_version": 70000}}}]}"#,
+            "apis[0].proxy.transport.ssl_min_version",
+            "expected u16",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": {"transport": {"ssl_min_version": 768}}}]}"#,
+            "apis[0].proxy.transport.ssl_min_version",
+            "between 769 and 772",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": {"transport": {"ssl_min_version": 772, "ssl_max_version": 771}}}]}"#,
+            "apis[0].proxy.transport.ssl_max_version",
+            "below ssl_min_version",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "pinned_public_keys": {"https://up.test": "k"}}]}"#,
+            "apis[0].pinned_public_keys[\"https://up.test\"]",
+            "without a scheme",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "pinned_public_keys": {"up.test": " , "}}]}"#,
+            "apis[0].pinned_public_keys[\"up.test\"]",
+            "at least one public key",
+        ),
     ];
     for (json, path, reason) in cases {
         let error = refused(json);
@@ -183,4 +220,35 @@ fn upstream_key_with_scheme_is_refused_even_with_a_valid_certificate() {
         "apis[0].upstream_certificates[\"https://up.test\"]"
     );
     assert!(error.reason().contains("without a scheme"));
+}
+
+#[test]
+fn pins_and_upstream_tls_settings_are_carried_into_the_model() {
+    // Not enforced yet (SPEC §6b has its own issue), but read, checked and kept.
+    let config = GateConfig::from_json(
+        br#"{"apis": [{"api_id": "a", "certificate_pinning_disabled": true,
+            "pinned_public_keys": {"*": "k1,k2", "up.test": "k3"},
+            "proxy": {"transport": {"ssl_min_version": 771, "ssl_max_version": 0,
+                "ssl_ciphers": ["TLS_AES_128_GCM_SHA256"], "ssl_insecure_skip_verify": true,
+                "ssl_force_common_name_check": true, "proxy_url": "http://p"}}}]}"#,
+    )
+    .unwrap();
+    let api = &config.apis[0];
+    assert!(api.certificate_pinning_disabled);
+    assert_eq!(api.pinned_public_keys["*"], "k1,k2");
+    assert_eq!(
+        api.upstream_transport,
+        UpstreamTransport {
+            insecure_skip_verify: true,
+            ciphers: vec!["TLS_AES_128_GCM_SHA256".into()],
+            min_version: Some(771),
+            max_version: None,
+            force_common_name_check: true,
+        }
+    );
+    assert!(
+        config.unknown_fields.is_empty(),
+        "{:?}",
+        config.unknown_fields
+    );
 }

@@ -5,7 +5,8 @@
 //! them (see [`super::compile`]).
 //!
 //! Checked: the gate's top level, `security`, `security.certificates`, `store`, each API's
-//! own fields, its `proxy`, `auth`, `auth_configs` and each auth config. The name lists
+//! own fields, its `proxy`, `proxy.transport`, `auth`, `auth_configs` and each auth config;
+//! in an OAS API definition, everything inside `x-tyk-api-gateway` (see `oas/known_fields.rs`). The name lists
 //! are the gate's fields plus Tyk's (`apidef.APIDefinition`, `ProxyConfig`, `AuthConfig`,
 //! `config.SecurityConfig`, `CertificatesConfig` JSON tags, and the Classic schema).
 
@@ -99,6 +100,16 @@ const PROXY: &[&str] = &[
     "ssl_force_common_name_check",
     "proxy_url",
     "transport",
+];
+
+/// Tyk's `proxy.transport` (`apidef.ServiceDiscoveryConfiguration`'s sibling `Transport`).
+const TRANSPORT: &[&str] = &[
+    "ssl_insecure_skip_verify",
+    "ssl_ciphers",
+    "ssl_min_version",
+    "ssl_max_version",
+    "ssl_force_common_name_check",
+    "proxy_url",
 ];
 
 /// Tyk's `APIDefinition` JSON tags and the Classic schema's properties.
@@ -268,9 +279,21 @@ pub fn find(gate: &Value) -> Vec<UnknownField> {
             continue;
         };
         let at = format!("apis[{index}].");
+        if super::oas::has_oas_fields(api) {
+            super::oas::find_unknown(api, &at, &mut found);
+            continue;
+        }
         check(api, &at, API, &mut found);
         if let Some(proxy) = object(api, "proxy") {
             check(proxy, &format!("{at}proxy."), PROXY, &mut found);
+            if let Some(transport) = object(proxy, "transport") {
+                check(
+                    transport,
+                    &format!("{at}proxy.transport."),
+                    TRANSPORT,
+                    &mut found,
+                );
+            }
         }
         if let Some(auth) = object(api, "auth") {
             check(auth, &format!("{at}auth."), AUTH_CONFIG, &mut found);
@@ -302,18 +325,21 @@ fn check(
         if !known.contains(&name.as_str()) {
             found.push(UnknownField {
                 path: format!("{prefix}{name}"),
-                suggestion: closest(name, known),
+                suggestion: closest(name, known.iter().copied()),
             });
         }
     }
 }
 
 /// The known name a typo most likely meant: the most similar one, if similar enough.
-fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
+pub(super) fn closest(
+    name: &str,
+    known: impl IntoIterator<Item = &'static str>,
+) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
     known
-        .iter()
-        .map(|k| (*k, strsim::jaro_winkler(&lower, &k.to_ascii_lowercase())))
+        .into_iter()
+        .map(|k| (k, strsim::jaro_winkler(&lower, &k.to_ascii_lowercase())))
         .filter(|(_, score)| *score >= 0.85)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(k, _)| k)
@@ -342,7 +368,7 @@ mod tests {
             r#"{"stoer": {}, "security": {"certificates": {"api": []}, "allow_unsafe": true},
                 "store": {"sync_interval": 5},
                 "apis": [{"api_id": "a", "use_mutal_tls_auth": true, "client_certficates": [],
-                          "proxy": {"listen_pth": "/"},
+                          "proxy": {"listen_pth": "/", "transport": {"ssl_min_verison": 771}},
                           "auth_configs": {"authTokn": {}, "authToken": {"use_certficate": true}}}]}"#,
         );
         let mut expected = vec![
@@ -353,6 +379,7 @@ mod tests {
             "apis[0].client_certficates: unknown field; did you mean `client_certificates`?",
             "apis[0].use_mutal_tls_auth: unknown field; did you mean `use_mutual_tls_auth`?",
             "apis[0].proxy.listen_pth: unknown field; did you mean `listen_path`?",
+            "apis[0].proxy.transport.ssl_min_verison: unknown field; did you mean `ssl_min_version`?",
             "apis[0].auth_configs.authTokn: unknown field; did you mean `authToken`?",
             "apis[0].auth_configs.authToken.use_certficate: unknown field; did you mean `use_certificate`?",
         ];
