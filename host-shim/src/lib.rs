@@ -14,6 +14,7 @@
 //!   snapshots, lookup) over a backend of records: SQLite or Redis (`store::open` picks one
 //!   from `--store`).
 //! - [`render`]: the Envoy config for a gate (`mtls-gate-shim render`).
+//! - [`import`]: a gate from a Tyk installation (`mtls-gate-shim import`).
 //! - [`client`]: a typed client of a running shim's admin API.
 //! - [`control_tls`]: the admin API over TLS and mutual TLS (`serve --tls-cert`,
 //!   `--control-api-certs`).
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod client;
 pub mod control_tls;
 pub mod dashboard;
+pub mod import;
 pub mod live;
 pub mod metrics;
 pub mod render;
@@ -43,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Certs(command) => cli::admin::certs(command).await?,
         Command::Keys(command) => cli::admin::keys(command).await?,
         Command::Render(args) => render::command::run(args)?,
+        Command::Import(args) => import::command::run(args)?,
     }
     Ok(())
 }

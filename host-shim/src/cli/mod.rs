@@ -3,7 +3,7 @@
 //! the key-encryption secret `MTLS_GATE_ENCODING_SECRET` (default: the admin secret).
 //!
 //! Each subcommand runs elsewhere: `serve` in [`crate::serve`], `certs` and `keys` in
-//! [`admin`], `render` in `crate::render::command`.
+//! [`admin`], `render` in `crate::render::command`, `import` in `crate::import::command`.
 
 pub mod admin;
 
@@ -37,6 +37,10 @@ pub enum Command {
     /// the upstream client certificates' keys (0600). Run it again after a change; a running
     /// Envoy picks the new files up without a restart.
     Render(RenderArgs),
+    /// Write a gate config from a Tyk installation: tyk.conf's mTLS settings and the API
+    /// definitions of its app_path (Classic and OAS), certificate files inlined; the report
+    /// (stderr) names every setting not carried over.
+    Import(crate::import::command::ImportArgs),
 }
 
 #[derive(Debug, Args)]

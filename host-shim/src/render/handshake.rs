@@ -99,6 +99,8 @@ impl AllowEntries {
             .into_iter()
             .flatten()
             .filter_map(|api| {
+                // An OAS entry's allow list is `server.clientCertificates.allowlist`.
+                let api = super::classic_api(api);
                 let id = api.get("api_id")?.as_str()?.to_owned();
                 Some((id, strings(api.get("client_certificates"))))
             })

@@ -205,7 +205,7 @@ pub fn prepare_gate(
         .into_iter()
         .flatten()
         .enumerate()
-        .filter_map(|(i, api)| Some((api.get("api_id")?.as_str()?.to_owned(), i)))
+        .filter_map(|(i, api)| Some((classic_api(api).get("api_id")?.as_str()?.to_owned(), i)))
         .collect();
     Ok(PreparedGate {
         allow_entries: handshake::AllowEntries::from_gate(&value),
@@ -215,6 +215,20 @@ pub fn prepare_gate(
         api_index,
         files,
     })
+}
+
+/// An `apis[]` entry as Classic fields: a Tyk OAS definition (SPEC §9) read into its Classic
+/// twin by the core, the very reading the filter compiles; a Classic one as it is. For what
+/// render reads from the gate JSON itself (`api_id`, allow-list entries as written).
+pub fn classic_api(api: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    use mtls_gate_core::config::oas;
+    match oas::is_oas(api) {
+        // A definition the core cannot read has been refused before render reads it.
+        true => oas::to_classic(api, "")
+            .map(|twin| std::borrow::Cow::Owned(twin.api))
+            .unwrap_or(std::borrow::Cow::Borrowed(api)),
+        false => std::borrow::Cow::Borrowed(api),
+    }
 }
 
 /// The TLS listener of a prepared gate: its server certificates (secrets to write), the

@@ -3,6 +3,7 @@
 //! certificate passes nothing until that certificate is uploaded: `render` says so, entry
 //! by entry, with what to do instead.
 
+use super::resolve::Role;
 use crate::store::{Store, StoreError};
 use mtls_gate_core::cert_ref::CertRef;
 use serde_json::Value;
@@ -29,52 +30,14 @@ pub fn missing_store_ids(gate: &Value, store: &Store) -> Result<Vec<String>, Sto
     Ok(warnings)
 }
 
-/// Every certificate reference in the allow lists and upstream maps, with its JSON path.
+/// Every certificate reference in the allow lists and upstream maps (Classic or OAS), with
+/// its JSON path.
 fn references(gate: &Value) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let certificates = gate.pointer("/security/certificates");
-    list(
-        certificates.and_then(|c| c.get("apis")),
-        "security.certificates.apis",
-        &mut found,
-    );
-    map(
-        certificates.and_then(|c| c.get("upstream")),
-        "security.certificates.upstream",
-        &mut found,
-    );
-    let apis = gate.get("apis").and_then(Value::as_array);
-    for (i, api) in apis.into_iter().flatten().enumerate() {
-        list(
-            api.get("client_certificates"),
-            &format!("apis[{i}].client_certificates"),
-            &mut found,
-        );
-        map(
-            api.get("upstream_certificates"),
-            &format!("apis[{i}].upstream_certificates"),
-            &mut found,
-        );
-    }
-    found
-}
-
-fn list(value: Option<&Value>, path: &str, found: &mut Vec<(String, String)>) {
-    let entries = value.and_then(Value::as_array).into_iter().flatten();
-    for (i, entry) in entries.enumerate() {
-        if let Some(entry) = entry.as_str() {
-            found.push((format!("{path}[{i}]"), entry.to_owned()));
-        }
-    }
-}
-
-fn map(value: Option<&Value>, path: &str, found: &mut Vec<(String, String)>) {
-    let entries = value.and_then(Value::as_object).into_iter().flatten();
-    for (key, entry) in entries {
-        if let Some(entry) = entry.as_str() {
-            found.push((format!("{path}[{key:?}]"), entry.to_owned()));
-        }
-    }
+    super::resolve::references(gate)
+        .into_iter()
+        .filter(|r| matches!(r.role, Role::ClientAllowList | Role::Upstream))
+        .map(|r| (r.field, r.entry))
+        .collect()
 }
 
 #[cfg(test)]
@@ -104,7 +67,8 @@ mod tests {
             "store": {"cluster": "c"},
             "security": {"certificates": {"apis": [present_id, missing.to_uppercase()]}},
             "apis": [{"api_id": "a", "client_certificates": [format!("acme{missing}")],
-                      "upstream_certificates": {"*": missing}}]
+                      "upstream_certificates": {"*": missing}},
+                     {"x-tyk-api-gateway": {"server": {"clientCertificates": {"allowlist": [missing]}}}}]
         });
         assert_eq!(
             missing_store_ids(&gate, &store).unwrap(),
@@ -117,6 +81,9 @@ mod tests {
                 ),
                 format!(
                     "apis[0].upstream_certificates[\"*\"]: no certificate {missing} in the store (org \"\"); {hint}"
+                ),
+                format!(
+                    "apis[1].x-tyk-api-gateway.server.clientCertificates.allowlist[0]: no certificate {missing} in the store (org \"\"); {hint}"
                 ),
             ]
         );

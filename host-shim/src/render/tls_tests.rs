@@ -384,3 +384,29 @@ fn render_writes_server_secrets_and_keeps_keys_out_of_the_filter_config() {
     // A re-render of the same gate changes nothing.
     assert!(render_dir(&options, &f.store).unwrap().written.is_empty());
 }
+
+/// SPEC §9: an OAS API's allow list (`server.clientCertificates.allowlist`) is its own at the
+/// handshake too; read as `client_certificates` only, a domain with a global list would
+/// verify the global entries alone and refuse the API's own clients with a TLS alert.
+#[test]
+fn an_oas_apis_allowlist_joins_its_domain_at_the_handshake() {
+    let f = Fixture::new();
+    let (global, own) = (f.ca.leaf("global"), f.ca.leaf("own"));
+    let gate = json!({
+        "security": {"certificates": {"apis": [global.cert_pem.clone()]}},
+        "apis": [{"openapi": "3.0.3", "info": {"title": "o", "version": "1"}, "paths": {},
+            "x-tyk-api-gateway": {
+                "info": {"id": "oas", "name": "oas", "state": {"active": true}},
+                "upstream": {"url": "http://up.test/"},
+                "server": {"listenPath": {"value": "/"},
+                    "customDomain": {"enabled": true, "name": "oas.test"},
+                    "clientCertificates": {"enabled": true, "allowlist": [own.cert_pem.clone()]}}}}]
+    });
+    let plan = f.plan(&gate, true).unwrap();
+    let mut leaves = vec![fp(&global), fp(&own)];
+    leaves.sort();
+    assert_eq!(
+        enforcement(&plan, "oas.test"),
+        &Enforcement::Handshake(ClientValidation::LeafHashes(leaves))
+    );
+}
