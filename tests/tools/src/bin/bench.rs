@@ -46,6 +46,8 @@ struct Args {
     concurrency: usize,
     allow_list_size: usize,
     shim: bool,
+    /// Scenarios to measure besides `baseline` and `passthrough` (all when empty).
+    only: Vec<String>,
     out_dir: PathBuf,
 }
 
@@ -60,6 +62,7 @@ fn parse_args() -> Result<Args> {
         concurrency: 2,
         allow_list_size: 10_000,
         shim: true,
+        only: Vec::new(),
         out_dir: paths::repo_root().join("target/bench"),
     };
     let mut args = std::env::args().skip(1);
@@ -75,11 +78,12 @@ fn parse_args() -> Result<Args> {
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--allow-list-size" => a.allow_list_size = value()?.parse()?,
             "--no-shim" => a.shim = false,
+            "--only" => a.only = value()?.split(',').map(str::to_owned).collect(),
             "--out-dir" => a.out_dir = value()?.into(),
             other => bail!(
                 "unknown argument {other}; flags: --connections N --threads N --warmup S \
                  --duration S --latency-duration S --rounds N --concurrency N \
-                 --allow-list-size N --no-shim --out-dir DIR"
+                 --allow-list-size N --no-shim --only NAME[,NAME...] --out-dir DIR"
             ),
         }
     }
@@ -334,6 +338,14 @@ fn main() -> Result<()> {
     } else {
         None
     };
+
+    // `--only`: a focused comparison gets more rounds in the same time. The report's
+    // per-round ratios need the two anchors.
+    if !args.only.is_empty() {
+        scenarios.retain(|s| {
+            ["baseline", "passthrough"].contains(&s.name) || args.only.iter().any(|o| o == s.name)
+        });
+    }
 
     // Check every scenario before measuring: the allow path answers 200 and, where the filter
     // enforces something, a certificate it does not know is refused.
