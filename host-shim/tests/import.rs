@@ -723,3 +723,55 @@ fn a_lone_oas_document_is_imported_with_a_note() {
         ),
     );
 }
+
+/// Issue 11: with `--store`, import warns about every certificate ID the gate names that the
+/// store lacks, in `render`'s words; without a store there, it says so.
+#[test]
+fn with_a_store_every_id_it_lacks_is_warned_about() {
+    let install = Install::new();
+    let store = install.root().join("store.db");
+    let secret = mtls_gate_shim::secret::Secret::new("import-store-secret", "test").unwrap();
+    mtls_gate_shim::store::open::StoreSpec::parse(&store)
+        .unwrap()
+        .open(&secret)
+        .unwrap();
+    let run = |store: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_mtls-gate-shim"))
+            .args([
+                "import",
+                "--tyk-conf",
+                "tyk.conf",
+                "--apps",
+                "apps",
+                "--store",
+            ])
+            .arg(store)
+            .env("MTLS_GATE_SECRET", "import-store-secret")
+            .env_remove("MTLS_GATE_ENCODING_SECRET")
+            .current_dir(install.root())
+            .output()
+            .unwrap()
+    };
+    let output = run(&store);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let missing: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("in the store (org \"acme\"); upload it"))
+        .collect();
+    assert!(!missing.is_empty(), "{stderr}");
+    assert!(
+        missing
+            .iter()
+            .any(|l| l.contains("client_certificates[") && l.contains("no certificate acme")),
+        "{stderr}"
+    );
+
+    let output = run(&install.root().join("absent.db"));
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--store: no store at"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -2,9 +2,12 @@
 //! stdout or `--out` (atomically, `0600`: it may hold private keys). A refusal, or with
 //! `--strict` any warning, writes nothing and exits non-zero.
 
-use super::report::Report;
+use super::report::{Kind, Report};
 use super::{ImportError, ImportOptions, import};
 use crate::render::files;
+use crate::render::references;
+use crate::serve;
+use crate::store::open::StoreSpec;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,14 @@ pub struct ImportArgs {
     /// Refuse (write nothing, exit 1) if there is any warning.
     #[arg(long)]
     pub strict: bool,
+    /// Also warn about every certificate ID the gate names that this store lacks (as
+    /// `render` does). Opens the store with MTLS_GATE_SECRET / --secret-file and
+    /// MTLS_GATE_ENCODING_SECRET, as `render` does.
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: Option<PathBuf>,
+    /// Read the admin secret from this file instead of MTLS_GATE_SECRET (with --store).
+    #[arg(long, value_name = "PATH", requires = "store")]
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +62,8 @@ pub enum ImportCommandError {
     Import(#[from] ImportError),
     #[error("refusing to write the gate: {0} warnings (--strict)")]
     Strict(usize),
+    #[error("--store: {0}")]
+    Store(String),
     #[error("{path}: {source}")]
     Write {
         path: PathBuf,
@@ -66,6 +79,11 @@ pub fn run(args: ImportArgs) -> Result<(), ImportCommandError> {
     };
     let mut report = Report::default();
     let result = import(&options, &mut report);
+    if let (Ok(imported), Some(store)) = (&result, &args.store) {
+        for warning in missing_in_store(store, args.secret_file.as_deref(), &imported.gate)? {
+            report.push(Kind::Warning, "gate", warning);
+        }
+    }
     for line in report.lines() {
         eprintln!("{line}");
     }
@@ -87,6 +105,23 @@ pub fn run(args: ImportArgs) -> Result<(), ImportCommandError> {
         None => print!("{json}"),
     }
     Ok(())
+}
+
+/// The certificate IDs `gate` names that the store at `spec` lacks, as `render` words them.
+fn missing_in_store(
+    spec: &Path,
+    secret_file: Option<&Path>,
+    gate: &serde_json::Value,
+) -> Result<Vec<String>, ImportCommandError> {
+    let store_error = |e: String| ImportCommandError::Store(e);
+    let admin = serve::admin_secret(secret_file).map_err(|e| store_error(e.to_string()))?;
+    let encoding = serve::encoding_secret(&admin, None).map_err(|e| store_error(e.to_string()))?;
+    let spec = StoreSpec::parse(spec).map_err(|e| store_error(e.to_string()))?;
+    if !spec.exists().map_err(|e| store_error(e.to_string()))? {
+        return Err(store_error(format!("no store at {}", spec.describe())));
+    }
+    let store = serve::open_store(&spec, &encoding).map_err(|e| store_error(e.to_string()))?;
+    references::missing_store_ids(gate, &store).map_err(|e| store_error(e.to_string()))
 }
 
 /// Replaces `path` atomically with an owner-only file, also when it held the same bytes
