@@ -143,7 +143,9 @@ pub struct ServeArgs {
     /// The store: a SQLite file (created if missing, with a `-wal` file beside it), or
     /// redis://[user:pass@]host:port[/db][?prefix=P] for several shims sharing one Redis
     /// (keys under P, default `mtls-gate:`; needs appendonly yes + appendfsync always to be
-    /// crash-safe). rediss:// is not supported.
+    /// crash-safe), or rediss://…[?prefix=P][&ca=FILE][&cert=FILE&key=FILE] for Redis over
+    /// TLS (the server is verified against ca=, else the system roots; cert/key: a client
+    /// certificate).
     #[arg(long, default_value = "./mtls-gate.db", value_name = "PATH|URL")]
     pub store: PathBuf,
     /// Read the admin secret from this file instead of MTLS_GATE_SECRET.

@@ -65,7 +65,7 @@ mod tests {
         );
         assert!(matches!(
             StoreSpec::parse(Path::new("rediss://h:1")),
-            Err(StoreError::InvalidSpec(_))
+            Ok(StoreSpec::Redis(target)) if target.tls.is_some()
         ));
     }
 }

@@ -286,7 +286,7 @@ async fn redis_down_gives_5xx_json_errors_and_the_shim_recovers() {
 }
 
 #[test]
-fn serve_refuses_to_start_without_redis_or_with_rediss() {
+fn serve_refuses_to_start_without_redis() {
     let server = RedisServer::start();
     let port = server.port();
     drop(server);
@@ -296,8 +296,12 @@ fn serve_refuses_to_start_without_redis_or_with_rediss() {
             "store backend error: Redis at redis://127.0.0.1:",
         ),
         (
-            "rediss://:pw@127.0.0.1:1".to_owned(),
-            "rediss:// (Redis over TLS) is not supported",
+            format!("rediss://:pw@127.0.0.1:{port}"),
+            "store backend error: Redis at rediss://:***@127.0.0.1:",
+        ),
+        (
+            "rediss://:pw@127.0.0.1:1?cert=c.pem".to_owned(),
+            "cert= and key= go together",
         ),
     ] {
         let (status, log) = refused(shim().store(&url));
@@ -401,4 +405,60 @@ async fn a_redis_without_fsync_always_gets_a_durability_warning() {
         "{log}"
     );
     assert!(log.contains("appendfsync=everysec"), "{log}");
+}
+
+/// Issue 13: `rediss://` against a real `redis-server` with TLS: the server verified against
+/// `ca=`, a client certificate where the server requires one, the password never logged,
+/// and what the store holds read back after a restart.
+#[tokio::test]
+async fn rediss_with_a_ca_and_a_client_certificate() {
+    let pki = mtls_gate_testkit::pki::TestPki::generate().unwrap_or_else(|e| panic!("{e:#}"));
+    let password = "redis-password-never-logged";
+    let server = RedisServer::start_tls_with_password(
+        &pki.server.cert_path,
+        &pki.server.key_path,
+        &pki.ca.cert_path,
+        true,
+        Some(password),
+    );
+    let base = server.tls_url().unwrap_or_else(|| panic!("a TLS server"));
+    let ca = pki.ca.cert_path.display().to_string();
+    let url = format!(
+        "{base}/0?prefix=tls:&ca={ca}&cert={}&key={}",
+        pki.client.cert_path.display(),
+        pki.client.key_path.display()
+    );
+    let mut first = start(&url);
+    let leaf = TestCa::new().leaf("over-tls");
+    let id = upload(&first, &leaf, "o").await;
+    assert!(!first.log().contains(password), "{}", first.log());
+    first.kill();
+    let again = start(&url);
+    let meta = admin(&again, Method::GET, &format!("/tyk/certs/{id}"), None).await;
+    assert_eq!(meta.status, 200, "{}", meta.text);
+    assert_eq!(meta.json()["has_private"], true);
+
+    // The server requires a client certificate; its CA is not the system's.
+    for (url, expected) in [
+        (
+            format!("{base}/0?prefix=tls:&ca={ca}"),
+            "Redis at rediss://:***@127.0.0.1:",
+        ),
+        (
+            format!("{base}/0?prefix=tls:"),
+            "Redis at rediss://:***@127.0.0.1:",
+        ),
+        (
+            format!("{base}/0?prefix=tls:&ca=/nonexistent/ca.pem"),
+            "ca= /nonexistent/ca.pem",
+        ),
+    ] {
+        let (status, log) = refused(shim().store(&url));
+        assert!(!status.success());
+        assert!(log.contains(expected), "{url}: {log}");
+        assert!(
+            !log.contains(password),
+            "the password is never logged: {log}"
+        );
+    }
 }

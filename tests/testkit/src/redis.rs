@@ -14,6 +14,20 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    tls: Option<RedisTlsServer>,
+}
+
+/// `rediss://`: the server's certificate files, whether it requires client certificates, and
+/// a password. The plain port stays open on loopback for the readiness check.
+#[derive(Debug, Clone)]
+pub struct RedisTlsServer {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA of the client certificates it accepts.
+    pub ca: PathBuf,
+    pub require_client_cert: bool,
+    pub password: Option<String>,
+    pub tls_port: u16,
 }
 
 impl RedisServer {
@@ -25,9 +39,54 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            tls: None,
         };
         server.restart();
         server
+    }
+
+    /// A server that also listens with TLS on a second free port (`tls_url`).
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path, require_client_cert: bool) -> Self {
+        Self::start_tls_with_password(cert, key, ca, require_client_cert, None)
+    }
+
+    /// [`RedisServer::start_tls`] with `requirepass`.
+    pub fn start_tls_with_password(
+        cert: &Path,
+        key: &Path,
+        ca: &Path,
+        require_client_cert: bool,
+        password: Option<&str>,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let port = crate::ports::free_port().unwrap_or_else(|e| panic!("no free port: {e}"));
+        let tls_port = crate::ports::free_port().unwrap_or_else(|e| panic!("no free port: {e}"));
+        if let Some(password) = password {
+            crate::log_audit::register("Redis password", password);
+        }
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+            tls: Some(RedisTlsServer {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                ca: ca.to_path_buf(),
+                require_client_cert,
+                password: password.map(str::to_owned),
+                tls_port,
+            }),
+        };
+        server.restart();
+        server
+    }
+
+    /// `rediss://[:password@]127.0.0.1:<tls port>` (no parameters).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|tls| match &tls.password {
+            Some(password) => format!("rediss://:{password}@127.0.0.1:{}", tls.tls_port),
+            None => format!("rediss://127.0.0.1:{}", tls.tls_port),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -54,7 +113,25 @@ impl RedisServer {
     /// (Re)starts the server on the same port and directory, reloading the AOF.
     pub fn restart(&mut self) {
         self.kill_9();
-        let spawned = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if let Some(tls) = &self.tls {
+            command
+                .args(["--tls-port", &tls.tls_port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .args([
+                    "--tls-auth-clients",
+                    if tls.require_client_cert { "yes" } else { "no" },
+                ]);
+            if let Some(password) = &tls.password {
+                command.args(["--requirepass", password]);
+            }
+        }
+        let spawned = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", "always", "--daemonize", "no"])
@@ -130,5 +207,6 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    // `-NOAUTH`: up, with a password.
+    stream.read_exact(&mut reply).is_ok() && (&reply == b"+PONG\r\n" || &reply == b"-NOAUTH")
 }

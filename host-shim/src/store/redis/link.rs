@@ -1,8 +1,10 @@
-//! Where the Redis store lives (`redis://…[?prefix=…]`) and the one connection a shim keeps
+//! Where the Redis store lives (`redis://…[?prefix=…]`, or over TLS
+//! `rediss://…[?prefix=…][&ca=FILE][&cert=FILE&key=FILE]`) and the one connection a shim keeps
 //! to it, re-established after any failure.
 
 use super::super::StoreError;
-use ::redis::{Client, Connection, RedisError};
+use ::redis::{Client, ClientTlsConfig, Connection, RedisError, TlsCertificates};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,15 +14,27 @@ pub const DEFAULT_PREFIX: &str = "mtls-gate:";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A parsed `redis://` store value.
+/// A parsed `redis://` or `rediss://` store value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisTarget {
-    /// The URL for the client, without our own `prefix` parameter.
+    /// The URL for the client, without our own parameters (`prefix`, `ca`, `cert`, `key`).
     pub url: String,
     /// Every key of the store starts with this, so deployments can share one Redis.
     pub prefix: String,
     /// The URL with any password masked, for logs and errors.
     pub display: String,
+    /// `rediss://`: how the server is verified and the client certificate, if any.
+    pub tls: Option<RedisTls>,
+}
+
+/// TLS to Redis (`rediss://`). The server is always verified: against `ca` when given, else
+/// the system's roots; its certificate must name the URL's host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RedisTls {
+    /// `ca=FILE`: PEM CA certificates the server must chain to.
+    pub ca: Option<PathBuf>,
+    /// `cert=FILE&key=FILE`: a client certificate for servers with `tls-auth-clients yes`.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 impl RedisTarget {
@@ -30,27 +44,52 @@ impl RedisTarget {
     }
 
     pub fn parse(spec: &str) -> Result<Self, StoreError> {
-        if spec.starts_with("rediss://") {
-            return Err(StoreError::InvalidSpec(format!(
-                "{}: rediss:// (Redis over TLS) is not supported by this build; use redis:// on a \
-                 trusted network or through a TLS tunnel",
-                mask_password(spec)
-            )));
-        }
         let (base, query) = spec.split_once('?').unwrap_or((spec, ""));
+        let display = mask_password(base);
+        let invalid = |why: String| StoreError::InvalidSpec(format!("{display}: {why}"));
+        if base.contains('#') {
+            // The client reads `#insecure` as "skip verification": never from a store URL.
+            return Err(invalid(
+                "a `#` fragment is not accepted (the server is always verified; give its CA with ca=FILE)".into(),
+            ));
+        }
+        let tls_scheme = base.starts_with("rediss://");
         let mut prefix = DEFAULT_PREFIX.to_owned();
+        let mut tls = RedisTls::default();
+        let (mut cert, mut key) = (None, None);
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.strip_prefix("prefix=") {
-                Some(value) => prefix = value.to_owned(),
-                None => kept.push(pair),
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "prefix" => prefix = value.to_owned(),
+                "ca" | "cert" | "key" if !tls_scheme => {
+                    return Err(invalid(format!(
+                        "{name}= is for rediss:// (Redis over TLS); this URL is plain redis://"
+                    )));
+                }
+                "ca" | "cert" | "key" if value.is_empty() => {
+                    return Err(invalid(format!("{name}= needs a file path")));
+                }
+                "ca" => tls.ca = Some(PathBuf::from(value)),
+                "cert" => cert = Some(PathBuf::from(value)),
+                "key" => key = Some(PathBuf::from(value)),
+                _ => kept.push(pair),
             }
         }
-        let display = mask_password(base);
+        match (cert, key) {
+            (Some(cert), Some(key)) => tls.client = Some((cert, key)),
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "cert= and key= go together (the client certificate and its private key)"
+                        .into(),
+                ));
+            }
+        }
         if prefix.is_empty() {
-            return Err(StoreError::InvalidSpec(format!(
-                "{display}: prefix must not be empty (keys would collide with other data)"
-            )));
+            return Err(invalid(
+                "prefix must not be empty (keys would collide with other data)".into(),
+            ));
         }
         let url = if kept.is_empty() {
             base.to_owned()
@@ -61,6 +100,7 @@ impl RedisTarget {
             url,
             display: format!("{display} (prefix {prefix})"),
             prefix,
+            tls: tls_scheme.then_some(tls),
         })
     }
 }
@@ -112,8 +152,32 @@ pub struct Link {
 
 impl Link {
     pub fn new(target: &RedisTarget) -> Result<Self, StoreError> {
-        let client = Client::open(target.url.as_str())
-            .map_err(|e| StoreError::InvalidSpec(format!("{}: {e}", target.display)))?;
+        let invalid = |why: String| StoreError::InvalidSpec(format!("{}: {why}", target.display));
+        let client = match &target.tls {
+            None => Client::open(target.url.as_str()),
+            Some(tls) => {
+                let read = |what: &str, path: &PathBuf| {
+                    std::fs::read(path)
+                        .map_err(|e| invalid(format!("{what} {}: {e}", path.display())))
+                };
+                let root_cert = tls.ca.as_ref().map(|ca| read("ca=", ca)).transpose()?;
+                let client_tls = match &tls.client {
+                    Some((cert, key)) => Some(ClientTlsConfig {
+                        client_cert: read("cert=", cert)?,
+                        client_key: read("key=", key)?,
+                    }),
+                    None => None,
+                };
+                Client::build_with_tls(
+                    target.url.as_str(),
+                    TlsCertificates {
+                        client_tls,
+                        root_cert,
+                    },
+                )
+            }
+        }
+        .map_err(|e| invalid(e.to_string()))?;
         Ok(Link {
             client,
             display: target.display.clone(),
@@ -197,15 +261,40 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_empty_prefixes_are_refused_clearly() {
-        let tls = RedisTarget::parse("rediss://:pw@db:6379")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            tls.contains("rediss:// (Redis over TLS) is not supported"),
-            "{tls}"
+    fn tls_parameters_are_taken_from_the_query_and_checked() {
+        let target = RedisTarget::parse(
+            "rediss://:pw@db:6380/1?prefix=p:&ca=/etc/ca.pem&cert=c.pem&key=k.pem",
+        )
+        .unwrap();
+        assert_eq!(target.url, "rediss://:pw@db:6380/1");
+        assert_eq!(target.prefix, "p:");
+        assert_eq!(
+            target.tls,
+            Some(RedisTls {
+                ca: Some("/etc/ca.pem".into()),
+                client: Some(("c.pem".into(), "k.pem".into())),
+            })
         );
-        assert!(!tls.contains("pw@"), "{tls}");
+        assert_eq!(
+            RedisTarget::parse("rediss://db:6380").unwrap().tls,
+            Some(RedisTls::default())
+        );
+        assert_eq!(RedisTarget::parse("redis://db").unwrap().tls, None);
+        for (spec, expected) in [
+            ("rediss://:pw@db?cert=c.pem", "cert= and key= go together"),
+            ("rediss://:pw@db?key=k.pem", "cert= and key= go together"),
+            ("redis://:pw@db?ca=ca.pem", "ca= is for rediss://"),
+            ("rediss://:pw@db?ca=", "ca= needs a file path"),
+            ("rediss://:pw@db#insecure", "a `#` fragment is not accepted"),
+        ] {
+            let error = RedisTarget::parse(spec).unwrap_err().to_string();
+            assert!(error.contains(expected), "{spec}: {error}");
+            assert!(!error.contains("pw"), "{spec}: {error}");
+        }
+    }
+
+    #[test]
+    fn empty_prefixes_are_refused_clearly() {
         let empty = RedisTarget::parse("redis://db?prefix=")
             .unwrap_err()
             .to_string();
