@@ -22,6 +22,7 @@
 //! - [`cli`], [`serve`]: the binary.
 
 pub mod api;
+pub mod audit;
 pub mod certificates;
 pub mod cli;
 pub mod client;

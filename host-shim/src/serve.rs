@@ -3,7 +3,7 @@
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::control_tls::listener::TlsListener;
-use crate::control_tls::{ControlTls, TlsPlan, TlsSetupError};
+use crate::control_tls::{ControlTls, Peer, TlsPlan, TlsSetupError};
 use crate::dashboard::OrgKeys;
 use crate::dashboard::org_keys::OrgKeysError;
 use crate::secret::{Secret, SecretError};
@@ -11,7 +11,8 @@ use crate::sessions::KeyRules;
 use crate::store::open::StoreSpec;
 use crate::store::{Store, StoreError};
 use axum::extract::Request;
-use axum::serve::Listener;
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
 use axum::{Router, ServiceExt};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,8 @@ pub enum StartError {
     Gate(#[from] crate::live::GateError),
     #[error("refusing to start: {0}")]
     OrgKeys(#[from] OrgKeysError),
+    #[error("refusing to start: {0}")]
+    Audit(#[from] crate::audit::AuditError),
     #[error(
         "refusing to start: a key in --org-keys is the {0}: each credential must open its own routes only"
     )]
@@ -221,6 +224,11 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     if let Some(org_keys) = org_keys {
         state = state.with_org_keys(org_keys);
     }
+    if let Some(path) = &args.audit_log {
+        let log = crate::audit::AuditLog::open(path)?;
+        tracing::info!(path = %path.display(), "audit trail: one line per admin write");
+        state = state.with_audit_log(log);
+    }
     let state = Arc::new(state);
     crate::live::spawn(&state, args.gate.as_deref())?; // SPEC §8: Envoy follows the store
     let stop = stop_signal(shutdown_signal());
@@ -335,16 +343,21 @@ async fn serve_app<L>(
 ) -> Result<(), StartError>
 where
     L: Listener<Addr = SocketAddr>,
+    for<'a> Peer: Connected<IncomingStream<'a, L>>,
 {
     // SPEC §2: trailing slashes are ignored; trimmed before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(async move {
-            // Err: the sender is gone, which only happens once it has said stop.
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })
-        .await
-        .map_err(StartError::Serve)
+    // Each request gets `ConnectInfo<Peer>` (the audit trail's client certificate).
+    axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<Peer>(app),
+    )
+    .with_graceful_shutdown(async move {
+        // Err: the sender is gone, which only happens once it has said stop.
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    })
+    .await
+    .map_err(StartError::Serve)
 }
 
 /// One shutdown future shared by every listener.

@@ -53,6 +53,8 @@ pub struct AppState {
     pub key_rules: KeyRules,
     /// The Dashboard API's keys (`serve --org-keys`); `None`: `/api` is off.
     pub org_keys: Option<Arc<OrgKeys>>,
+    /// The audit trail (`serve --audit-log`); `None`: no trail.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             feed_cap: watch::Sender::new(u64::MAX),
             key_rules: KeyRules::default(),
             org_keys: None,
+            audit: None,
         })
     }
 
@@ -82,6 +85,12 @@ impl AppState {
     /// Turns the Dashboard API (`/api`) on with these keys.
     pub fn with_org_keys(mut self, org_keys: OrgKeys) -> Self {
         self.org_keys = Some(Arc::new(org_keys));
+        self
+    }
+
+    /// Records every admin write in this trail.
+    pub fn with_audit_log(mut self, log: crate::audit::AuditLog) -> Self {
+        self.audit = Some(Arc::new(log));
         self
     }
 
@@ -144,6 +153,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(feed_routes(&state))
         .merge(open)
         .fallback(not_found)
+        // Innermost of the layers below: it runs once the credential is known (the org of a
+        // Dashboard key is in the request), and writes its line before the answer leaves.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::audit::record,
+        ))
         // SPEC §2: the secret is checked before routing, so every `/tyk` path without it is
         // 403, whether or not a route (or the method) exists. SPEC §2b: the same for `/api`
         // and its keys.

@@ -189,6 +189,11 @@ pub struct ServeArgs {
     /// it, every /api path answers 404.
     #[arg(long, value_name = "FILE")]
     pub org_keys: Option<PathBuf>,
+    /// Append one JSON line per admin write (either API flavour) to this file, synced
+    /// before the answer is sent: time, route, object ID, outcome, who. Never a secret or
+    /// key material.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// How client subcommands reach the shim.

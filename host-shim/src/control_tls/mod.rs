@@ -13,8 +13,11 @@
 //! certificate deleted from the store would keep its access (the Pomerium #4438 class of bug).
 
 pub mod listener;
+mod peer;
 pub mod refs;
 pub mod verifier;
+
+pub use peer::Peer;
 
 use crate::store::Store;
 use refs::{ControlApiRefs, RefError, StoredState};

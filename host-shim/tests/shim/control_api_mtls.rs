@@ -759,3 +759,41 @@ fn refuses_to_start_on_bad_tls_flags_naming_what_is_wrong() {
         }
     }
 }
+
+/// Issue 15: on the mutual-TLS admin port, the audit trail names the client certificate
+/// that made each write (its SHA-256), besides the admin secret.
+#[test]
+fn the_audit_trail_names_the_client_certificate_of_each_write() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let trail = dir.path().join("audit.jsonl");
+    let mut mint = ClientMint::new().unwrap_or_else(|e| panic!("{e}"));
+    let operator = Identity::from_files(&mint.mint("operator").unwrap_or_else(|e| panic!("{e}")));
+    let shim = started(
+        shim()
+            .args(tls_args(&pki))
+            .args(["--control-api-certs", &operator.fingerprint])
+            .arg("--audit-log")
+            .arg(&trail),
+    );
+    let upload = pki.upstream_client_a.cert_pem.clone();
+    let reply = https(
+        &pki,
+        shim.addr(),
+        Some(&operator),
+        "POST",
+        "/tyk/certs?org_id=acme",
+        &[("X-Tyk-Authorization", SECRET)],
+        Some(&upload),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let text = std::fs::read_to_string(&trail).unwrap_or_default();
+    let entry: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        entry["who"],
+        serde_json::json!({"credential": "admin secret", "client_certificate": operator.fingerprint})
+    );
+    assert_eq!(entry["route"], "/tyk/certs");
+    assert_eq!(entry["outcome"], "ok");
+}

@@ -6,6 +6,7 @@
 mod common;
 
 mod admin_auth;
+mod audit_trail;
 mod binary;
 mod certs;
 mod cli_daily;
