@@ -142,6 +142,15 @@ impl Host for EnvoyHost {
         let _ = hostcalls::remove_map_value(MapType::HttpRequestTrailers, name);
     }
 
+    /// Only called from `on_http_response_headers`, where Envoy has the map (measured:
+    /// `envoy-config/ENVOY-FACTS.md`); the request headers are not readable there.
+    fn response_header(&self, name: &str) -> Option<String> {
+        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     fn send_local_response(&self, status: u32, body: &str) {
         let _ = hostcalls::send_http_response(
             status,

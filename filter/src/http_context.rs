@@ -49,4 +49,8 @@ impl HttpContext for GateHttpContext {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         action(self.request.on_request_trailers(&EnvoyHost))
     }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        action(self.request.on_response_headers(&EnvoyHost))
+    }
 }

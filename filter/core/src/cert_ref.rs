@@ -9,6 +9,13 @@ pub const NOT_A_REFERENCE: &str = "not a PEM, ID or fingerprint: write inline PE
     (org_id + 64 hex) or a SHA-256 fingerprint (64 hex, any case, colons allowed); a file path \
     works through `mtls-gate-shim render`, which inlines the file";
 
+/// The PEM label that stands, in the filter's configuration, for the private key of an
+/// inline upstream certificate that `render` wrote to Envoy's secret files instead (SPEC
+/// §6b): the filter only needs to know that a key exists, to route to the cluster that
+/// presents it, and its configuration is visible in Envoy's `/config_dump`. The block's body
+/// is empty; its type ends in `PRIVATE KEY`, so it reads as the key it stands for (SPEC §1).
+pub const HELD_KEY_LABEL: &str = "ENVOY HELD PRIVATE KEY";
+
 /// How a config entry names a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertRef {
@@ -137,6 +144,36 @@ mod tests {
                 fingerprint
             }
         );
+    }
+
+    /// What render leaves in the filter's config for an inline upstream certificate with its
+    /// key: the certificate and an empty marker block, which routes like the key itself.
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn a_held_key_marker_reads_as_a_key_without_key_material() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["up.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let marker = format!("-----BEGIN {HELD_KEY_LABEL}-----\n-----END {HELD_KEY_LABEL}-----\n");
+        let bare = CertRef::parse(&cert.pem(), false).unwrap();
+        let held = CertRef::parse(&format!("{}{marker}", cert.pem()), false).unwrap();
+        assert!(matches!(
+            bare,
+            CertRef::Pinned {
+                has_private_key: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            held,
+            CertRef::Pinned {
+                has_private_key: true,
+                ..
+            }
+        ));
+        assert_eq!(held.fingerprint(), bare.fingerprint());
     }
 
     #[test]

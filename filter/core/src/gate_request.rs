@@ -1,6 +1,7 @@
 //! One request through the gate: strip what a client may not send, read what the decision
 //! needs, decide ([`crate::decision::decide`]), apply the verdict; on a cache miss, pause
-//! for one session lookup and decide again with its answer.
+//! for one session lookup and decide again with its answer. On the way back, a pinned
+//! upstream's failed handshake becomes Tyk's pinning error (SPEC §6b).
 //!
 //! The filter's HTTP context only forwards the proxy-wasm callbacks here, with its host.
 
@@ -10,12 +11,13 @@ use crate::config::GateConfig;
 use crate::decision::{RequestView, StoreView, Verdict, decide};
 use crate::denial::{Denial, error_body};
 use crate::host::{Host, LogLevel};
-use crate::host_facts::{ExpiryCache, FactsRead, HostFacts};
+use crate::host_facts::{ExpiryCache, FactsRead, HostFacts, property};
 use crate::ids::SessionKey;
 use crate::lookup::PendingLookup;
 use crate::lookup_budget::LookupBudget;
 use crate::metrics::Metrics;
 use crate::negative_cache::NegativeCache;
+use crate::pinning::{PinnedUpstream, is_verification_failure};
 use crate::store_call::CallResponse;
 use crate::store_view::{NoStore, SharedDataStore, WithLookupAnswer};
 use std::cell::RefCell;
@@ -46,6 +48,8 @@ pub struct GateRequest {
     lookup_budget: Option<LookupBudget>,
     /// The lookup this request waits for.
     pending_lookup: Option<PendingLookup>,
+    /// Set when the request was admitted to an API whose upstream is pinned.
+    pinned_upstream: Option<PinnedUpstream>,
 }
 
 impl GateRequest {
@@ -68,6 +72,7 @@ impl GateRequest {
             path: String::new(),
             lookup_budget,
             pending_lookup: None,
+            pinned_upstream: None,
         }
     }
 
@@ -99,6 +104,29 @@ impl GateRequest {
     pub fn on_request_trailers(&mut self, host: &dyn Host) -> Flow {
         remove_gate_owned_trailers(host);
         Flow::Continue
+    }
+
+    /// The response is about to leave. Envoy answers a handshake that failed the pins with
+    /// its generic 503 (`upstream connect error …`); Tyk answers 500 with its pinning message
+    /// (SPEC §6b), so that answer replaces it. Costs nothing for an unpinned API; for a
+    /// pinned one, one header read, and one property read on a 503 only.
+    pub fn on_response_headers(&mut self, host: &dyn Host) -> Flow {
+        let Some(pinned) = &self.pinned_upstream else {
+            return Flow::Continue;
+        };
+        if host.response_header(":status").as_deref() != Some("503") {
+            return Flow::Continue;
+        }
+        let failed = host
+            .property(property::RESPONSE_CODE_DETAILS)
+            .is_some_and(|details| is_verification_failure(&details));
+        if !failed {
+            return Flow::Continue;
+        }
+        let message = pinned.mismatch_message();
+        host.log(LogLevel::Info, format_args!("mtls-gate: 500 {message}"));
+        host.send_local_response(500, &error_body(&message));
+        Flow::Pause
     }
 
     /// A callout answered. Only this request's lookup concerns it; the request is then
@@ -186,6 +214,7 @@ impl GateRequest {
         let verdict = decide(config, &request, &mut facts, store, now_ms / 1000);
         match verdict {
             Verdict::Allow(admission) => {
+                self.pinned_upstream = admission.api.and_then(|api| api.pinned_upstream.clone());
                 apply_admission(host, config, &admission, store, &mut facts);
                 if let Some(metrics) = &self.metrics {
                     metrics.allowed(host);

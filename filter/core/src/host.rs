@@ -105,7 +105,13 @@ pub trait Host {
 
     fn remove_request_trailer(&self, name: &str);
 
-    /// Answers the request here with a JSON body (`content-type: application/json`).
+    /// A response header as text (`:status` …), read in the response path only; `None`
+    /// when absent or unreadable.
+    fn response_header(&self, name: &str) -> Option<String>;
+
+    /// Answers the request here with a JSON body (`content-type: application/json`). In the
+    /// response path it replaces the response (Envoy 1.40 allows it while the response
+    /// headers have not left: `envoy-config/ENVOY-FACTS.md`).
     fn send_local_response(&self, status: u32, body: &str);
 
     /// Lets a request paused for a callout continue.

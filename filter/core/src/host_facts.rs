@@ -18,6 +18,9 @@ pub mod property {
     pub const TLS_VERSION: &str = "connection.tls_version";
     /// Empty unless the listener has the TLS inspector.
     pub const SNI: &str = "connection.requested_server_name";
+    /// Why Envoy answered as it did; for a failed upstream handshake it carries the TLS
+    /// error (read in the response path, only for a pinned upstream's 503).
+    pub const RESPONSE_CODE_DETAILS: &str = "response.code_details";
 }
 
 /// Per-worker cache of certificate expiry learned from XFCC PEMs, so a PEM is parsed once

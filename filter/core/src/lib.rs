@@ -45,12 +45,14 @@ pub mod mux_template;
 pub mod negative_cache;
 pub mod org_id;
 pub mod pem;
+pub mod pinning;
 pub mod request_path;
 pub mod session;
 pub mod shared_data;
 pub mod store_call;
 pub mod store_view;
 pub mod sync;
+pub mod tls_cipher;
 #[cfg(test)]
 mod test_support;
 pub mod trust;

@@ -85,6 +85,7 @@ struct Worker {
     properties: HashMap<String, Vec<u8>>,
     request_headers: Vec<(String, String)>,
     request_trailers: Vec<(String, String)>,
+    response_headers: Vec<(String, String)>,
     callouts: Vec<Callout>,
     last_token: u32,
     dispatch_error: Option<HostError>,
@@ -196,6 +197,7 @@ impl MockHost {
         worker.properties.clear();
         worker.request_headers.clear();
         worker.request_trailers.clear();
+        worker.response_headers.clear();
         worker.response = None;
         worker.local_responses.clear();
         worker.route_cache_clears = 0;
@@ -215,6 +217,14 @@ impl MockHost {
         self.worker
             .borrow_mut()
             .request_headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+    }
+
+    /// Adds a response header as Envoy hands the response to the filter.
+    pub fn put_response_header(&self, name: &str, value: &str) {
+        self.worker
+            .borrow_mut()
+            .response_headers
             .push((name.to_ascii_lowercase(), value.to_owned()));
     }
 
@@ -474,6 +484,16 @@ impl Host for MockHost {
             .borrow_mut()
             .request_trailers
             .retain(|(n, _)| n != name);
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.record(format!("response_header {name}"));
+        self.worker
+            .borrow()
+            .response_headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
     fn send_local_response(&self, status: u32, body: &str) {

@@ -158,9 +158,40 @@ pub enum ClientCertificate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamTls {
     pub sni: String,
-    /// Verify the upstream against this CA; `None` does not verify it.
+    /// Verify the upstream against this CA; `None` does not verify it. Ignored when
+    /// `settings.pinned_spki` is set: pinning replaces chain verification.
     pub ca: Option<PathBuf>,
     pub client_certificate: ClientCertificate,
+    /// The API's pins, versions and ciphers (SPEC §6b).
+    pub settings: UpstreamTlsSettings,
+}
+
+/// Envoy's client default stops at TLS 1.2; Tyk's Go client offers TLS 1.3 (SPEC §6b).
+pub const DEFAULT_MAX_TLS_VERSION: &str = "TLSv1_3";
+
+/// An API's upstream TLS settings as Envoy takes them (SPEC §6b).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTlsSettings {
+    /// Base64 SHA-256 of each SPKI the upstream may present (`verify_certificate_spki`).
+    /// `Some`: the target is pinned, and no chain is verified.
+    pub pinned_spki: Option<Vec<String>>,
+    /// `tls_minimum_protocol_version` (`TLSv1_2` …); `None`: Envoy's default.
+    pub min_version: Option<&'static str>,
+    /// `tls_maximum_protocol_version`.
+    pub max_version: &'static str,
+    /// BoringSSL names; empty: BoringSSL's defaults.
+    pub cipher_suites: Vec<&'static str>,
+}
+
+impl Default for UpstreamTlsSettings {
+    fn default() -> Self {
+        UpstreamTlsSettings {
+            pinned_spki: None,
+            min_version: None,
+            max_version: DEFAULT_MAX_TLS_VERSION,
+            cipher_suites: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,8 +400,25 @@ impl Cluster {
                 ("SDS_DIR", &XdsPaths::watched_directory(sds_path)),
             ])?,
         };
-        let validation = match &tls.ca {
-            Some(ca) => {
+        let settings = &tls.settings;
+        let ciphers = match settings.cipher_suites.is_empty() {
+            true => String::new(),
+            false => format!(
+                "cipher_suites: {}",
+                serde_json::to_string(&settings.cipher_suites).unwrap_or_else(|_| "[]".into())
+            ),
+        };
+        let tls_params = template::UPSTREAM_TLS_PARAMS.fill(&[
+            ("MIN", settings.min_version.unwrap_or("TLS_AUTO")),
+            ("MAX", settings.max_version),
+            ("CIPHERS", &ciphers),
+        ])?;
+        let validation = match (&settings.pinned_spki, &tls.ca) {
+            (Some(spki), _) => template::UPSTREAM_VALIDATION_SPKI.fill(&[(
+                "SPKI",
+                &serde_json::to_string(spki).unwrap_or_else(|_| "[]".into()),
+            )])?,
+            (None, Some(ca)) => {
                 let san_type = if tls.sni.parse::<IpAddr>().is_ok() {
                     "IP_ADDRESS"
                 } else {
@@ -382,12 +430,13 @@ impl Cluster {
                     ("SAN_TYPE", san_type),
                 ])?
             }
-            None => String::new(),
+            (None, None) => String::new(),
         };
         let mut values = common.to_vec();
         values.extend([
             ("SNI", tls.sni.as_str()),
             ("CLIENT_CERTIFICATE", client_certificate.as_str()),
+            ("TLS_PARAMS", tls_params.as_str()),
             ("VALIDATION", validation.as_str()),
         ]);
         template::CLUSTER_TLS.fill(&values)
@@ -456,6 +505,7 @@ mod tests {
                         sni: "::1".into(),
                         ca: Some("/ca.pem".into()),
                         client_certificate,
+                        settings: UpstreamTlsSettings::default(),
                     }),
                 },
                 Cluster {

@@ -3,6 +3,7 @@
 //! - [`plan`]: which clusters and secrets a gate needs. Cluster names and the certificate
 //!   choice come from `mtls_gate_core` (`decision::upstream_cluster`,
 //!   `upstream::choose_upstream_certificate`), the very functions the filter routes with.
+//! - [`upstream_tls`]: an API's pins, TLS versions and ciphers on its clusters (SPEC §6b).
 //! - [`resolve`]: certificate references that are file paths, inlined (the filter reads no
 //!   files), and private keys kept out of the filter's configuration.
 //! - [`server_certs`], [`handshake`], [`chains`]: the TLS listener (SPEC §8): server
@@ -38,6 +39,7 @@ pub mod server_certs;
 pub mod template;
 #[cfg(test)]
 mod tls_tests;
+pub mod upstream_tls;
 
 use crate::store::{Store, StoreError};
 use envoy::{
@@ -82,10 +84,12 @@ pub enum RenderError {
     Gate(ConfigError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error(
-        "API {api_id}: its upstream certificate is inline PEM with a private key; upload it to the store (mtls-gate-shim certs add) and name it by ID"
-    )]
-    InlinePrivateKey { api_id: String },
+    #[error("API {api_id}: {field}: {reason}")]
+    UpstreamTls {
+        api_id: String,
+        field: String,
+        reason: String,
+    },
     #[error("certificate {id} is indexed with a private key, but the store returned none")]
     MissingPrivateKey { id: String },
     #[error("{field}: certificate file {path}: {reason}")]
@@ -304,7 +308,15 @@ pub fn render_dir_retaining(
         options.feed_token.as_deref(),
     )?;
     let config = &gate.config;
-    let mut planned = plan::plan(config, store, &options.upstreams, &secrets_dir)?;
+    // Inline upstream keys go to secret files, never into the filter's config (SPEC §6b).
+    let held = plan::hold_inline_keys(&gate.filter_json)?;
+    let mut planned = plan::plan_with_keys(
+        config,
+        store,
+        &options.upstreams,
+        &secrets_dir,
+        Some(&held.keys),
+    )?;
     let tls = plan_tls(
         &gate,
         store,
@@ -356,7 +368,7 @@ pub fn render_dir_retaining(
                 .and_then(|s| s.token_env.clone())
                 .into_iter()
                 .collect(),
-            gate_json: gate.filter_json.clone(),
+            gate_json: held.filter_json.clone(),
             wasm: options.wasm.clone(),
             default_route: DefaultRoute::NotFound,
         },

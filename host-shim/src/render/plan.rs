@@ -4,21 +4,35 @@
 //! - the plain cluster `cluster_name(api_id, None)`: TLS without a client certificate for an
 //!   `https` target (SNI = the target host), plain HTTP for an `http` one;
 //! - when the certificate chosen for the target (`choose_upstream_certificate`: API map
-//!   beats global map, Tyk host precedence) has a private key in the store index, the
-//!   cluster `cluster_name(api_id, Some(fingerprint))`, presenting it through file-based SDS.
+//!   beats global map, Tyk host precedence) has a private key (in the store index, or inline
+//!   PEM with its key), the cluster `cluster_name(api_id, Some(fingerprint))`, presenting it
+//!   through file-based SDS.
+//!
+//! Both clusters of an `https` target carry the API's pins, TLS versions and ciphers
+//! ([`super::upstream_tls`], SPEC §6b).
 //!
 //! The routed name comes from `decision::upstream_cluster` over the same store index, so
 //! every name the filter can route to is rendered, and nothing else.
+//!
+//! An inline upstream certificate with its private key (Tyk accepts one) is written like a
+//! stored one; [`hold_inline_keys`] takes the key out of the filter's configuration first,
+//! leaving the core's [`HELD_KEY_LABEL`] marker, so the filter still routes to the cluster
+//! that presents it while no key shows in Envoy's `/config_dump`.
 
 use super::RenderError;
 use super::envoy::{ClientCertificate, Cluster, Endpoint, Secret, UpstreamTls};
-use crate::certificates::pem_text;
+use super::resolve::{self, Role};
+use super::upstream_tls;
+use crate::certificates::{pem_text, private_key};
 use crate::store::Store;
-use mtls_gate_core::cert_ref::CertRef;
-use mtls_gate_core::config::{ApiSpec, GateConfig};
+use mtls_gate_core::cert_ref::{CertRef, HELD_KEY_LABEL};
+use mtls_gate_core::certificate::parse_bundle;
+use mtls_gate_core::config::{ApiSpec, ConfigError, GateConfig};
 use mtls_gate_core::decision::{SessionLookup, StoreView, upstream_cluster};
 use mtls_gate_core::feed::CertIndexEntry;
+use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::ids::CertificateId;
+use mtls_gate_core::pem::{looks_like_pem, parse_blocks};
 use mtls_gate_core::upstream::{choose_upstream_certificate, cluster_name};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -126,12 +140,25 @@ impl StoreView for StoreIndex {
     }
 }
 
-/// Plans the upstream clusters of `config`; secret files go in `secrets_dir`.
+/// Plans the upstream clusters of `config`; secret files go in `secrets_dir`. Without the
+/// gate's inline keys ([`hold_inline_keys`]), the clusters of inline certificates are planned
+/// but their secrets are not: enough to know which clusters a render makes.
 pub fn plan(
     config: &GateConfig,
     store: &Store,
     options: &UpstreamOptions,
     secrets_dir: &Path,
+) -> Result<Plan, RenderError> {
+    plan_with_keys(config, store, options, secrets_dir, None)
+}
+
+/// [`plan`], writing the secrets of inline upstream certificates from `inline`.
+pub fn plan_with_keys(
+    config: &GateConfig,
+    store: &Store,
+    options: &UpstreamOptions,
+    secrets_dir: &Path,
+    inline: Option<&InlineKeys>,
 ) -> Result<Plan, RenderError> {
     let index = StoreIndex(
         store
@@ -165,32 +192,48 @@ pub fn plan(
                 port,
             });
         let https = target.scheme == "https";
+        let api_tls = match https {
+            true => Some(upstream_tls::api_tls(
+                config,
+                api,
+                &target.authority,
+                store,
+                &mut plan.warnings,
+            )?),
+            false => None,
+        };
         let cluster = |name: String, client_certificate: ClientCertificate| Cluster {
             name,
             endpoint: endpoint.clone(),
-            tls: https.then(|| UpstreamTls {
+            tls: api_tls.as_ref().map(|tls| UpstreamTls {
                 sni: host.clone(),
-                ca: options.ca.clone(),
+                ca: options.ca.clone().filter(|_| !tls.skip_verify),
                 client_certificate,
+                settings: tls.settings.clone(),
             }),
         };
         let plain_name = cluster_name(&api.api_id, None);
         let certificate_cluster = if routed == plain_name {
             None
         } else {
-            let (certificate_id, secret) = secret_for(config, api, store, secrets_dir)?;
+            let chosen = secret_for(config, api, store, secrets_dir, inline)?;
+            let certificate_id = chosen.certificate_id;
             if !https {
                 plan.warnings.push(format!(
                     "API {}: target {} is plain http, so its upstream certificate {certificate_id} is not presented",
                     api.api_id, target.authority
                 ));
             }
-            let fingerprint = secret.fingerprint.clone();
+            let fingerprint = chosen.fingerprint.to_hex();
+            let [sds_path, _, _] =
+                secret_files(secrets_dir, &fingerprint, SecretRole::UpstreamClient);
             let client_certificate = ClientCertificate::Sds {
-                secret: secret.secret.name.clone(),
-                sds_path: secret.sds_path.clone(),
+                secret: secret_name(&fingerprint, SecretRole::UpstreamClient),
+                sds_path,
             };
-            if !plan.secrets.iter().any(|s| s.secret == secret.secret) {
+            if let Some(secret) = chosen.secret
+                && !plan.secrets.iter().any(|s| s.secret == secret.secret)
+            {
                 plan.secrets.push(secret);
             }
             Some(CertificateCluster {
@@ -210,31 +253,174 @@ pub fn plan(
     Ok(plan)
 }
 
-/// The key material of the certificate the filter chose for `api` (it has a key, or the
-/// filter would have routed to the plain cluster).
+/// The certificate the filter chose for `api`, and its key material when known.
+struct ChosenCertificate {
+    /// Its store ID, or `inline PEM <fingerprint>`.
+    certificate_id: String,
+    fingerprint: Fingerprint,
+    /// `None` only for an inline certificate planned without the gate's keys.
+    secret: Option<PlannedSecret>,
+}
+
+/// The certificate the filter chose for `api` (it has a key, or the filter would have
+/// routed to the plain cluster): a stored one, or inline PEM with its key.
 fn secret_for(
     config: &GateConfig,
     api: &ApiSpec,
     store: &Store,
     secrets_dir: &Path,
-) -> Result<(String, PlannedSecret), RenderError> {
+    inline: Option<&InlineKeys>,
+) -> Result<ChosenCertificate, RenderError> {
     let target = api
         .target
         .as_ref()
         .map(|t| t.authority.as_str())
         .unwrap_or("");
     let api_map = (!api.upstream_certificates_disabled).then_some(&api.upstream_certificates);
-    let chosen = choose_upstream_certificate(target, api_map, &config.global_upstream);
-    let id = match chosen {
-        Some(CertRef::StoreId { id, .. }) => id.clone(),
-        _ => {
-            return Err(RenderError::InlinePrivateKey {
-                api_id: api.api_id.clone(),
-            });
+    match choose_upstream_certificate(target, api_map, &config.global_upstream) {
+        Some(CertRef::StoreId { id, fingerprint }) => Ok(ChosenCertificate {
+            certificate_id: id.clone(),
+            fingerprint: *fingerprint,
+            secret: Some(stored_secret(
+                store,
+                id,
+                secrets_dir,
+                SecretRole::UpstreamClient,
+            )?),
+        }),
+        Some(CertRef::Pinned { fingerprint, .. }) => {
+            let hex = fingerprint.to_hex();
+            let secret = match inline {
+                None => None,
+                Some(keys) => {
+                    let key = keys.by_fingerprint.get(fingerprint).ok_or_else(|| {
+                        RenderError::MissingPrivateKey {
+                            id: format!("inline PEM {hex}"),
+                        }
+                    })?;
+                    Some(pem_secret(
+                        &hex,
+                        &key.cert_pem,
+                        &key.key_der,
+                        secrets_dir,
+                        SecretRole::UpstreamClient,
+                    ))
+                }
+            };
+            Ok(ChosenCertificate {
+                certificate_id: format!("inline PEM {hex}"),
+                fingerprint: *fingerprint,
+                secret,
+            })
         }
+        // The filter routes to a certificate cluster only when a certificate was chosen.
+        None => Err(RenderError::MissingPrivateKey {
+            id: format!("for API {}", api.api_id),
+        }),
+    }
+}
+
+/// Private keys of inline upstream certificates, by certificate fingerprint
+/// ([`hold_inline_keys`]).
+#[derive(Default)]
+pub struct InlineKeys {
+    by_fingerprint: HashMap<Fingerprint, InlineKey>,
+}
+
+struct InlineKey {
+    /// The certificate chain, leaf first.
+    cert_pem: String,
+    key_der: Zeroizing<Vec<u8>>,
+}
+
+/// The filter's configuration without the private keys of inline upstream certificates,
+/// and those keys.
+pub struct HeldKeys {
+    pub filter_json: String,
+    pub keys: InlineKeys,
+}
+
+/// Takes each private key of an inline upstream certificate (an upstream map entry, Classic
+/// or OAS) out of `filter_json`, leaving the core's [`HELD_KEY_LABEL`] marker in its place
+/// (SPEC §6b). A key that does not match its certificate is refused with the entry's path.
+pub fn hold_inline_keys(filter_json: &str) -> Result<HeldKeys, RenderError> {
+    let Ok(mut gate) = serde_json::from_str::<serde_json::Value>(filter_json) else {
+        return Ok(HeldKeys {
+            filter_json: filter_json.to_owned(),
+            keys: InlineKeys::default(),
+        });
     };
-    let secret = stored_secret(store, &id, secrets_dir, SecretRole::UpstreamClient)?;
-    Ok((id, secret))
+    let mut keys = InlineKeys::default();
+    let mut replaced: Vec<(String, String)> = Vec::new();
+    for reference in resolve::references(&gate) {
+        if reference.role != Role::Upstream || !looks_like_pem(&reference.entry) {
+            continue;
+        }
+        let refuse =
+            |reason: String| RenderError::Gate(ConfigError::invalid(&reference.field, reason));
+        let Ok(blocks) = parse_blocks(&reference.entry) else {
+            continue; // the config's own validation names it
+        };
+        let Some(key) = blocks
+            .iter()
+            .find(|b| b.is_private_key() && b.label != HELD_KEY_LABEL)
+        else {
+            continue;
+        };
+        let bundle = parse_bundle(&reference.entry).map_err(|e| refuse(e.to_string()))?;
+        let (Some(leaf), Some(fingerprint)) = (bundle.leaf(), bundle.fingerprint()) else {
+            continue;
+        };
+        private_key::check_key_pair(&key.der, &leaf.spki_der)
+            .map_err(|e| refuse(format!("its private key: {e}")))?;
+        let cert_pem: String = blocks
+            .iter()
+            .filter(|b| b.is_certificate())
+            .map(|b| pem_text::encode(&b.label, &b.der))
+            .collect();
+        let marker = format!("-----BEGIN {HELD_KEY_LABEL}-----\n-----END {HELD_KEY_LABEL}-----\n");
+        replaced.push((reference.entry.clone(), format!("{cert_pem}{marker}")));
+        keys.by_fingerprint.insert(
+            fingerprint,
+            InlineKey {
+                cert_pem,
+                key_der: Zeroizing::new(key.der.clone()),
+            },
+        );
+    }
+    if replaced.is_empty() {
+        return Ok(HeldKeys {
+            filter_json: filter_json.to_owned(),
+            keys,
+        });
+    }
+    replace_strings(&mut gate, &replaced);
+    Ok(HeldKeys {
+        filter_json: gate.to_string(),
+        keys,
+    })
+}
+
+/// Replaces every string value of `value` that equals a `from` of `pairs` by its `to`.
+fn replace_strings(value: &mut serde_json::Value, pairs: &[(String, String)]) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some((_, to)) = pairs.iter().find(|(from, _)| from == text) {
+                *text = to.clone();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items
+                .iter_mut()
+                .for_each(|item| replace_strings(item, pairs));
+        }
+        serde_json::Value::Object(fields) => {
+            fields
+                .values_mut()
+                .for_each(|item| replace_strings(item, pairs));
+        }
+        _ => {}
+    }
 }
 
 /// What Envoy does with a certificate and key `render` writes: it names the SDS secret and
@@ -274,10 +460,7 @@ pub fn pem_secret(
     secrets_dir: &Path,
     role: SecretRole,
 ) -> PlannedSecret {
-    let name = match role {
-        SecretRole::UpstreamClient => format!("upstream-client-{fingerprint}"),
-        SecretRole::Server => format!("server-{fingerprint}"),
-    };
+    let name = secret_name(fingerprint, role);
     let [sds_path, cert, key] = secret_files(secrets_dir, fingerprint, role);
     PlannedSecret {
         secret: Secret { name, cert, key },
@@ -285,6 +468,14 @@ pub fn pem_secret(
         fingerprint: fingerprint.to_owned(),
         cert_pem: cert_pem.to_owned(),
         key_pem: Zeroizing::new(pem_text::encode(private_key_label(key_der), key_der)),
+    }
+}
+
+/// The SDS secret's name for a certificate in `role`.
+pub fn secret_name(fingerprint: &str, role: SecretRole) -> String {
+    match role {
+        SecretRole::UpstreamClient => format!("upstream-client-{fingerprint}"),
+        SecretRole::Server => format!("server-{fingerprint}"),
     }
 }
 

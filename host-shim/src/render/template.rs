@@ -40,6 +40,11 @@ template!(ROUTE_DEFAULT_404, "route-default-404.yaml.tmpl");
 template!(CLUSTER_PLAIN, "cluster-plain.yaml.tmpl");
 template!(CLUSTER_TLS, "cluster-tls.yaml.tmpl");
 template!(UPSTREAM_VALIDATION, "upstream-validation.yaml.tmpl");
+template!(
+    UPSTREAM_VALIDATION_SPKI,
+    "upstream-validation-spki.yaml.tmpl"
+);
+template!(UPSTREAM_TLS_PARAMS, "upstream-tls-params.yaml.tmpl");
 template!(CLIENT_CERT_NONE, "client-cert-none.yaml.tmpl");
 template!(CLIENT_CERT_FILES, "client-cert-files.yaml.tmpl");
 template!(CLIENT_CERT_SDS, "client-cert-sds.yaml.tmpl");

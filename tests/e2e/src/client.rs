@@ -53,6 +53,7 @@ impl Client {
             headers: Vec::new(),
             body: None,
             path_as_is: false,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -68,9 +69,16 @@ pub struct Request {
     headers: Vec<(String, String)>,
     body: Option<String>,
     path_as_is: bool,
+    extra_args: Vec<String>,
 }
 
 impl Request {
+    /// Passes `arg` to curl as is, before the URL (e.g. `--http2`, `--tls-max 1.2`).
+    pub fn curl_arg(mut self, arg: &str) -> Self {
+        self.extra_args.push(arg.to_string());
+        self
+    }
+
     /// Sends the path exactly as written (`..`, `//` and all), as an attacker's client would;
     /// curl otherwise resolves dot segments itself.
     pub fn path_as_is(mut self) -> Self {
@@ -138,6 +146,7 @@ impl Request {
         if self.path_as_is {
             args.push("--path-as-is".to_string());
         }
+        args.extend(self.extra_args.iter().cloned());
         args.push(url);
         Ok(args)
     }

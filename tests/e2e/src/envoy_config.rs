@@ -83,6 +83,7 @@ impl UpstreamCluster {
             tls: self.tls.as_ref().map(|tls| layout::UpstreamTls {
                 sni: tls.sni.clone(),
                 ca: Some(tls.ca.clone()),
+                settings: Default::default(),
                 client_certificate: match &tls.client_cert {
                     None => ClientCertificate::None,
                     Some((cert, key)) => ClientCertificate::Files {

@@ -59,6 +59,17 @@ impl EchoUpstream {
         Self::start(cmd, name, true)
     }
 
+    /// [`Self::start_tls`] with more `echo-upstream` flags (`--tls-version 1.2`, `--cipher …`).
+    pub fn start_tls_with(server: &CertFiles, name: &str, flags: &[&str]) -> Result<Self> {
+        let mut cmd = Command::new(paths::tool_bin("echo-upstream")?);
+        cmd.args(["--name", name, "--cert"])
+            .arg(&server.cert_path)
+            .arg("--key")
+            .arg(&server.key_path)
+            .args(flags);
+        Self::start(cmd, name, true)
+    }
+
     /// A plain-HTTP echo upstream.
     pub fn start_plain(name: &str) -> Result<Self> {
         let mut cmd = Command::new(paths::tool_bin("echo-upstream")?);

@@ -26,3 +26,4 @@ mod static_mtls;
 mod store_outage;
 mod tls_layer;
 mod upstream_certificates;
+mod upstream_tls;

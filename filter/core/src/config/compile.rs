@@ -14,7 +14,9 @@ use crate::client_trust::{ClientTrust, InlineCa};
 use crate::domain::{DomainPattern, DomainSet};
 use crate::listen_path::ListenPath;
 use crate::org_id;
+use crate::pinning::{PinMap, PinnedUpstream, pins_for_host};
 use crate::shared_data::Namespace;
+use crate::tls_cipher;
 use crate::upstream::UpstreamCertMap;
 use std::collections::{BTreeMap, HashSet};
 
@@ -97,6 +99,11 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
         "security.certificates.upstream",
         store_configured,
     )?;
+    let global_pins = compile_pins(
+        &raw.security.pinned_public_keys,
+        "security.pinned_public_keys",
+        store_configured,
+    )?;
 
     let mut apis = Vec::with_capacity(raw.apis.len());
     let mut seen_ids = HashSet::new();
@@ -117,7 +124,7 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
         if !raw_api.active {
             continue;
         }
-        let mut api = compile_api(raw_api, index, &raw.org_id, store_configured)?;
+        let mut api = compile_api(raw_api, index, &raw.org_id, store_configured, &global_pins)?;
         share_trust_set(&mut api.client_trust, &global_trust, &apis);
         if api.use_certificate_auth && !store_configured {
             return Err(err(
@@ -142,6 +149,7 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
         apis,
         global_allow_list,
         global_upstream,
+        global_pins,
         allow_unsafe_dynamic_mtls_token: raw.security.allow_unsafe_dynamic_mtls_token,
         store,
         forward_client_cert: raw.forward_client_cert,
@@ -235,6 +243,7 @@ fn compile_api(
     index: usize,
     gate_org_id: &str,
     store_configured: bool,
+    global_pins: &PinMap,
 ) -> Result<ApiSpec, ConfigError> {
     let at = |field: &str| format!("apis[{index}].{field}");
     let listen_path = ListenPath::parse(&raw.proxy.listen_path)
@@ -268,6 +277,20 @@ fn compile_api(
         &at("client_certificates"),
         store_configured,
     )?;
+    let pins = compile_pins(
+        &raw.pinned_public_keys,
+        &at("pinned_public_keys"),
+        store_configured,
+    )?;
+    // Tyk pins only what it dials over TLS, and skips the API's own map when disabled.
+    let pinned_upstream = target
+        .as_ref()
+        .filter(|target| target.scheme == "https")
+        .filter(|target| {
+            let own = (!raw.certificate_pinning_disabled).then_some(&pins);
+            pins_for_host(&target.authority, own, global_pins).is_some()
+        })
+        .map(|target| PinnedUpstream::new(&target.authority));
     Ok(ApiSpec {
         client_certificates,
         client_trust,
@@ -289,39 +312,29 @@ fn compile_api(
         auth_header_name,
         upstream_certificates_disabled: raw.upstream_certificates_disabled,
         server_certificates: raw.certificates,
-        pinned_public_keys: check_pins(raw.pinned_public_keys, &at("pinned_public_keys"))?,
+        pinned_public_keys: raw.pinned_public_keys,
+        pins,
         certificate_pinning_disabled: raw.certificate_pinning_disabled,
+        pinned_upstream,
         upstream_transport: compile_transport(raw.proxy.transport, &at("proxy.transport"))?,
     })
 }
 
-/// Pins are carried, not enforced yet (SPEC §6b has its own issue): only what is wrong
-/// whatever the enforcement will be is refused here.
-fn check_pins(
-    pins: BTreeMap<String, String>,
+/// `pinned_public_keys` (SPEC §6b): host patterns Tyk can match, each with public keys.
+fn compile_pins(
+    entries: &BTreeMap<String, String>,
     path: &str,
-) -> Result<BTreeMap<String, String>, ConfigError> {
-    for (host, keys) in &pins {
-        if host.contains("://") {
-            return Err(err(
-                map_entry_path(path, host),
-                "pin keys are host patterns without a scheme (as Tyk matches them)",
-            ));
-        }
-        if host.trim().is_empty() || keys.split(',').all(|key| key.trim().is_empty()) {
-            return Err(err(
-                map_entry_path(path, host),
-                "a pin needs a host pattern and at least one public key",
-            ));
-        }
-    }
-    Ok(pins)
+    store_configured: bool,
+) -> Result<PinMap, ConfigError> {
+    PinMap::from_entries(entries, store_configured)
+        .map_err(|(key, reason)| err(map_entry_path(path, &key), reason))
 }
 
 /// Tyk's TLS version numbers: 769 (TLS 1.0) to 772 (TLS 1.3); 0 is "the default".
 const TLS_VERSIONS: std::ops::RangeInclusive<u16> = 0x0301..=0x0304;
 
-/// `proxy.transport`, carried (not applied yet, as pins): versions checked for range.
+/// `proxy.transport`: versions checked for range, cipher names against Tyk's (Go's) names
+/// that Envoy can use.
 fn compile_transport(raw: RawTransport, path: &str) -> Result<UpstreamTransport, ConfigError> {
     let version = |value: u16, field: &str| match value {
         0 => Ok(None),
@@ -343,6 +356,10 @@ fn compile_transport(raw: RawTransport, path: &str) -> Result<UpstreamTransport,
             format!("{path}.ssl_max_version"),
             format!("{max} is below ssl_min_version {min}"),
         ));
+    }
+    for (i, name) in raw.ssl_ciphers.iter().enumerate() {
+        tls_cipher::resolve(name)
+            .map_err(|reason| err(format!("{path}.ssl_ciphers[{i}]"), reason))?;
     }
     Ok(UpstreamTransport {
         insecure_skip_verify: raw.ssl_insecure_skip_verify,

@@ -8,6 +8,7 @@ use crate::authority::TargetUrl;
 use crate::client_trust::ClientTrust;
 use crate::domain::{DomainPattern, DomainSet};
 use crate::listen_path::ListenPath;
+use crate::pinning::{PinMap, PinnedUpstream};
 use crate::shared_data::Namespace;
 use crate::upstream::UpstreamCertMap;
 use std::collections::BTreeMap;
@@ -65,11 +66,15 @@ pub struct ApiSpec {
     /// `render` serves them (SPEC §8); the filter does not read them.
     pub server_certificates: Vec<String>,
     /// `pinned_public_keys` as written: host pattern → comma-separated keys (SPEC §6b).
-    /// Carried, not enforced yet: nothing reads it until pinning lands (its own issue).
     pub pinned_public_keys: BTreeMap<String, String>,
-    /// `certificate_pinning_disabled`. Carried, as `pinned_public_keys`.
+    /// `pinned_public_keys`, compiled: what `pinning::pins_for_host` matches.
+    pub pins: PinMap,
+    /// `certificate_pinning_disabled`: this API's own pins are off, global pins still apply.
     pub certificate_pinning_disabled: bool,
-    /// `proxy.transport` (SPEC §6b). Carried, not applied yet, as `pinned_public_keys`.
+    /// Set when the `https` target's host is pinned (by this API's map or the global one):
+    /// the filter then answers Envoy's failed handshake with Tyk's pinning error.
+    pub pinned_upstream: Option<PinnedUpstream>,
+    /// `proxy.transport` (SPEC §6b), rendered into the API's clusters by the shim.
     pub upstream_transport: UpstreamTransport,
 }
 
@@ -77,6 +82,7 @@ pub struct ApiSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamTransport {
     pub insecure_skip_verify: bool,
+    /// As written; each one a name `tls_cipher::resolve` knows (checked at compile).
     pub ciphers: Vec<String>,
     /// Tyk's numbers (771 = TLS 1.2); `None` for Tyk's 0, the default.
     pub min_version: Option<u16>,
@@ -109,6 +115,8 @@ pub struct GateConfig {
     pub apis: Vec<ApiSpec>,
     pub global_allow_list: AllowList,
     pub global_upstream: UpstreamCertMap,
+    /// `security.pinned_public_keys`, compiled (SPEC §6b).
+    pub global_pins: PinMap,
     pub allow_unsafe_dynamic_mtls_token: bool,
     pub store: Option<StoreLink>,
     /// Forward Envoy's (verified) XFCC upstream instead of removing it.

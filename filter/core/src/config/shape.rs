@@ -79,6 +79,9 @@ pub struct RawSecurity {
     #[serde(deserialize_with = "null_as_default")]
     pub certificates: RawCertificates,
     pub allow_unsafe_dynamic_mtls_token: bool,
+    /// Upstream public-key pins for every API: host pattern → comma-separated keys (SPEC §6b).
+    #[serde(deserialize_with = "null_as_default")]
+    pub pinned_public_keys: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,11 +153,11 @@ pub struct RawApi {
     /// Server certificates for this API's domain (SPEC §8; OAS `server.customDomain.certificates`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub certificates: Vec<String>,
-    /// Upstream public-key pins: host pattern → comma-separated keys (SPEC §6b). Carried into
-    /// the model, not enforced yet: pinning lands with its own issue.
+    /// Upstream public-key pins: host pattern → comma-separated keys (SPEC §6b). Envoy
+    /// enforces them on the API's clusters (rendered by the shim).
     #[serde(default, deserialize_with = "null_as_default")]
     pub pinned_public_keys: BTreeMap<String, String>,
-    /// Turns off this API's own pins (global pins still apply, as Tyk). Carried, as above.
+    /// Turns off this API's own pins (global pins still apply, as Tyk).
     #[serde(default)]
     pub certificate_pinning_disabled: bool,
 }
@@ -168,9 +171,9 @@ pub struct RawProxy {
     pub transport: RawTransport,
 }
 
-/// Tyk's `proxy.transport`: TLS settings of the API's upstream connections (SPEC §6b).
-/// Carried into the model, not applied yet: they land in the Envoy config with their own
-/// issue. Versions are Tyk's numbers (769 = TLS 1.0 … 772 = TLS 1.3; 0 = the default).
+/// Tyk's `proxy.transport`: TLS settings of the API's upstream connections (SPEC §6b),
+/// rendered by the shim into the API's clusters. Versions are Tyk's numbers (769 = TLS 1.0
+/// … 772 = TLS 1.3; 0 = the default).
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct RawTransport {

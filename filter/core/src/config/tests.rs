@@ -223,19 +223,23 @@ fn upstream_key_with_scheme_is_refused_even_with_a_valid_certificate() {
 }
 
 #[test]
-fn pins_and_upstream_tls_settings_are_carried_into_the_model() {
-    // Not enforced yet (SPEC §6b has its own issue), but read, checked and kept.
+fn pins_and_upstream_tls_settings_are_read_into_the_model() {
     let config = GateConfig::from_json(
-        br#"{"apis": [{"api_id": "a", "certificate_pinning_disabled": true,
-            "pinned_public_keys": {"*": "k1,k2", "up.test": "k3"},
-            "proxy": {"transport": {"ssl_min_version": 771, "ssl_max_version": 0,
+        format!(
+            r#"{{"apis": [{{"api_id": "a", "certificate_pinning_disabled": true,
+            "pinned_public_keys": {{"*": "{FP}, acme{FP}", "UP.test": "{FP}"}},
+            "proxy": {{"transport": {{"ssl_min_version": 771, "ssl_max_version": 0,
                 "ssl_ciphers": ["TLS_AES_128_GCM_SHA256"], "ssl_insecure_skip_verify": true,
-                "ssl_force_common_name_check": true, "proxy_url": "http://p"}}}]}"#,
+                "ssl_force_common_name_check": true, "proxy_url": "http://p"}}}}}}]}}"#
+        )
+        .as_bytes(),
     )
     .unwrap();
     let api = &config.apis[0];
     assert!(api.certificate_pinning_disabled);
-    assert_eq!(api.pinned_public_keys["*"], "k1,k2");
+    assert_eq!(api.pinned_public_keys["*"], format!("{FP}, acme{FP}"));
+    assert_eq!(api.pins.keys().collect::<Vec<_>>(), ["*", "up.test"]);
+    assert_eq!(api.pins.public_keys().count(), 3);
     assert_eq!(
         api.upstream_transport,
         UpstreamTransport {
@@ -251,4 +255,64 @@ fn pins_and_upstream_tls_settings_are_carried_into_the_model() {
         "{:?}",
         config.unknown_fields
     );
+}
+
+/// SPEC §6b: an API's `https` target is pinned by its own map (unless disabled) or the
+/// global one; the filter keeps the host for Tyk's message.
+#[test]
+fn an_https_target_is_pinned_by_its_own_or_the_global_map() {
+    let config = GateConfig::from_json(
+        format!(
+            r#"{{"security": {{"pinned_public_keys": {{"*.global.test": "{FP}"}}}},
+            "apis": [
+            {{"api_id": "own", "proxy": {{"listen_path": "/a/", "target_url": "https://up.test:8443/x"}},
+              "pinned_public_keys": {{"up.test": "{FP}"}}}},
+            {{"api_id": "disabled", "proxy": {{"listen_path": "/b/", "target_url": "https://up.test"}},
+              "pinned_public_keys": {{"up.test": "{FP}"}}, "certificate_pinning_disabled": true}},
+            {{"api_id": "global", "proxy": {{"listen_path": "/c/", "target_url": "https://svc.global.test"}},
+              "pinned_public_keys": {{"other.test": "{FP}"}}, "certificate_pinning_disabled": true}},
+            {{"api_id": "plain", "proxy": {{"listen_path": "/d/", "target_url": "http://up.test"}},
+              "pinned_public_keys": {{"up.test": "{FP}"}}}}]}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let hosts: Vec<Option<&str>> = config
+        .apis
+        .iter()
+        .map(|api| api.pinned_upstream.as_ref().map(|p| p.host()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [Some("up.test"), None, Some("svc.global.test"), None]
+    );
+    assert_eq!(
+        config.global_pins.keys().collect::<Vec<_>>(),
+        ["*.global.test"]
+    );
+}
+
+#[test]
+fn bad_pins_and_ciphers_are_refused_with_their_path() {
+    for (json, path, reason) in [
+        (
+            r#"{"security": {"pinned_public_keys": {"up.test": "/etc/tyk/pin.pub"}}}"#,
+            r#"security.pinned_public_keys["up.test"]"#,
+            "a file path works through `mtls-gate-shim render`",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "pinned_public_keys": {"up.test:443": "k"}}]}"#,
+            r#"apis[0].pinned_public_keys["up.test:443"]"#,
+            "without its port",
+        ),
+        (
+            r#"{"apis": [{"api_id": "a", "proxy": {"transport": {"ssl_ciphers": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_RC4_128_SHA"]}}}]}"#,
+            "apis[0].proxy.transport.ssl_ciphers[1]",
+            "BoringSSL",
+        ),
+    ] {
+        let error = refused(json);
+        assert_eq!(error.path, path, "{json}");
+        assert!(error.reason().contains(reason), "{error}");
+    }
 }

@@ -343,3 +343,89 @@ fn a_store_silent_past_max_stale_is_503_without_a_lookup() {
     assert_eq!(replies(&host), reply(UNAVAILABLE));
     assert_eq!(host.callouts(), []);
 }
+
+/// SPEC §6b: Envoy's answer to a handshake that failed the pins (measured in
+/// `envoy-config/ENVOY-FACTS.md`).
+const PIN_FAILURE: &[u8] = b"upstream_reset_before_response_started{remote_connection_failure|TLS_error:|268435581:SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify_cert_failed:_cert_hash_and_spki:TLS_error_end}";
+
+/// Two keyless APIs on `https://127.0.0.1:8443`: `/pinned/` pins its target, `/open/` pins
+/// nothing (its own pins are disabled and no global pin matches).
+fn pinned_gate(host: &MockHost) -> GateRoot {
+    let key = fp("upstream key").to_hex();
+    host.set_plugin_configuration(&format!(
+        r#"{{"security": {{"pinned_public_keys": {{"other.test": "{key}"}}}},
+            "apis": [
+            {{"api_id": "pinned", "proxy": {{"listen_path": "/pinned/", "target_url": "https://127.0.0.1:8443"}},
+              "pinned_public_keys": {{"127.0.0.1": "{key}"}}}},
+            {{"api_id": "open", "proxy": {{"listen_path": "/open/", "target_url": "https://127.0.0.1:8443"}},
+              "pinned_public_keys": {{"*": "{key}"}}, "certificate_pinning_disabled": true}}]}}"#
+    ));
+    let mut root = GateRoot::default();
+    assert!(root.configure(host), "{:?}", host.logs());
+    root
+}
+
+/// A request to `path`, admitted, then Envoy's response `status` with `details`.
+fn respond(host: &MockHost, root: &GateRoot, path: &str, status: &str, details: &[u8]) -> Flow {
+    host.start_request();
+    host.put_request_header(":authority", "gate.test");
+    host.put_request_header(":path", path);
+    let mut request = root.new_request();
+    assert_eq!(request.on_request_headers(host), Flow::Continue);
+    host.start_request();
+    host.put_response_header(":status", status);
+    host.put_property(property::RESPONSE_CODE_DETAILS, details);
+    request.on_response_headers(host)
+}
+
+#[test]
+fn a_pinned_upstreams_failed_handshake_answers_tyks_500() {
+    let host = MockHost::new();
+    let root = pinned_gate(&host);
+    assert_eq!(
+        respond(&host, &root, "/pinned/x", "503", PIN_FAILURE),
+        Flow::Pause
+    );
+    assert_eq!(
+        replies(&host),
+        reply((
+            500,
+            r#"{"error": "https://127.0.0.1 certificate public key pinning error. Public keys do not match."}"#
+        ))
+    );
+    assert_eq!(host.journal_count("property"), 1, "the details, once");
+}
+
+#[test]
+fn other_answers_of_a_pinned_upstream_pass_and_success_reads_no_property() {
+    let host = MockHost::new();
+    let root = pinned_gate(&host);
+    assert_eq!(
+        respond(&host, &root, "/pinned/x", "200", b"via_upstream"),
+        Flow::Continue
+    );
+    assert_eq!(host.journal_count("property"), 0);
+    assert_eq!(
+        respond(&host, &root, "/pinned/x", "503", b"via_upstream"),
+        Flow::Continue,
+        "the upstream's own 503"
+    );
+    let refused = b"upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}";
+    assert_eq!(
+        respond(&host, &root, "/pinned/x", "503", refused),
+        Flow::Continue
+    );
+    assert_eq!(replies(&host), []);
+}
+
+#[test]
+fn an_unpinned_api_never_looks_at_its_responses() {
+    let host = MockHost::new();
+    let root = pinned_gate(&host);
+    assert_eq!(
+        respond(&host, &root, "/open/x", "503", PIN_FAILURE),
+        Flow::Continue
+    );
+    assert_eq!(host.journal(), Vec::<String>::new(), "no host call at all");
+    assert_eq!(replies(&host), []);
+}

@@ -2,10 +2,15 @@
 //!
 //! Serves HTTPS (or plain HTTP with `--plain`), asks for a client certificate and accepts any,
 //! and answers every request with JSON:
-//! `{"name", "client_cert_sha256", "client_subject", "sni", "method", "host", "path", "headers", "body"}`
-//! so tests see which upstream client certificate Envoy presented and which headers arrived.
+//! `{"name", "client_cert_sha256", "client_subject", "sni", "tls_version", "cipher_suite",
+//! "method", "host", "path", "headers", "body"}`
+//! so tests see which upstream client certificate Envoy presented, what TLS it negotiated and
+//! which headers arrived.
 //!
-//! Usage: `echo-upstream [--listen 127.0.0.1:0] [--name NAME] (--cert PEM --key PEM | --plain)`.
+//! Usage: `echo-upstream [--listen 127.0.0.1:0] [--name NAME] (--cert PEM --key PEM
+//! [--tls-version 1.2|1.3] [--cipher NAME]... | --plain)`. `--tls-version` offers that version
+//! only; `--cipher` (rustls's IANA names, e.g. `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`,
+//! `TLS13_AES_128_GCM_SHA256`) offers those suites only: upstreams for the transport tests.
 //! Prints `LISTENING <addr>` on stdout once it accepts connections.
 
 use anyhow::{Context, Result, bail};
@@ -33,12 +38,17 @@ struct Args {
     listen: SocketAddr,
     name: String,
     tls: Option<(String, String)>,
+    /// Offer only this TLS version (`1.2` or `1.3`).
+    tls_version: Option<String>,
+    /// Offer only these cipher suites (rustls names).
+    ciphers: Vec<String>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut listen: SocketAddr = "127.0.0.1:0".parse()?;
     let mut name = "echo".to_string();
     let (mut cert, mut key, mut plain) = (None, None, false);
+    let (mut tls_version, mut ciphers) = (None, Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
@@ -48,6 +58,8 @@ fn parse_args() -> Result<Args> {
             "--cert" => cert = Some(value()?),
             "--key" => key = Some(value()?),
             "--plain" => plain = true,
+            "--tls-version" => tls_version = Some(value()?),
+            "--cipher" => ciphers.push(value()?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -56,7 +68,13 @@ fn parse_args() -> Result<Args> {
         (false, Some(c), Some(k)) => Some((c, k)),
         _ => bail!("pass either --plain or both --cert and --key"),
     };
-    Ok(Args { listen, name, tls })
+    Ok(Args {
+        listen,
+        name,
+        tls,
+        tls_version,
+        ciphers,
+    })
 }
 
 /// What the TLS handshake told us about the client.
@@ -64,13 +82,21 @@ fn parse_args() -> Result<Args> {
 struct Peer {
     cert_der: Option<Vec<u8>>,
     sni: Option<String>,
+    /// `TLSv1_2`, `TLSv1_3`.
+    tls_version: Option<String>,
+    cipher_suite: Option<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = parse_args()?;
     let acceptor = match &args.tls {
-        Some((cert, key)) => Some(TlsAcceptor::from(Arc::new(server_config(cert, key)?))),
+        Some((cert, key)) => Some(TlsAcceptor::from(Arc::new(server_config(
+            cert,
+            key,
+            args.tls_version.as_deref(),
+            &args.ciphers,
+        )?))),
         None => None,
     };
     let listener = TcpListener::bind(args.listen).await?;
@@ -92,6 +118,10 @@ async fn main() -> Result<()> {
                                 .and_then(|c| c.first())
                                 .map(|c| c.to_vec()),
                             sni: conn.server_name().map(str::to_string),
+                            tls_version: conn.protocol_version().map(|v| format!("{v:?}")),
+                            cipher_suite: conn
+                                .negotiated_cipher_suite()
+                                .map(|s| format!("{:?}", s.suite())),
                         };
                         serve(TokioIo::new(tls), peer, name).await
                     }
@@ -149,6 +179,8 @@ async fn echo(req: Request<Incoming>, peer: &Peer, name: &str) -> Result<Respons
         "client_cert_sha256": peer.cert_der.as_deref().map(|d| hex::encode(Sha256::digest(d))),
         "client_subject": subject,
         "sni": peer.sni,
+        "tls_version": peer.tls_version,
+        "cipher_suite": peer.cipher_suite,
         "method": method,
         "host": host,
         "path": path,
@@ -161,15 +193,35 @@ async fn echo(req: Request<Incoming>, peer: &Peer, name: &str) -> Result<Respons
         .body(Full::new(Bytes::from(reply.to_string())))?)
 }
 
-fn server_config(cert: &str, key: &str) -> Result<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+fn server_config(
+    cert: &str,
+    key: &str,
+    tls_version: Option<&str>,
+    ciphers: &[String],
+) -> Result<ServerConfig> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !ciphers.is_empty() {
+        provider
+            .cipher_suites
+            .retain(|s| ciphers.iter().any(|c| format!("{:?}", s.suite()) == *c));
+        if provider.cipher_suites.len() != ciphers.len() {
+            bail!("--cipher: unknown suite among {ciphers:?}");
+        }
+    }
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls_version {
+        None => rustls::DEFAULT_VERSIONS,
+        Some("1.2") => &[&rustls::version::TLS12],
+        Some("1.3") => &[&rustls::version::TLS13],
+        Some(other) => bail!("--tls-version {other}: expected 1.2 or 1.3"),
+    };
+    let provider = Arc::new(provider);
     let certs = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("reading {cert}"))?
         .collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {key}"))?;
     let verifier = AcceptAnyClientCert(provider.signature_verification_algorithms);
     Ok(ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_single_cert(certs, key)?)
 }

@@ -100,7 +100,9 @@ fn assert_same_api(oas: &ApiSpec, classic: &ApiSpec) {
         upstream_certificates_disabled,
         server_certificates,
         pinned_public_keys,
+        pins,
         certificate_pinning_disabled,
+        pinned_upstream,
         upstream_transport,
     } = classic;
     let at = &classic.api_id;
@@ -129,6 +131,8 @@ fn assert_same_api(oas: &ApiSpec, classic: &ApiSpec) {
     );
     assert_eq!(&oas.server_certificates, server_certificates, "{at}");
     assert_eq!(&oas.pinned_public_keys, pinned_public_keys, "{at}");
+    assert_eq!(&oas.pins, pins, "{at}");
+    assert_eq!(&oas.pinned_upstream, pinned_upstream, "{at}");
     assert_eq!(
         &oas.certificate_pinning_disabled, certificate_pinning_disabled,
         "{at}"
@@ -1080,4 +1084,42 @@ impl SchemaTable<'_> {
         }
         None
     }
+}
+
+/// SPEC §6b in the OAS form: `upstream.certificatePinning` pins the target as the Classic
+/// `pinned_public_keys` does, `enabled: false` is `certificate_pinning_disabled`, and a key
+/// that is no public key is refused under its OAS path.
+#[test]
+fn oas_pins_pin_the_target_as_classic_ones_do() {
+    let tyk = "/x-tyk-api-gateway";
+    let api = &compiled(&[&fixture(UPSTREAM)]).apis[0];
+    assert_eq!(
+        api.pinned_upstream.as_ref().map(|p| p.host()),
+        Some("host1.target"),
+        "the fixture's `*` pin matches its target"
+    );
+    assert_eq!(api.pins.public_keys().count(), 3);
+    let disabled = edited(
+        UPSTREAM,
+        &[(
+            &format!("{tyk}/upstream/certificatePinning/enabled"),
+            Some(json!(false)),
+        )],
+    );
+    let api = &compiled(&[&disabled]).apis[0];
+    assert!(api.certificate_pinning_disabled);
+    assert_eq!(api.pinned_upstream, None);
+    let path_key = edited(
+        UPSTREAM,
+        &[(
+            &format!("{tyk}/upstream/certificatePinning/domainToPublicKeysMapping/0"),
+            Some(json!({"domain": "127.0.0.1", "publicKeys": ["certs/pin.pub"]})),
+        )],
+    );
+    let error = refused(&[&path_key]);
+    assert_eq!(
+        error.path,
+        "apis[0].x-tyk-api-gateway.upstream.certificatePinning.domainToPublicKeysMapping[0]"
+    );
+    assert!(error.reason().contains("mtls-gate-shim render"), "{error}");
 }
