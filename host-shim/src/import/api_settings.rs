@@ -8,8 +8,10 @@ use super::report::{Kind, Report};
 use mtls_gate_core::config::oas;
 use serde_json::Value;
 
-const UPSTREAM_TLS: &str = "upstream TLS settings are not applied yet: render's clusters use \
-    Envoy's defaults and verify https upstreams against --upstream-ca";
+const UPSTREAM_TLS: &str = "rendered into the API's upstream clusters";
+
+/// Tyk's upstream common-name check, which `render` cannot render and refuses.
+const COMMON_NAME_CHECK: &str = "proxy.transport.ssl_force_common_name_check";
 
 /// Tyk's Classic auth methods besides certificates: any of them on, with `use_keyless` off,
 /// means Tyk wants a credential the gate never checks.
@@ -100,9 +102,9 @@ pub fn report_api(file: &str, view: &ClassicView, report: &mut Report) {
     }
     if view.is_set("pinned_public_keys") && !view.is_set("certificate_pinning_disabled") {
         report.push(
-            Kind::Kept,
+            Kind::Carried,
             at("pinned_public_keys"),
-            "upstream public-key pinning is not enforced yet",
+            "Envoy checks the upstream's key at the handshake (verify_certificate_spki)",
         );
     }
     for field in [
@@ -110,12 +112,18 @@ pub fn report_api(file: &str, view: &ClassicView, report: &mut Report) {
         "ssl_ciphers",
         "ssl_min_version",
         "ssl_max_version",
-        "ssl_force_common_name_check",
     ] {
         let field = format!("proxy.transport.{field}");
         if view.is_set(&field) {
-            report.push(Kind::Kept, at(&field), UPSTREAM_TLS);
+            report.push(Kind::Carried, at(&field), UPSTREAM_TLS);
         }
+    }
+    if view.is_set(COMMON_NAME_CHECK) {
+        report.push(
+            Kind::NotCarried,
+            at(COMMON_NAME_CHECK),
+            crate::render::upstream_tls::COMMON_NAME_CHECK,
+        );
     }
     if !view.is_set("use_keyless") && !view.uses_certificate_auth() {
         let on: Vec<&str> = OTHER_AUTH
@@ -178,8 +186,8 @@ mod tests {
             "proxy": {"transport": {"ssl_min_version": 771, "ssl_ciphers": []}}
         }));
         let starts = [
-            "apps/a.json: pinned_public_keys: kept in the gate, not applied yet (upstream public-key pinning",
-            "apps/a.json: proxy.transport.ssl_min_version: kept in the gate, not applied yet (upstream TLS",
+            "apps/a.json: pinned_public_keys: carried (Envoy checks the upstream's key",
+            "apps/a.json: proxy.transport.ssl_min_version: carried (rendered into the API's upstream clusters",
             "apps/a.json: use_keyless: not carried (Tyk authenticates this API's requests (enable_jwt)",
             "apps/a.json: listen_port: not carried (the gate serves every API",
             "apps/a.json: protocol: not carried (mtls-gate proxies HTTP only, not \"tls\")",
@@ -217,7 +225,7 @@ mod tests {
             "upstream": {"url": "https://up.test", "tlsTransport": {"minVersion": "1.2"}},
             "server": {"listenPath": {"value": "/"}, "authentication": {"enabled": true}}}}));
         let starts = [
-            "apps/a.json: x-tyk-api-gateway.upstream.tlsTransport.minVersion: kept",
+            "apps/a.json: x-tyk-api-gateway.upstream.tlsTransport.minVersion: carried",
             "apps/a.json: x-tyk-api-gateway.server.authentication.enabled: not carried (Tyk authenticates this API's requests (authentication is enabled)",
         ];
         assert_eq!(found.len(), starts.len(), "{found:#?}");
@@ -228,4 +236,24 @@ mod tests {
             );
         }
     }
+}
+
+/// Removes Tyk's upstream common-name check from `definition` (Classic or OAS), which
+/// `render` refuses ([`report_api`] reports it as not carried). Whether it was on.
+pub fn drop_common_name_check(definition: &mut Value) -> bool {
+    let removed = |parent: Option<&mut Value>, field: &str| {
+        parent
+            .and_then(Value::as_object_mut)
+            .and_then(|object| object.remove(field))
+            .is_some_and(|value| value == Value::Bool(true))
+    };
+    let classic = removed(
+        definition.pointer_mut("/proxy/transport"),
+        "ssl_force_common_name_check",
+    );
+    let oas = removed(
+        definition.pointer_mut(&format!("/{}/upstream/tlsTransport", oas::EXTENSION)),
+        "forceCommonNameCheck",
+    );
+    classic || oas
 }

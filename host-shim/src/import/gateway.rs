@@ -40,10 +40,7 @@ const SETTINGS: &[(&str, Fate)] = &[
         Fate::Kept(CONTROL_API),
     ),
     ("security.certificates.control_api", Fate::Kept(CONTROL_API)),
-    (
-        "security.pinned_public_keys",
-        Fate::Kept("upstream public-key pinning is not enforced yet"),
-    ),
+    ("security.pinned_public_keys", Fate::Carried),
     (
         "security.certificate_expiry_monitor",
         Fate::Kept("mtls-gate has no certificate expiry monitor yet"),
@@ -274,8 +271,8 @@ mod tests {
         let expected = [
             "tyk.conf: security.certificates.apis: carried",
             "tyk.conf: http_server_options.ssl_certificates: carried",
+            "tyk.conf: security.pinned_public_keys: carried",
             "tyk.conf: security.certificates.control_api: kept in the gate, not applied yet (the shim's admin API is guarded",
-            "tyk.conf: security.pinned_public_keys: kept in the gate, not applied yet (upstream public-key pinning",
             "tyk.conf: security.private_certificate_encoding_secret: not carried (a secret",
             "tyk.conf: http_server_options.min_version: not carried (render's TLS listener",
             "tyk.conf: proxy_ssl_min_version: not carried (mtls-gate does not apply",

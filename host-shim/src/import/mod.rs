@@ -112,7 +112,9 @@ pub fn import(options: &ImportOptions, report: &mut Report) -> Result<Imported, 
             }
         }
         sources.apis.push(app.file.clone());
-        definitions.push(app.definition.clone());
+        let mut definition = app.definition.clone();
+        api_settings::drop_common_name_check(&mut definition);
+        definitions.push(definition);
     }
     custom_domains(&conf, &conf_name, &with_domain, report);
     gate.insert("apis".to_owned(), Value::Array(definitions));
@@ -289,12 +291,12 @@ fn report_references(gate: &Value, sources: &Sources, report: &mut Report) -> bo
                     keys += 1;
                     if reference.role == Role::Upstream {
                         report.push(
-                            Kind::Warning,
+                            Kind::Note,
                             sources.locate(&reference.field),
                             "an upstream certificate with its private key, now inline in the \
-                             gate: render presents upstream only certificates from the store, \
-                             so upload it with its key (mtls-gate-shim certs add) and name it \
-                             here by its ID",
+                             gate: render writes the key to a 0600 secret file for Envoy and \
+                             keeps it out of the filter's config; protect the gate file like \
+                             the key, or upload it (mtls-gate-shim certs add) and name it by ID",
                         );
                     }
                 }
