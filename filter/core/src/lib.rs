@@ -52,9 +52,9 @@ pub mod shared_data;
 pub mod store_call;
 pub mod store_view;
 pub mod sync;
-pub mod tls_cipher;
 #[cfg(test)]
 mod test_support;
+pub mod tls_cipher;
 pub mod trust;
 pub mod upstream;
 pub mod xfcc;
