@@ -201,6 +201,16 @@ crash: ## crash safety, long form: 50 kill -9 trials per store backend (make tes
 bench: build envoy ## load figures (scripts/bench.sh)
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh
 
+# The churn soak of tests/e2e/tests/soak.rs, long form: mTLS load through Envoy while the admin
+# API creates, rotates and revokes every 100 ms; prints the figures and writes
+# target/soak/report.md. `make test` runs the same test for 40 s.
+.PHONY: soak
+SOAK_SECONDS ?= 600
+soak: sysdeps envoy wasm shim ## churn soak through real Envoy, long form: SOAK_SECONDS (default 600) of load and revocations
+	$(CARGO) build -p mtls-gate-tools --bin echo-upstream
+	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) MTLS_GATE_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  $(CARGO) test -p mtls-gate-e2e --test e2e soak:: -- --nocapture
+
 ## ---- run ----
 
 # Safe to repeat: refuses while a demo runs, keeps run/ (store, secrets, certificates,

@@ -22,6 +22,7 @@ mod live_tls;
 mod make_run;
 mod readme_recipes;
 mod security;
+mod soak;
 mod static_mtls;
 mod store_outage;
 mod tls_layer;

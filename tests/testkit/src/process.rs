@@ -1,5 +1,6 @@
 //! A child process owned by a test: its stdout and stderr go to a log file, it is stopped when
 //! the guard is dropped (also when the test panics), and its log is printed when the test fails.
+//! [`rss_kib`] reads any process's resident memory (the soak's flat-memory check).
 
 use anyhow::{Context, Result, bail};
 use std::fs::File;
@@ -124,6 +125,21 @@ impl Process {
     }
 }
 
+/// The resident set size of process `pid` in KiB: `VmRSS` of `/proc/<pid>/status` (Linux),
+/// what `ps` and `top` show as RSS.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_vm_rss_kib(&status).with_context(|| format!("no VmRSS line in {path}"))
+}
+
+/// `VmRSS:    123456 kB` → 123456.
+fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib = line.trim().strip_suffix("kB")?;
+    kib.trim().parse().ok()
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -163,6 +179,18 @@ mod tests {
             !Path::new(&format!("/proc/{pid}")).exists(),
             "child {pid} survived the guard's drop"
         );
+    }
+
+    #[test]
+    fn rss_is_read_from_proc_status() {
+        let own = rss_kib(std::process::id()).unwrap();
+        assert!(own > 0, "this test process has a resident set");
+        assert_eq!(
+            parse_vm_rss_kib("Name:\tenvoy\nVmRSS:\t  123456 kB\nThreads:\t9\n"),
+            Some(123_456)
+        );
+        assert_eq!(parse_vm_rss_kib("Name:\tzombie\n"), None);
+        assert!(rss_kib(u32::MAX).is_err(), "no such process");
     }
 
     #[test]

@@ -472,6 +472,12 @@ impl Shim {
     pub fn log(&self) -> String {
         self.process.as_ref().map(Process::log).unwrap_or_default()
     }
+
+    /// The process ID of the current run (for its RSS, [`crate::process::rss_kib`]); `None`
+    /// between a stop and a restart that failed.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Process::pid)
+    }
 }
 
 /// The main address, its scheme and the feed-only address, once the log has the listening line.
