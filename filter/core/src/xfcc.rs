@@ -7,6 +7,14 @@
 //!
 //! Format (Envoy docs): elements split by `,`, pairs by `;`, `key=value`, values optionally
 //! double-quoted; `Cert`/`Chain` are URL-encoded PEM. Separators inside quotes don't split.
+//!
+//! Envoy 1.40 writes `URI=` and `DNS=` values unquoted and unescaped (ENVOY-FACTS "XFCC"), so
+//! a client certificate whose SAN holds `,` splits Envoy's own element in two, the second
+//! carrying whatever `Hash=`/`Cert=` the SAN spelled. Envoy writes `Cert` and `Chain` before
+//! `Subject`, `URI` and `DNS`, so they stay in the first piece. The certificate and chain
+//! readers therefore look at every piece, last first, for the one whose certificate hashes
+//! to the connection's digest; reading only the last piece refused such a client's chain and
+//! lost its expiry (a listed, expired certificate passed).
 
 use crate::certificate::{CertificateFacts, parse_certificate};
 use crate::client_trust::PresentedChain;
@@ -15,7 +23,7 @@ use crate::pem::parse_blocks;
 use percent_encoding::percent_decode_str;
 
 /// Splits on `separator` outside double quotes.
-fn split_unquoted(text: &str, separator: char) -> impl Iterator<Item = &str> {
+fn split_unquoted(text: &str, separator: char) -> impl DoubleEndedIterator<Item = &str> {
     let mut pieces = Vec::new();
     let mut in_quotes = false;
     let mut escaped = false;
@@ -51,21 +59,30 @@ fn field_of<'a>(element: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// Facts of the certificate in the header's `Cert` field, only if it is the certificate
-/// with `expected` fingerprint (so a forged header can't lend a different expiry).
+/// Facts of the certificate in a `Cert` field of the header, only if it is the certificate
+/// with `expected` fingerprint (so a forged header can't lend a different expiry). Every
+/// element is looked at, last first (see the module doc: a SAN can split Envoy's element).
 pub fn verified_certificate(header: &str, expected: &Fingerprint) -> Option<CertificateFacts> {
-    let der = leaf_der(field(header, "Cert")?)?;
-    if Fingerprint::of_der(&der) != *expected {
-        return None;
-    }
+    let der = split_unquoted(header, ',')
+        .rev()
+        .filter_map(|element| leaf_der(field_of(element, "Cert")?))
+        .find(|der| Fingerprint::of_der(der) == *expected)?;
     parse_certificate(&der).ok()
 }
 
 /// The certificates the client presented: the `Chain` field (leaf first, as Envoy writes
 /// it), or the `Cert` field alone; only if its first certificate is the one with the
-/// `expected` fingerprint.
+/// `expected` fingerprint. Every element is looked at, last first (see the module doc).
+/// Whatever element it comes from, only the leaf is trusted to be the client's: the
+/// intermediates are what the client chose to send in any case.
 pub fn presented_chain(header: &str, expected: &Fingerprint) -> Option<PresentedChain> {
-    let element = split_unquoted(header, ',').last()?;
+    split_unquoted(header, ',')
+        .rev()
+        .find_map(|element| presented_in(element, expected))
+}
+
+/// [`presented_chain`] for one element.
+fn presented_in(element: &str, expected: &Fingerprint) -> Option<PresentedChain> {
     let from_field = |key: &str| -> Option<PresentedChain> {
         let pem = percent_decode_str(field_of(element, key)?)
             .decode_utf8()
@@ -181,6 +198,64 @@ mod native_tests {
         let facts = verified_certificate(&header, &fp).expect("matching certificate");
         assert_eq!(facts.fingerprint, fp);
         assert!(verified_certificate(&header, &Fingerprint::of_der(b"other")).is_none());
+    }
+
+    /// Envoy writes SANs unquoted: a client's `URI`/`DNS` SAN holding `,` splits Envoy's own
+    /// element, and the piece after the split may carry a forged `Hash`/`Cert`/`Chain`. The
+    /// real certificate and chain are still found (they come before the SANs), and a forged
+    /// one still counts for nothing.
+    #[test]
+    fn a_san_that_splits_envoys_element_hides_neither_certificate_nor_chain() {
+        let make = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.into()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            (Fingerprint::of_der(cert.der()), cert.pem())
+        };
+        let (fp, pem) = make("client.test");
+        let (other_fp, other_pem) = make("other.test");
+        let encode = |pem: &str| utf8_percent_encode(pem, NON_ALPHANUMERIC).to_string();
+        let forged = format!(
+            "Hash={other_fp};Cert=\"{}\";Chain=\"{}\"",
+            encode(&other_pem),
+            encode(&other_pem)
+        );
+        let header = format!(
+            "Hash={fp};Cert=\"{}\";Chain=\"{}\";Subject=\"CN=client\";URI=spiffe://x,{forged};DNS=a,b\"",
+            encode(&pem),
+            encode(&pem)
+        );
+        assert_eq!(
+            verified_certificate(&header, &fp).map(|f| f.fingerprint),
+            Some(fp)
+        );
+        let chain = presented_chain(&header, &fp).expect("Envoy's own chain");
+        assert_eq!(Fingerprint::of_der(&chain.leaf), fp);
+        assert!(chain.intermediates.is_empty());
+        // The forged piece is the other certificate's own: it is that one's, never `fp`'s.
+        assert_eq!(
+            verified_certificate(&header, &other_fp).map(|f| f.fingerprint),
+            Some(other_fp)
+        );
+        assert!(
+            !is_forwardable(&header, &fp),
+            "two elements never go upstream"
+        );
+        // Last first: of two elements for the same certificate, Envoy's (the last) wins.
+        let (_, third_pem) = make("third.test");
+        let client_first = format!(
+            "Hash={fp};Cert=\"{}\";Chain=\"{}\",{}",
+            encode(&pem),
+            encode(&format!("{pem}{third_pem}")),
+            envoy_style_header(&pem, &fp.to_hex())
+        );
+        let chain = presented_chain(&client_first, &fp).expect("a chain");
+        assert!(
+            chain.intermediates.is_empty(),
+            "Envoy's element, not the client's"
+        );
     }
 
     /// Audit hardening: XFCC goes upstream only as Envoy's one element for this connection.

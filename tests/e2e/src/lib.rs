@@ -6,6 +6,8 @@
 //! - [`upstream`]: launches the `echo-upstream` tool and parses what it saw.
 //! - [`admin`]: the shim's typed admin client for a running testkit shim.
 //! - [`client`]: an HTTPS client (real curl) with client certs and SNI independent of Host.
+//! - [`raw_http`]: hand-written HTTP/1.1 (over `openssl s_client`) and HTTP/2 (h2c) requests
+//!   that curl would normalise, for hostile-input tests.
 //! - [`demo`]: `make run` (scripts/run.sh) itself, started in a temporary directory.
 //!
 //! The test PKI, the shim launcher, processes, ports and paths come from
@@ -26,6 +28,7 @@ pub mod client;
 pub mod demo;
 pub mod envoy;
 pub mod envoy_config;
+pub mod raw_http;
 pub mod upstream;
 
 pub use admin::{Admin, ShimAdmin};

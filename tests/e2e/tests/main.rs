@@ -15,6 +15,7 @@ mod certificate_auth;
 mod dashboard;
 mod envoy_smoke;
 mod fingerprint_forms;
+mod hostile_input;
 mod import;
 mod infra;
 mod live_config;

@@ -11,6 +11,8 @@
 //! - [`wait`]: readiness by polling with a deadline (never a fixed sleep).
 //! - [`admin_http`]: a tiny plain-HTTP/1.1 client for loopback endpoints (Envoy's admin).
 //! - [`redis`]: a real `redis-server` on a free port with its own data directory.
+//! - [`weird_certs`]: client certificates no sane CA issues (huge, malformed and duplicated
+//!   extensions, odd serials, control bytes in names, long chains), for hostile-input tests.
 //! - [`shim`]: the one launcher of the real `mtls-gate-shim` binary (a builder: store, secrets,
 //!   arguments; graceful stop, kill, restart; a failed start is its exit status and log).
 //!
@@ -28,6 +30,7 @@ pub mod process;
 pub mod redis;
 pub mod shim;
 pub mod wait;
+pub mod weird_certs;
 
 pub use pki::{CertFiles, ClientMint, TestCert, TestPki};
 pub use ports::free_port;
