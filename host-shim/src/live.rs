@@ -31,7 +31,7 @@
 
 use crate::api::AppState;
 use crate::render::record::{self, GateRecord, RenderRecord};
-use crate::render::{self, RenderError, RenderOptions, plan};
+use crate::render::{self, RenderError, RenderOptions, files, plan};
 use crate::store::{Store, StoreError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -338,23 +338,42 @@ impl Live {
         self.release(version);
     }
 
-    /// Renders the store now, keeping `retained` clusters besides what it needs.
+    /// Renders the store now, keeping `retained` clusters besides what it needs. Under the
+    /// out directory's lock, and only if the records are still those `options` came from: a
+    /// `render` run by hand in the meantime recorded a newer gate, which the next cycle takes.
     async fn render(
         &mut self,
         options: &Arc<RenderOptions>,
         retained: Vec<plan::CertificateCluster>,
     ) -> Attempt {
         let out = options.out_dir.clone();
+        let planned_from = self.done.clone();
         let result = {
             let options = Arc::clone(options);
             let store = Arc::clone(&self.state.store);
             tokio::task::spawn_blocking(move || {
-                render::render_dir_retaining(&options, &store, &retained)
+                let _lock =
+                    files::lock_out_dir(&options.out_dir).map_err(|source| RenderError::Io {
+                        path: options.out_dir.clone(),
+                        source,
+                    })?;
+                let now = read_stamp(&store).map_err(RenderError::Store)?;
+                let same = planned_from
+                    .as_ref()
+                    .is_some_and(|p| p.gate == now.gate && p.render == now.render);
+                if !same {
+                    return Ok(None);
+                }
+                render::render_dir_retaining(&options, &store, &retained).map(Some)
             })
             .await
         };
         let rendered = match result {
-            Ok(Ok(rendered)) => rendered,
+            Ok(Ok(Some(rendered))) => rendered,
+            Ok(Ok(None)) => {
+                tracing::debug!(out = %out.display(), "live render: the records changed meanwhile; rendering the new ones next");
+                return Attempt::Failed;
+            }
             Ok(Err(error)) => {
                 tracing::error!(out = %out.display(), %error, "live render failed; Envoy keeps its files, retried on the next change");
                 return Attempt::Failed;

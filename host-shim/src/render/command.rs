@@ -85,9 +85,16 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
         out_dir: absolute_dir(&options.out_dir)?,
         ..options
     };
+    // Under the directory's lock, render and record together: a shim following this
+    // directory renders only while it holds the lock, and only the gate recorded then.
+    let lock = super::files::lock_out_dir(&options.out_dir).map_err(|source| RenderError::Io {
+        path: options.out_dir.clone(),
+        source,
+    })?;
     let rendered = render_dir(&options, &store)?;
     // The shim re-renders from this whenever the store changes (SPEC §8, `crate::live`).
     super::record::save(&store, &options, &args.gate).map_err(store_error)?;
+    drop(lock);
     for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
     }

@@ -16,6 +16,28 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     set_mode(dir, 0o700)
 }
 
+/// Holds the out directory's render lock until dropped (the OS releases it with the file,
+/// also when the process dies).
+pub struct OutDirLock(#[allow(dead_code)] File);
+
+/// Takes the exclusive lock on `out` (`out/.render.lock`), waiting for another render (a
+/// `render` run by hand, the shim's live render) to finish: two renders writing one
+/// directory at once would each remove the other's new secret files as stale.
+pub fn lock_out_dir(out: &Path) -> io::Result<OutDirLock> {
+    private_dir(out)?;
+    let path = out.join(".render.lock");
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path)?;
+    file.lock()?;
+    Ok(OutDirLock(file))
+}
+
 /// Replaces `path` with `contents` atomically, mode `0600`. Returns false (and writes
 /// nothing) when the file already holds exactly `contents`, so an unchanged re-render does
 /// not make Envoy reload.
