@@ -163,6 +163,26 @@ pub fn report_api(file: &str, view: &ClassicView, report: &mut Report) {
     }
 }
 
+/// Removes Tyk's upstream common-name check from `definition` (Classic or OAS), which
+/// `render` refuses ([`report_api`] reports it as not carried). Whether it was on.
+pub fn drop_common_name_check(definition: &mut Value) -> bool {
+    let removed = |parent: Option<&mut Value>, field: &str| {
+        parent
+            .and_then(Value::as_object_mut)
+            .and_then(|object| object.remove(field))
+            .is_some_and(|value| value == Value::Bool(true))
+    };
+    let classic = removed(
+        definition.pointer_mut("/proxy/transport"),
+        "ssl_force_common_name_check",
+    );
+    let oas = removed(
+        definition.pointer_mut(&format!("/{}/upstream/tlsTransport", oas::EXTENSION)),
+        "forceCommonNameCheck",
+    );
+    classic || oas
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,24 +256,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Removes Tyk's upstream common-name check from `definition` (Classic or OAS), which
-/// `render` refuses ([`report_api`] reports it as not carried). Whether it was on.
-pub fn drop_common_name_check(definition: &mut Value) -> bool {
-    let removed = |parent: Option<&mut Value>, field: &str| {
-        parent
-            .and_then(Value::as_object_mut)
-            .and_then(|object| object.remove(field))
-            .is_some_and(|value| value == Value::Bool(true))
-    };
-    let classic = removed(
-        definition.pointer_mut("/proxy/transport"),
-        "ssl_force_common_name_check",
-    );
-    let oas = removed(
-        definition.pointer_mut(&format!("/{}/upstream/tlsTransport", oas::EXTENSION)),
-        "forceCommonNameCheck",
-    );
-    classic || oas
 }
