@@ -143,6 +143,61 @@ deny: $(CARGO_DENY_STAMP) ## cargo deny: licenses, bans, sources; advisories whe
 	$(CARGO_DENY) --locked "$${offline[@]}" check --show-stats --hide-inclusion-graph "$${checks[@]}"; \
 	if [[ -n "$$skipped" ]]; then echo "make deny: advisories SKIPPED (not failed): $$skipped"; fi
 
+# Coverage-guided fuzzing (fuzz/: its own workspace, never built by `make test`, which
+# replays the committed inputs instead: tests/fuzz_regressions.rs in filter/core and
+# host-shim). Each target runs FUZZ_SECONDS from fuzz/seeds/<target>/ (committed) plus
+# fuzz/corpus/<target>/ (what earlier runs found; ignored by git), with fuzz/dict/<target>.dict
+# when there is one. A crash input lands in fuzz/artifacts/<target>/; once the parser is fixed
+# it is kept in fuzz/regressions/<target>/. libFuzzer needs a nightly rustc.
+# FUZZ_TARGETS="pem upload" runs only those.
+.PHONY: fuzz
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ_STAMP := $(TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(sort $(basename $(notdir $(wildcard $(CURDIR)/fuzz/fuzz_targets/*.rs))))
+# Its own target dir: instrumented builds never mix with the main one (nor CARGO_TARGET_DIR).
+FUZZ_TARGET_DIR := $(CURDIR)/fuzz/target
+FUZZ_CARGO := PATH="$(TOOLS)/bin:$$PATH" cargo +nightly fuzz
+FUZZ_ARGS := --fuzz-dir $(CURDIR)/fuzz --target-dir $(FUZZ_TARGET_DIR)
+FUZZ_REPORT := $(FUZZ_TARGET_DIR)/fuzz-report.txt
+
+$(CARGO_FUZZ_STAMP):
+	$(TOOL_INSTALL_ENV) $(CARGO) install $(TOOL_INSTALL_FLAGS) cargo-fuzz --version $(CARGO_FUZZ_VERSION) \
+	  || { echo "note: the --locked install failed (above); retrying with a fresh resolution"; \
+	       $(TOOL_INSTALL_ENV) $(CARGO) install $(filter-out --locked,$(TOOL_INSTALL_FLAGS)) cargo-fuzz --version $(CARGO_FUZZ_VERSION); }
+	touch $@
+
+# All targets are built first, so a build error shows at once and build time is not fuzz time.
+# A crash does not stop the run: every target runs, the table says which crashed, and make
+# fails at the end. Executions are libFuzzer's final stat::number_of_executed_units (else its
+# last `#N` line); -timeout makes an input slower than 10 s a crash rather than a stall.
+fuzz: $(CARGO_FUZZ_STAMP) ## coverage-guided fuzzing: every fuzz/ target for FUZZ_SECONDS (default 60) each; executions per target
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	$(FUZZ_CARGO) build $(FUZZ_ARGS)
+	@mkdir -p $(FUZZ_TARGET_DIR)/logs; crashed=0; \
+	rows=("$$(printf '%-14s %14s %8s %8s  %s' target executions cov corpus result)"); \
+	for target in $(FUZZ_TARGETS); do \
+	  log=$(FUZZ_TARGET_DIR)/logs/$$target.log; dict=(); \
+	  if [[ -f $(CURDIR)/fuzz/dict/$$target.dict ]]; then dict=(-dict=$(CURDIR)/fuzz/dict/$$target.dict); fi; \
+	  mkdir -p $(CURDIR)/fuzz/corpus/$$target; \
+	  echo "make fuzz: $$target for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  status=0; \
+	  $(FUZZ_CARGO) run $(FUZZ_ARGS) $$target $(CURDIR)/fuzz/corpus/$$target $(CURDIR)/fuzz/seeds/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 "$${dict[@]}" >$$log 2>&1 || status=$$?; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' $$log | tail -n 1); \
+	  last=$$(grep -E '^#[0-9]+' $$log | tail -n 1 || true); \
+	  [[ -n "$$execs" ]] || execs=$$(sed -E 's/^#([0-9]+).*/\1/' <<<"$$last"); \
+	  cov=$$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$$last"); \
+	  corpus=$$(sed -nE 's/.* corp: ([0-9]+).*/\1/p' <<<"$$last"); \
+	  if (( status == 0 )); then result=ok; \
+	  else crashed=$$((crashed + 1)); \
+	    artifact=$$(sed -n 's/.*Test unit written to \(.*\)/\1/p' $$log | tail -n 1); \
+	    result="CRASH (exit $$status) $${artifact:-see $$log}"; fi; \
+	  rows+=("$$(printf '%-14s %14s %8s %8s  %s' $$target "$${execs:-?}" "$${cov:-?}" "$${corpus:-?}" "$$result")"); \
+	done; \
+	{ echo "make fuzz: $(FUZZ_SECONDS) s per target, $$(date -u +%Y-%m-%dT%H:%MZ)"; printf '%s\n' "$${rows[@]}"; } | tee $(FUZZ_REPORT); \
+	if (( crashed > 0 )); then echo "make fuzz: $$crashed target(s) crashed; fix the parser, then keep the input in fuzz/regressions/<target>/"; exit 1; fi
+
 ## ---- tests ----
 
 # Cheap checks first, so a formatting slip fails in seconds, not after the e2e build.
