@@ -125,13 +125,13 @@ def main():
     public_key = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(spki_der).decode() + "\n-----END PUBLIC KEY-----\n"
 
     # pem: framing and bundles.
-    write("pem", "ok-ec-chain.pem", ec_chain)
+    write("pem", "ok-ec-chain.pem.txt", ec_chain)
     write("pem", "ok-pss-root.crt", pem("pss-root.crt"))
-    write("pem", "ok-crlf.pem", leaf.replace("\n", "\r\n"))
-    write("pem", "ok-one-line.pem", leaf.replace("\n", " "))
-    write("pem", "ok-public-key.pem", public_key)
-    write("pem", "bad-mismatched-end.pem", leaf.replace("END CERTIFICATE", "END PUBLIC KEY"))
-    write("pem", "bad-no-end.pem", leaf.split("-----END")[0])
+    write("pem", "ok-crlf.pem.txt", leaf.replace("\n", "\r\n"))
+    write("pem", "ok-one-line.pem.txt", leaf.replace("\n", " "))
+    write("pem", "ok-public-key.pem.txt", public_key)
+    write("pem", "bad-mismatched-end.pem.txt", leaf.replace("END CERTIFICATE", "END PUBLIC KEY"))
+    write("pem", "bad-no-end.pem.txt", leaf.split("-----END")[0])
 
     # certificate: DER.
     for name in ["ec-root", "ec-intermediate", "ec-leaf", "ed25519-leaf", "pss-sha256-leaf"]:
@@ -251,11 +251,11 @@ def main():
     write("lookup_answer", "bad-truncated.json", json.dumps({"key": "k", "session": grant})[:-10])
 
     # upload: what POST /tyk/certs receives.
-    write("upload", "ok-ec-chain.pem", ec_chain)
+    write("upload", "ok-ec-chain.pem.txt", ec_chain)
     write("upload", "ok-ed25519-leaf.crt", leaf)
-    write("upload", "ok-public-key.pem", public_key)
+    write("upload", "ok-public-key.pem.txt", public_key)
     write("upload", "bad-der.der", der("ec-leaf.crt"))
-    write("upload", "bad-csr.pem", "-----BEGIN CERTIFICATE REQUEST-----\nYWJj\n-----END CERTIFICATE REQUEST-----\n")
+    write("upload", "bad-csr.pem.txt", "-----BEGIN CERTIFICATE REQUEST-----\nYWJj\n-----END CERTIFICATE REQUEST-----\n")
     write("upload", "bad-not-pem.txt", "hello")
 
     # private_key: no private key is ever committed, so the seeds are what surrounds one: the
