@@ -604,10 +604,14 @@ fn link_problems(markdown: &str, root: &Path) -> Vec<String> {
                 Some("not a file of the repo".to_owned())
             } else {
                 let file = target.split(['#', '?']).next().unwrap_or_default();
-                match root.join(file).canonicalize() {
-                    Ok(path) if path.starts_with(&root) => None,
-                    Ok(_) => Some("outside the repo".to_owned()),
-                    Err(_) => Some("no such file in the repo".to_owned()),
+                if escapes(file) {
+                    Some("outside the repo".to_owned())
+                } else {
+                    match root.join(file).canonicalize() {
+                        Ok(path) if path.starts_with(&root) => None,
+                        Ok(_) => Some("outside the repo".to_owned()),
+                        Err(_) => Some("no such file in the repo".to_owned()),
+                    }
                 }
             };
             if let Some(problem) = problem {
@@ -616,6 +620,23 @@ fn link_problems(markdown: &str, root: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Whether a relative link climbs above the README's folder by its own spelling, whether or not
+/// the place it names exists (on a clean clone `../../x` may name nothing at all).
+fn escapes(file: &str) -> bool {
+    let mut depth = 0_i32;
+    for part in file.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    file.starts_with('/')
 }
 
 /// HTML comments other than recipe markers, placeholder words, an unclosed code block.
