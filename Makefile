@@ -220,6 +220,7 @@ test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e
 	$(MAKE) test-wasm
 	$(MAKE) test-harness
 	$(MAKE) test-e2e
+	$(MAKE) test-console
 	$(MAKE) log-audit
 
 # Every process a test started (shims, Envoys, upstreams, Redis) had its log searched for
@@ -252,6 +253,24 @@ test-e2e: sysdeps envoy wasm ## real Envoy + the filter + the shim + echo upstre
 	$(CARGO) build -p mtls-gate-shim -p mtls-gate-tools --bin mtls-gate-shim --bin echo-upstream
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(TEST_SHIM_BIN) \
 	  $(CARGO) test -p mtls-gate-e2e --lib --test e2e
+
+# The certificate console (serve --console) in a real browser: Debian's Chromium driven by
+# playwright-core (pinned in tests/console/package-lock.json; no browser download), against
+# the debug shim. Screenshots of each page: $(TARGET_DIR)/console-screenshots/.
+.PHONY: test-console
+CHROMIUM ?= /usr/bin/chromium
+test-console: sysdeps ## the certificate console in Chromium (tests/console), screenshots in target/console-screenshots
+	@missing=(); \
+	command -v $(CHROMIUM) >/dev/null || missing+=(chromium); \
+	command -v npm >/dev/null || missing+=(npm); \
+	if (( $${#missing[@]} )); then \
+	  echo "installing with apt: $${missing[*]}"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}" >/dev/null; \
+	fi
+	npm ci --prefix tests/console --no-audit --no-fund --loglevel=error >/dev/null
+	$(CARGO) build -p mtls-gate-shim
+	CHROMIUM_BIN=$(CHROMIUM) MTLS_GATE_SHIM_BIN=$(TEST_SHIM_BIN) CONSOLE_ARTIFACTS_DIR=$(TARGET_DIR)/console-screenshots \
+	  node --test --test-concurrency=1 --test-reporter=spec tests/console/console.test.mjs
 
 crash: ## crash safety, long form: 50 kill -9 trials per store backend (make test runs 5)
 	MTLS_GATE_CRASH_TRIALS=50 $(CARGO) test -p mtls-gate-shim --test shim crash_safety -- --nocapture

@@ -16,8 +16,10 @@
 //! - [`render`]: the Envoy config for a gate (`mtls-gate-shim render`).
 //! - [`import`]: a gate from a Tyk installation (`mtls-gate-shim import`).
 //! - [`client`]: a typed client of a running shim's admin API.
+//! - [`console`]: the browser console at `/console` (`serve --console`).
 //! - [`control_tls`]: the admin API over TLS and mutual TLS (`serve --tls-cert`,
 //!   `--control-api-certs`).
+//! - [`expiry`]: `serve` watches the gate's certificates for expiry (SPEC §10).
 //! - [`live`]: `serve` re-renders Envoy's config when the store changes (SPEC §8 "Live").
 //! - [`cli`], [`serve`]: the binary.
 
@@ -26,8 +28,10 @@ pub mod audit;
 pub mod certificates;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod control_tls;
 pub mod dashboard;
+pub mod expiry;
 pub mod import;
 pub mod live;
 pub mod metrics;

@@ -229,8 +229,13 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
         tracing::info!(path = %path.display(), "audit trail: one line per admin write");
         state = state.with_audit_log(log);
     }
+    if args.console {
+        tracing::info!(path = crate::console::PATH, "certificate console on");
+        state = state.with_console();
+    }
     let state = Arc::new(state);
     crate::live::spawn(&state, args.gate.as_deref())?; // SPEC §8: Envoy follows the store
+    crate::expiry::spawn(&state); // SPEC §10: after the gate is recorded
     let stop = stop_signal(shutdown_signal());
     let feed = match feed_listener {
         Some(listener) => {

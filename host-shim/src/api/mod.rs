@@ -16,6 +16,7 @@ mod certs;
 pub mod dashboard;
 pub mod error;
 mod feed;
+mod gate_certificates;
 mod health;
 mod keys;
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub org_keys: Option<Arc<OrgKeys>>,
     /// The audit trail (`serve --audit-log`); `None`: no trail.
     pub audit: Option<Arc<crate::audit::AuditLog>>,
+    /// Serve the browser console at `/console` (`serve --console`).
+    pub console: bool,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             key_rules: KeyRules::default(),
             org_keys: None,
             audit: None,
+            console: false,
         })
     }
 
@@ -91,6 +95,12 @@ impl AppState {
     /// Records every admin write in this trail.
     pub fn with_audit_log(mut self, log: crate::audit::AuditLog) -> Self {
         self.audit = Some(Arc::new(log));
+        self
+    }
+
+    /// Serves the browser console at `/console` ([`crate::console`]).
+    pub fn with_console(mut self) -> Self {
+        self.console = true;
         self
     }
 
@@ -140,6 +150,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(keys::update)
                 .delete(keys::delete),
         )
+        // SPEC §10: the gate's certificates and their expiry (admin secret, checked inside).
+        .route("/gate/certificates", get(gate_certificates::list))
         .method_not_allowed_fallback(method_not_supported);
 
     let open = Router::new()
@@ -147,8 +159,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .method_not_allowed_fallback(method_not_supported);
 
+    // Off unless `serve --console`: without it `/console` is the fallback's 404.
+    let console = if state.console {
+        crate::console::routes()
+    } else {
+        Router::new()
+    };
     let routes = Router::new()
         .merge(admin)
+        .merge(console)
         .merge(dashboard::routes())
         .merge(feed_routes(&state))
         .merge(open)

@@ -194,6 +194,11 @@ pub struct ServeArgs {
     /// key material.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Serve the certificate console (a browser page for certificates, keys and the expiry
+    /// timeline) at /console. Sign-in is the admin secret or a --org-keys key, kept in the
+    /// tab's session storage. Off by default: /console answers 404.
+    #[arg(long)]
+    pub console: bool,
 }
 
 /// How client subcommands reach the shim.

@@ -200,6 +200,11 @@ pub fn prepare_gate(
     let with_keys = GateConfig::from_json_with_env(value.to_string().as_bytes(), &env)
         .map_err(RenderError::Gate)?;
     resolve::strip_private_keys(&mut value);
+    // The shim's web hooks (SPEC §10, `crate::expiry`) are not the filter's, and their URLs
+    // and headers often carry tokens: the filter's config is visible in `/config_dump`.
+    if let Some(gate) = value.as_object_mut() {
+        gate.remove("event_handlers");
+    }
     let filter_json = value.to_string();
     let config =
         GateConfig::from_json_with_env(filter_json.as_bytes(), &env).map_err(RenderError::Gate)?;

@@ -14,6 +14,7 @@ mod client;
 mod control_api_mtls;
 mod crash_safety;
 mod dashboard;
+mod expiry;
 mod feed;
 mod keys;
 mod keys_custom;

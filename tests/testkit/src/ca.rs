@@ -91,6 +91,15 @@ impl TestCa {
         self.issue(params)
     }
 
+    /// A leaf valid until `not_after` (in the past for an expired one), from a day before
+    /// that or an hour ago, whichever is earlier: expiry monitoring's 90/15/5-day cases.
+    pub fn leaf_until(&self, cn: &str, not_after: OffsetDateTime) -> Leaf {
+        let mut params = leaf_params(cn);
+        params.not_before = params.not_before.min(not_after - Duration::days(1));
+        params.not_after = not_after;
+        self.issue(params)
+    }
+
     fn issue(&self, params: CertificateParams) -> Leaf {
         let key = KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
         let cert = params

@@ -23,6 +23,9 @@ const GATE: &[&str] = &[
     "store",
     "forward_client_cert",
     "http_server_options",
+    // Tyk's API-definition shape, at the top: the shim's certificate expiry web hooks
+    // (SPEC §10); the filter does not read it.
+    "event_handlers",
 ];
 
 /// Tyk's `security` (gateway config), all of which the gate accepts.
@@ -390,7 +393,9 @@ mod tests {
     #[test]
     fn tyk_fields_the_gate_ignores_are_not_reported() {
         let found = paths(
-            r#"{"org_id": "o", "apis": [{"api_id": "a", "name": "n", "version_data": {},
+            r#"{"org_id": "o", "event_handlers": {"events": {}},
+                "security": {"certificate_expiry_monitor": {"warning_threshold_days": 7}},
+                "apis": [{"api_id": "a", "name": "n", "version_data": {},
                 "enable_jwt": false, "CORS": {}, "proxy": {"strip_listen_path": true,
                 "transport": {}}, "auth": {"auth_header_name": "x"}}]}"#,
         );
