@@ -321,7 +321,7 @@ fn the_report_names_each_setting_left_out_by_file_and_path() {
         format!("{conf}: security.control_api_use_mutual_tls: kept in the gate, not applied yet ("),
         format!("{conf}: security.certificates.control_api: kept in the gate, not applied yet ("),
         format!("{conf}: security.pinned_public_keys: carried"),
-        format!("{conf}: security.certificate_expiry_monitor: kept in the gate, not applied yet ("),
+        format!("{conf}: security.certificate_expiry_monitor: carried"),
         format!("{}: pinned_public_keys: carried (", app("partners.json")),
         format!(
             "{}: proxy.transport.ssl_min_version: carried (",

@@ -41,10 +41,7 @@ const SETTINGS: &[(&str, Fate)] = &[
     ),
     ("security.certificates.control_api", Fate::Kept(CONTROL_API)),
     ("security.pinned_public_keys", Fate::Carried),
-    (
-        "security.certificate_expiry_monitor",
-        Fate::Kept("mtls-gate has no certificate expiry monitor yet"),
-    ),
+    ("security.certificate_expiry_monitor", Fate::Carried),
     (
         "security.private_certificate_encoding_secret",
         Fate::NotCarried(
