@@ -104,6 +104,14 @@ wasm: toolchain ## the filter: target/wasm32-wasip1/release/mtls_gate_filter.was
 shim: ## the host-shim: target/release/mtls-gate-shim
 	$(CARGO) build -p mtls-gate-shim --release
 
+# The same core as a native Envoy dynamic module (native/); the e2e launcher and the bench
+# run it in place of the wasm filter when MTLS_GATE_NATIVE_MODULE names this file.
+NATIVE_MODULE := $(TARGET_DIR)/native/libmtls_gate_native.so
+.PHONY: native
+native: ## the core as an Envoy dynamic module: target/native/libmtls_gate_native.so (profile native)
+	$(CARGO) build -p mtls-gate-native --profile native
+	@echo "$(NATIVE_MODULE)"
+
 build: toolchain wasm shim ## toolchain + wasm + shim
 
 ## ---- checks ----
@@ -251,6 +259,7 @@ test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host (tests/harn
 # (target/debug), so it is built first, like the .wasm and the shim.
 test-e2e: sysdeps envoy wasm ## real Envoy + the filter + the shim + echo upstreams (tests/e2e), and the launchers' unit tests
 	$(CARGO) build -p mtls-gate-shim -p mtls-gate-tools --bin mtls-gate-shim --bin echo-upstream
+	$(CARGO) build -p mtls-gate-native
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(TEST_SHIM_BIN) \
 	  $(CARGO) test -p mtls-gate-e2e --lib --test e2e
 

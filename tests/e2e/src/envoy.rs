@@ -75,7 +75,11 @@ impl Envoy {
             .args(["--log-level", &env_or("ENVOY_LOG_LEVEL", "warning")])
             .args([
                 "--component-log-level",
-                &format!("wasm:{}", env_or("ENVOY_WASM_LOG_LEVEL", "info")),
+                // `dynamic_modules`: the native module's lines (MTLS_GATE_NATIVE_MODULE).
+                &format!(
+                    "wasm:{0},dynamic_modules:{0}",
+                    env_or("ENVOY_WASM_LOG_LEVEL", "info")
+                ),
             ]);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn("envoy", cmd, &dir.path().join("envoy.log"))?;

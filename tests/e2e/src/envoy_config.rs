@@ -125,6 +125,9 @@ pub struct EnvoyConfig {
     /// Environment variables set for the Envoy process (for example what a VM's
     /// `environment_variables.host_env_keys` names).
     pub env: Vec<(String, String)>,
+    /// The native module (`libmtls_gate_native.so`) in place of the wasm filter; `None`:
+    /// [`NATIVE_MODULE_ENV`] decides. Not applied to a finished [`EnvoyConfig::bootstrap`].
+    pub native_module: Option<PathBuf>,
 }
 
 /// The HCM settings that normalise the path before any filter (http-connection-manager.yaml.tmpl).
@@ -152,6 +155,7 @@ impl EnvoyConfig {
             path_normalisation: true,
             forward_client_cert_details: None,
             env: Vec::new(),
+            native_module: None,
         }
     }
 
@@ -177,6 +181,7 @@ impl EnvoyConfig {
             path_normalisation: true,
             forward_client_cert_details: None,
             env: Vec::new(),
+            native_module: None,
         })
     }
 
@@ -216,6 +221,12 @@ impl EnvoyConfig {
         self
     }
 
+    /// Runs the native module at `module` instead of the wasm filter.
+    pub fn native_module(mut self, module: &Path) -> Self {
+        self.native_module = Some(module.to_path_buf());
+        self
+    }
+
     /// Uses this `.wasm` instead of [`paths::filter_wasm`].
     pub fn wasm(mut self, wasm: &Path) -> Self {
         self.wasm = Some(wasm.to_path_buf());
@@ -227,9 +238,12 @@ impl EnvoyConfig {
         if let Some(bootstrap) = &self.bootstrap {
             return Ok(bootstrap.clone());
         }
-        let wasm = match &self.wasm {
-            Some(w) => w.clone(),
-            None => paths::filter_wasm()?,
+        let native = self.native_module.clone().or_else(native_module);
+        let wasm = match (&self.wasm, &native) {
+            (Some(w), _) => w.clone(),
+            // Replaced below: the wasm filter need not be built.
+            (None, Some(_)) => PathBuf::from("/unused/mtls_gate_filter.wasm"),
+            (None, None) => paths::filter_wasm()?,
         };
         let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let mut clusters = vec![layout::Cluster {
@@ -258,6 +272,9 @@ impl EnvoyConfig {
             clusters,
         };
         let mut yaml = envoy.render_static()?;
+        if let Some(module) = &native {
+            yaml = with_native_module(&yaml, module)?;
+        }
         if let Some(mode) = &self.forward_client_cert_details {
             let template = format!("{XFCC_SETTING} SANITIZE_SET");
             anyhow::ensure!(
@@ -412,6 +429,66 @@ impl ShimRender {
 
 const XFCC_SETTING: &str = "forward_client_cert_details:";
 
+/// Set to the native module (`target/release/libmtls_gate_native.so`, `make native`) to run
+/// every [`EnvoyConfig`] with it in place of the wasm filter.
+pub const NATIVE_MODULE_ENV: &str = "MTLS_GATE_NATIVE_MODULE";
+
+/// [`NATIVE_MODULE_ENV`]'s path (relative to the repo root), if set and non-empty.
+pub fn native_module() -> Option<PathBuf> {
+    std::env::var_os(NATIVE_MODULE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(|path| paths::repo_root().join(path))
+}
+
+/// `yaml` with each wasm filter replaced by the native module at `module` (Envoy 1.40's
+/// `envoy.filters.http.dynamic_modules`), given the same gate JSON. Its counters are put
+/// under `wasmcustom.` as the wasm filter's are, so stats read the same.
+pub fn with_native_module(yaml: &str, module: &Path) -> Result<String> {
+    const WASM_FILTER: &str = "- name: envoy.filters.http.wasm";
+    let mut out = String::new();
+    let mut lines = yaml.lines().peekable();
+    let mut replaced = 0;
+    while let Some(line) = lines.next() {
+        let Some(indent) = line.strip_suffix(WASM_FILTER) else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        // The filter's block: every following line indented deeper than its `- name:`.
+        let mut gate_value = None;
+        while let Some(next) = lines.next_if(|l| l.starts_with(&format!("{indent}  "))) {
+            let trimmed = next.trim_start();
+            if gate_value.is_none()
+                && let Some(value) = trimmed.strip_prefix("value: ")
+            {
+                gate_value = Some(value.to_string());
+            }
+        }
+        let gate_value = gate_value.context("the wasm filter block has no configuration value")?;
+        let filename = serde_json::to_string(&module.display().to_string())?;
+        for l in [
+            "- name: envoy.filters.http.dynamic_modules",
+            "  typed_config:",
+            "    \"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "    dynamic_module_config:",
+            &format!("      module: {{local: {{filename: {filename}}}}}"),
+            "      do_not_close: true",
+            "      metrics_namespace: wasmcustom",
+            "    filter_name: mtls_gate",
+            "    filter_config:",
+            "      \"@type\": type.googleapis.com/google.protobuf.StringValue",
+            &format!("      value: {gate_value}"),
+        ] {
+            out.push_str(indent);
+            out.push_str(l);
+            out.push('\n');
+        }
+        replaced += 1;
+    }
+    anyhow::ensure!(replaced > 0, "no wasm filter to replace in the bootstrap");
+    Ok(out)
+}
+
 /// Drops every [`PATH_NORMALISATION_KEYS`] line of the rendered HCMs; fails if the template
 /// no longer has all three in each HCM (the test would then not test what it says).
 fn strip_path_normalisation(yaml: &str) -> Result<String> {
@@ -505,5 +582,45 @@ mod tests {
             .unwrap();
         assert!(appending.contains("forward_client_cert_details: APPEND_FORWARD"));
         assert!(!appending.contains("SANITIZE_SET"));
+    }
+
+    #[test]
+    fn the_native_module_replaces_every_wasm_filter_with_the_same_gate_json() {
+        if native_module().is_some() {
+            // Every render is native then: there is no wasm bootstrap to compare with.
+            eprintln!("skipped: {NATIVE_MODULE_ENV} is set");
+            return;
+        }
+        let pki = TestPki::generate().unwrap();
+        let module = Path::new("/opt/lib/libmtls_gate_native.so");
+        let cfg = EnvoyConfig::new(r#"{"apis": [], "note": "quote\" here"}"#, &pki)
+            .wasm(Path::new("/nonexistent/filter.wasm"));
+        let wasm = cfg.render().unwrap();
+        let native = cfg.native_module(module).render().unwrap();
+        let hcms = wasm.matches("- name: envoy.filters.http.wasm").count();
+        assert_eq!(hcms, 2, "both listeners");
+        assert_eq!(
+            native
+                .matches("- name: envoy.filters.http.dynamic_modules")
+                .count(),
+            hcms
+        );
+        assert!(!native.contains("envoy.filters.http.wasm"), "{native}");
+        assert!(!native.contains("vm_config"), "{native}");
+        assert!(
+            native.contains(r#"module: {local: {filename: "/opt/lib/libmtls_gate_native.so"}}"#)
+        );
+        assert!(native.contains("filter_name: mtls_gate"));
+        assert!(native.contains("metrics_namespace: wasmcustom"));
+        assert!(native.contains(r#"value: "{\"apis\": [], \"note\": \"quote\\\" here\"}""#));
+        // Everything else (listeners, routes, the router) is untouched.
+        assert_eq!(
+            native.matches("envoy.filters.http.router").count(),
+            wasm.matches("envoy.filters.http.router").count()
+        );
+        assert!(
+            with_native_module(&native, module).is_err(),
+            "nothing left to replace"
+        );
     }
 }

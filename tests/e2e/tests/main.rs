@@ -21,6 +21,7 @@ mod infra;
 mod live_config;
 mod live_tls;
 mod make_run;
+mod native_module;
 mod readme_recipes;
 mod security;
 mod soak;
