@@ -1,19 +1,48 @@
 //! What the gate does to a request's headers: the names it owns are removed from what a
 //! client sends (headers and trailers), and an admitted request gets its identity headers,
 //! its routing header and the XFCC rule (SPEC §6, ARCHITECTURE "Routing", "XFCC").
+//!
+//! With the request's headers read at once ([`RequestHeaders`]), a header is removed only
+//! where it is present, and a forged gate header that admission rewrites anyway is not
+//! removed first: a request without forged headers costs no removal at all.
 
 use crate::config::GateConfig;
-use crate::decision::{Admission, PeerCertificate, RequestFacts, StoreView, upstream_cluster};
-use crate::headers;
+use crate::decision::{Admission, PeerCertificate, StoreView, upstream_cluster};
+use crate::headers::{self, RequestHeaders};
 use crate::host::Host;
 use crate::xfcc;
 
 /// A client must never steer routing or pose as an authenticated identity: the gate's own
-/// headers are removed from every request before the decision.
+/// headers are removed from every request before the decision, blind, where the host cannot
+/// list the headers (see [`strip_gate_owned_headers`]).
 pub fn remove_gate_owned_headers(host: &dyn Host) {
     for name in headers::GATE_OWNED {
         host.remove_request_header(name);
     }
+}
+
+/// Which of [`headers::GATE_OWNED`] the client sent and the request still carries, one bit
+/// each in that order. Only ever set with a snapshot of the headers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ForgedHeaders(u8);
+
+/// The gate's own names, out of what the decision sees. Without a snapshot they are removed
+/// from the request now, blind. With one they are dropped from the snapshot only: the
+/// request keeps them while it is decided, [`apply_admission`] removes those it does not
+/// rewrite, and a refused request never reaches the upstream.
+pub fn strip_gate_owned_headers(host: &dyn Host, headers: &mut RequestHeaders) -> ForgedHeaders {
+    if !headers.is_snapshot() {
+        remove_gate_owned_headers(host);
+        return ForgedHeaders::default();
+    }
+    let mut forged = 0u8;
+    for (bit, name) in headers::GATE_OWNED.iter().enumerate() {
+        if headers.may_contain(name) {
+            forged |= 1 << bit;
+            headers.forget(name);
+        }
+    }
+    ForgedHeaders(forged)
 }
 
 /// Trailers reach the upstream too, and some servers merge them into the headers: the
@@ -24,54 +53,81 @@ pub fn remove_gate_owned_trailers(host: &dyn Host) {
     }
 }
 
-/// Headers and routing for an admitted request.
+/// The bit of `name` in [`ForgedHeaders`].
+fn owned_bit(name: &str) -> u8 {
+    headers::GATE_OWNED
+        .iter()
+        .position(|owned| *owned == name)
+        .map_or(0, |bit| 1 << bit)
+}
+
+/// Headers and routing for an admitted request. `peer` reads the connection's certificate
+/// (cached by the decision), asked only when the client's XFCC may be forwarded.
 pub fn apply_admission(
     host: &dyn Host,
     config: &GateConfig,
     admission: &Admission<'_>,
     store: &dyn StoreView,
-    facts: &mut dyn RequestFacts,
+    peer: &mut dyn FnMut() -> PeerCertificate,
+    headers: &mut RequestHeaders,
+    forged: ForgedHeaders,
 ) {
-    sanitize_xfcc(host, config, facts);
-    let Some(api) = admission.api else {
-        return;
+    sanitize_xfcc(host, config, peer, headers);
+    // Each write replaces every value of its name (Envoy's `setCopy`): a forged value of a
+    // header set here needs no removal first.
+    let mut written = 0u8;
+    let mut set = |name: &str, value: &str| {
+        host.set_request_header(name, value);
+        written |= owned_bit(name);
     };
-    if api.strip_auth_data {
-        host.remove_request_header(&api.auth_header_name);
+    if let Some(api) = admission.api {
+        if api.strip_auth_data {
+            headers.remove(host, &api.auth_header_name);
+        }
+        set(headers::API_ID, &api.api_id);
+        if let Some(fingerprint) = &admission.fingerprint {
+            set(headers::CERT_SHA256, &fingerprint.to_hex());
+        }
+        if let Some(identity) = &admission.identity {
+            set(headers::SESSION_KEY, &identity.session_key);
+            set(headers::KEY_ALIAS, &identity.alias);
+        }
+        if let Some(cluster) = upstream_cluster(config, api, store) {
+            set(headers::ROUTING, &cluster);
+            // Setting a header clears the route cache under ABI 0.2.1; a host whose header
+            // writes do not clears it here.
+            host.clear_route_cache();
+        }
     }
-    host.set_request_header(headers::API_ID, &api.api_id);
-    if let Some(fingerprint) = &admission.fingerprint {
-        host.set_request_header(headers::CERT_SHA256, &fingerprint.to_hex());
-    }
-    if let Some(identity) = &admission.identity {
-        host.set_request_header(headers::SESSION_KEY, &identity.session_key);
-        host.set_request_header(headers::KEY_ALIAS, &identity.alias);
-    }
-    if let Some(cluster) = upstream_cluster(config, api, store) {
-        host.set_request_header(headers::ROUTING, &cluster);
-        // Setting a header clears the route cache under ABI 0.2.1; Envoy's foreign
-        // function makes sure of it where it exists.
-        host.clear_route_cache();
+    for (bit, name) in headers::GATE_OWNED.iter().enumerate() {
+        let mask = 1 << bit;
+        if forged.0 & mask != 0 && written & mask == 0 {
+            host.remove_request_header(name);
+        }
     }
 }
 
 /// XFCC goes upstream only when asked for, and only as Envoy's one element for this
 /// connection ([`xfcc::is_forwardable`]), whatever Envoy's forwarding mode.
-pub fn sanitize_xfcc(host: &dyn Host, config: &GateConfig, facts: &mut dyn RequestFacts) {
-    if !config.forward_client_cert {
-        host.remove_request_header(headers::XFCC);
-        return;
+pub fn sanitize_xfcc(
+    host: &dyn Host,
+    config: &GateConfig,
+    peer: &mut dyn FnMut() -> PeerCertificate,
+    headers: &mut RequestHeaders,
+) {
+    if config.forward_client_cert {
+        let Some(value) = headers.get(host, headers::XFCC) else {
+            return;
+        };
+        let ours = match peer() {
+            PeerCertificate::Presented(fp) => xfcc::is_forwardable(&value, &fp),
+            _ => false,
+        };
+        if ours {
+            return;
+        }
     }
-    let Some(value) = host.request_header(headers::XFCC) else {
-        return;
-    };
-    let ours = match facts.peer_certificate() {
-        PeerCertificate::Presented(fp) => xfcc::is_forwardable(&value, &fp),
-        _ => false,
-    };
-    if !ours {
-        host.remove_request_header(headers::XFCC);
-    }
+    headers.remove(host, headers::XFCC);
 }
 
 #[cfg(test)]
@@ -79,24 +135,25 @@ mod tests {
     use super::*;
     use crate::decision::ClientIdentity;
     use crate::fingerprint::Fingerprint;
-    use crate::host_facts::{ExpiryCache, FactsRead, HostFacts, property};
+    use crate::host_facts::{FactsRead, property};
     use crate::mock_host::MockHost;
     use crate::store_view::NoStore;
     use crate::test_support::config;
-    use std::cell::RefCell;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn admit(host: &MockHost, config: &GateConfig, admission: &Admission<'_>) {
-        let cache = RefCell::new(ExpiryCache::default());
         let mut read = FactsRead::default();
-        let mut facts = HostFacts {
+        let mut headers = RequestHeaders::read(host);
+        apply_admission(
             host,
-            read: &mut read,
-            expiry_cache: &cache,
-            chain_cache: &RefCell::default(),
-        };
-        apply_admission(host, config, admission, &NoStore, &mut facts);
+            config,
+            admission,
+            &NoStore,
+            &mut || read.peer_certificate(host),
+            &mut headers,
+            ForgedHeaders::default(),
+        );
     }
 
     #[test]

@@ -260,11 +260,15 @@ fn authenticate_certificate(
     // built as the shim builds them.
     let cert_id = CertificateId::new(&api.org_id, &fingerprint);
     let certificate_key = SessionKey::of(cert_id.clone());
-    let not_after = store
-        .certificate(cert_id.as_str())
-        .or_else(|| store.certificate(&fingerprint.to_hex()))
-        .and_then(|entry| entry.expiry())
-        .or_else(|| facts.peer_not_after(&fingerprint));
+    // Read once: the same entry answers the expiry here and "still in the store" below.
+    let in_store = store.certificate(cert_id.as_str());
+    let not_after = match &in_store {
+        Some(entry) => entry.expiry(),
+        None => store
+            .certificate(&fingerprint.to_hex())
+            .and_then(|entry| entry.expiry()),
+    }
+    .or_else(|| facts.peer_not_after(&fingerprint));
     if not_after.is_some_and(|not_after| now > not_after) {
         return deny(Denial::CertificateExpired);
     }
@@ -281,7 +285,7 @@ fn authenticate_certificate(
     };
     // SPEC §2, §4: deleting a certificate keeps its keys, but they open nothing until it
     // is uploaded again (Tyk's ErrAuthCertNotFound).
-    if store.certificate(cert_id.as_str()).is_none() {
+    if in_store.is_none() {
         return deny(Denial::CertificateNotInStore);
     }
     check_grant(&certificate_session, api, now).map_err(AuthOutcome::Deny)?;

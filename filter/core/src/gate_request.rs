@@ -5,11 +5,14 @@
 //!
 //! The filter's HTTP context only forwards the proxy-wasm callbacks here, with its host.
 
-use crate::admission::{apply_admission, remove_gate_owned_headers, remove_gate_owned_trailers};
+use crate::admission::{
+    ForgedHeaders, apply_admission, remove_gate_owned_trailers, strip_gate_owned_headers,
+};
 use crate::client_trust::ChainCache;
 use crate::config::GateConfig;
 use crate::decision::{RequestView, StoreView, Verdict, decide};
 use crate::denial::{Denial, error_body};
+use crate::headers::RequestHeaders;
 use crate::host::{Host, LogLevel};
 use crate::host_facts::{ExpiryCache, FactsRead, HostFacts, property};
 use crate::ids::SessionKey;
@@ -20,6 +23,7 @@ use crate::negative_cache::NegativeCache;
 use crate::pinning::{PinnedUpstream, is_verification_failure};
 use crate::store_call::CallResponse;
 use crate::store_view::{NoStore, SharedDataStore, WithLookupAnswer};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -43,6 +47,11 @@ pub struct GateRequest {
     chain_cache: Rc<RefCell<ChainCache>>,
     /// This worker's "no session" answers (bounded; see [`NegativeCache`]).
     negative: Rc<RefCell<NegativeCache>>,
+    /// The request's headers, read once; `:authority` and `:path` are borrowed from them.
+    headers: RequestHeaders,
+    /// The gate's own headers the client sent (see [`strip_gate_owned_headers`]).
+    forged: ForgedHeaders,
+    /// Only where the host cannot list the headers: `:authority` and `:path`, read once.
     authority: String,
     path: String,
     lookup_budget: Option<LookupBudget>,
@@ -68,6 +77,8 @@ impl GateRequest {
             expiry_cache,
             chain_cache,
             negative,
+            headers: RequestHeaders::default(),
+            forged: ForgedHeaders::default(),
             authority: String::new(),
             path: String::new(),
             lookup_budget,
@@ -82,13 +93,16 @@ impl GateRequest {
     }
 
     pub fn on_request_headers(&mut self, host: &dyn Host) -> Flow {
-        remove_gate_owned_headers(host);
+        self.headers = RequestHeaders::read(host);
+        self.forged = strip_gate_owned_headers(host, &mut self.headers);
         let Some(config) = self.config.clone() else {
             host.send_local_response(500, &error_body("mtls-gate is not configured"));
             return Flow::Pause;
         };
-        self.authority = host.request_header(":authority").unwrap_or_default();
-        self.path = host.request_header(":path").unwrap_or_default();
+        if !self.headers.is_snapshot() {
+            self.authority = host.request_header(":authority").unwrap_or_default();
+            self.path = host.request_header(":path").unwrap_or_default();
+        }
         let now_ms = host.now_ms();
         let proceed = match &config.store {
             Some(link) => {
@@ -173,6 +187,14 @@ impl GateRequest {
         }
     }
 
+    /// The request's `:authority`, for logs.
+    fn authority<'a>(&'a self, host: &dyn Host) -> Cow<'a, str> {
+        match self.headers.is_snapshot() {
+            true => self.headers.get(host, ":authority").unwrap_or_default(),
+            false => Cow::Borrowed(self.authority.as_str()),
+        }
+    }
+
     fn deny(&self, host: &dyn Host, denial: &Denial) {
         if let Some(metrics) = &self.metrics {
             metrics.denied(host, denial);
@@ -184,7 +206,7 @@ impl GateRequest {
             format_args!(
                 "mtls-gate: {} {:?} {message}",
                 denial.status(),
-                self.authority
+                self.authority(host)
             ),
         );
         host.send_local_response(denial.status(), &error_body(&message));
@@ -201,12 +223,23 @@ impl GateRequest {
         shared: Option<&SharedDataStore<'_>>,
         now_ms: i64,
     ) -> bool {
+        let (authority, path) = match self.headers.is_snapshot() {
+            true => (
+                self.headers.get(host, ":authority").unwrap_or_default(),
+                self.headers.get(host, ":path").unwrap_or_default(),
+            ),
+            false => (
+                Cow::Borrowed(self.authority.as_str()),
+                Cow::Borrowed(self.path.as_str()),
+            ),
+        };
         let request = RequestView {
-            authority: &self.authority,
-            path: &self.path,
+            authority: &authority,
+            path: &path,
         };
         let mut facts = HostFacts {
             host,
+            headers: &self.headers,
             read: &mut self.facts,
             expiry_cache: &self.expiry_cache,
             chain_cache: &self.chain_cache,
@@ -215,7 +248,17 @@ impl GateRequest {
         match verdict {
             Verdict::Allow(admission) => {
                 self.pinned_upstream = admission.api.and_then(|api| api.pinned_upstream.clone());
-                apply_admission(host, config, &admission, store, &mut facts);
+                // The decision's borrows of the header snapshot end here: admission edits it.
+                drop((authority, path));
+                apply_admission(
+                    host,
+                    config,
+                    &admission,
+                    store,
+                    &mut || self.facts.peer_certificate(host),
+                    &mut self.headers,
+                    self.forged,
+                );
                 if let Some(metrics) = &self.metrics {
                     metrics.allowed(host);
                 }

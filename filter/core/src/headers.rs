@@ -1,4 +1,8 @@
 //! Header names mtls-gate reads, sets or removes: one place, shared by filter, renderer and docs.
+//! And [`RequestHeaders`], the request's headers as one request reads them.
+
+use crate::host::Host;
+use std::borrow::Cow;
 
 /// Set by the filter to the Envoy cluster to route to; read by the route's `cluster_header`.
 /// A client's value is always overwritten or removed, and the route removes it upstream.
@@ -18,3 +22,65 @@ pub const XFCC: &str = "x-forwarded-client-cert";
 /// Headers a client must never be able to inject: removed from every request before the
 /// filter sets its own values.
 pub const GATE_OWNED: [&str; 5] = [ROUTING, KEY_ALIAS, SESSION_KEY, CERT_SHA256, API_ID];
+
+/// The request's headers as the gate read them: all at once when the host can list them
+/// ([`Host::request_header_pairs`]), so every later read is free and a write is made only
+/// where it changes something; else each header is read from the host when asked.
+#[derive(Debug, Default)]
+pub struct RequestHeaders {
+    /// `None`: the host cannot list them (or they were not read yet).
+    pairs: Option<Vec<(String, Vec<u8>)>>,
+}
+
+impl RequestHeaders {
+    /// One read of the whole map, where the host has one.
+    pub fn read(host: &dyn Host) -> Self {
+        RequestHeaders {
+            pairs: host.request_header_pairs(),
+        }
+    }
+
+    /// The first value of `name` (lower-case) as text, invalid UTF-8 replaced: borrowed
+    /// from the snapshot (no allocation for valid UTF-8), or read from the host.
+    pub fn get<'a>(&'a self, host: &dyn Host, name: &str) -> Option<Cow<'a, str>> {
+        match &self.pairs {
+            Some(pairs) => pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| String::from_utf8_lossy(value)),
+            None => host.request_header(name).map(Cow::Owned),
+        }
+    }
+
+    /// False only when the snapshot shows `name` (lower-case) absent: a removal of it
+    /// would change nothing.
+    pub fn may_contain(&self, name: &str) -> bool {
+        self.pairs
+            .as_ref()
+            .is_none_or(|pairs| pairs.iter().any(|(n, _)| n == name))
+    }
+
+    /// True when the snapshot was read: removals and rewrites can be skipped where they
+    /// change nothing.
+    pub fn is_snapshot(&self) -> bool {
+        self.pairs.is_some()
+    }
+
+    /// Drops `name` from the snapshot only: later reads see it absent.
+    pub fn forget(&mut self, name: &str) {
+        if let Some(pairs) = &mut self.pairs {
+            pairs.retain(|(n, _)| n != name);
+        }
+    }
+
+    /// Removes `name` from the request, if it may be there, and from the snapshot.
+    pub fn remove(&mut self, host: &dyn Host, name: &str) {
+        if !self.may_contain(name) {
+            return;
+        }
+        host.remove_request_header(name);
+        if let Some(pairs) = &mut self.pairs {
+            pairs.retain(|(n, _)| n != name);
+        }
+    }
+}

@@ -99,6 +99,15 @@ pub trait Host {
     /// A request header as text; invalid UTF-8 is replaced, never trusted or trapped on.
     fn request_header(&self, name: &str) -> Option<String>;
 
+    /// Every request header in one read (names lower-case, values raw), for a host where
+    /// one call is cheaper than one per header (proxy-wasm: `proxy_get_header_map_pairs`).
+    /// With it the gate reads the request once, and removes or rewrites only what is there
+    /// (ARCHITECTURE "Hot path budget"). `None` (the default): the host cannot list them,
+    /// and the gate reads each header it needs by name and removes its own names blind.
+    fn request_header_pairs(&self) -> Option<Vec<(String, Vec<u8>)>> {
+        None
+    }
+
     fn set_request_header(&self, name: &str, value: &str);
 
     fn remove_request_header(&self, name: &str);

@@ -4,7 +4,7 @@
 use crate::client_trust::{ChainCache, ClientTrust};
 use crate::decision::{PeerCertificate, RequestFacts, StoreView};
 use crate::fingerprint::Fingerprint;
-use crate::headers;
+use crate::headers::{self, RequestHeaders};
 use crate::host::Host;
 use crate::xfcc;
 use std::cell::RefCell;
@@ -55,15 +55,17 @@ pub struct FactsRead {
 /// The request's facts, read through `host` on first use.
 pub struct HostFacts<'a> {
     pub host: &'a dyn Host,
+    /// The request's headers, read once ([`RequestHeaders`]).
+    pub headers: &'a RequestHeaders,
     pub read: &'a mut FactsRead,
     pub expiry_cache: &'a RefCell<ExpiryCache>,
     pub chain_cache: &'a RefCell<ChainCache>,
 }
 
-impl RequestFacts for HostFacts<'_> {
-    fn peer_certificate(&mut self) -> PeerCertificate {
-        let host = self.host;
-        *self.read.peer.get_or_insert_with(|| {
+impl FactsRead {
+    /// The connection's certificate, read on first use (see [`RequestFacts::peer_certificate`]).
+    pub fn peer_certificate(&mut self, host: &dyn Host) -> PeerCertificate {
+        *self.peer.get_or_insert_with(|| {
             let digest = host
                 .property(property::PEER_DIGEST)
                 .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -79,6 +81,12 @@ impl RequestFacts for HostFacts<'_> {
                 },
             }
         })
+    }
+}
+
+impl RequestFacts for HostFacts<'_> {
+    fn peer_certificate(&mut self) -> PeerCertificate {
+        self.read.peer_certificate(self.host)
     }
 
     fn sni(&mut self) -> Option<String> {
@@ -97,7 +105,7 @@ impl RequestFacts for HostFacts<'_> {
         if let Some(cached) = self.expiry_cache.borrow().get(fingerprint) {
             return Some(cached);
         }
-        let header = self.host.request_header(headers::XFCC)?;
+        let header = self.headers.get(self.host, headers::XFCC)?;
         let facts = xfcc::verified_certificate(&header, fingerprint)?;
         self.expiry_cache
             .borrow_mut()
@@ -106,7 +114,9 @@ impl RequestFacts for HostFacts<'_> {
     }
 
     fn request_header(&mut self, name: &str) -> Option<String> {
-        self.host.request_header(name)
+        self.headers
+            .get(self.host, name)
+            .map(std::borrow::Cow::into_owned)
     }
 
     fn chain_trusted(
@@ -116,13 +126,13 @@ impl RequestFacts for HostFacts<'_> {
         store: &dyn StoreView,
         now: i64,
     ) -> bool {
-        let host = self.host;
+        let (host, request_headers) = (self.host, self.headers);
         // The chain is read only when no cached verdict stands: on a worker's first request
         // from this client, not on every request.
         self.chain_cache
             .borrow_mut()
             .admits(fingerprint, trust, store, now, || {
-                xfcc::presented_chain(&host.request_header(headers::XFCC)?, fingerprint)
+                xfcc::presented_chain(&request_headers.get(host, headers::XFCC)?, fingerprint)
             })
     }
 }
@@ -139,6 +149,7 @@ mod tests {
         let mut read = FactsRead::default();
         let mut facts = HostFacts {
             host,
+            headers: &RequestHeaders::default(),
             read: &mut read,
             expiry_cache: &cache,
             chain_cache: &RefCell::default(),
@@ -182,6 +193,7 @@ mod tests {
         let mut read = FactsRead::default();
         let mut facts = HostFacts {
             host: &host,
+            headers: &RequestHeaders::default(),
             read: &mut read,
             expiry_cache: &cache,
             chain_cache: &RefCell::default(),
@@ -199,6 +211,7 @@ mod tests {
         let mut read = FactsRead::default();
         let mut facts = HostFacts {
             host: &host,
+            headers: &RequestHeaders::default(),
             read: &mut read,
             expiry_cache: &cache,
             chain_cache: &RefCell::default(),

@@ -97,6 +97,9 @@ struct Worker {
     route_cache_clears: usize,
     resumed: usize,
     journal: Vec<String>,
+    /// Answers [`Host::request_header_pairs`] (as the proxy-wasm host does); off by default,
+    /// as a host that reads each header by name.
+    lists_headers: bool,
 }
 
 /// A worker of a pretend Envoy. See the module docs.
@@ -210,6 +213,11 @@ impl MockHost {
             .borrow_mut()
             .properties
             .insert(dotted_path.to_owned(), value.to_vec());
+    }
+
+    /// Makes this worker list the request headers in one read ([`Host::request_header_pairs`]).
+    pub fn list_request_headers(&self) {
+        self.worker.borrow_mut().lists_headers = true;
     }
 
     /// Adds a request header as the client (or Envoy) sent it.
@@ -459,6 +467,20 @@ impl Host for MockHost {
     fn request_header(&self, name: &str) -> Option<String> {
         self.record(format!("request_header {name}"));
         self.header(name)
+    }
+
+    fn request_header_pairs(&self) -> Option<Vec<(String, Vec<u8>)>> {
+        if !self.worker.borrow().lists_headers {
+            return None;
+        }
+        self.record("request_header_pairs".to_owned());
+        let pairs = self.worker.borrow().request_headers.clone();
+        Some(
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n, v.into_bytes()))
+                .collect(),
+        )
     }
 
     fn set_request_header(&self, name: &str, value: &str) {

@@ -22,6 +22,8 @@ const PREFIX: &str = "mtls-gate/v1/";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     prefix: String,
+    /// The [`SyncState`]'s key, built once: every request through a store reads it.
+    sync_key: String,
 }
 
 impl Namespace {
@@ -32,14 +34,21 @@ impl Namespace {
             .chain_update(authority.as_bytes())
             .finalize();
         let scope = hex::encode(digest.get(..8).unwrap_or_default());
+        let prefix = format!("{PREFIX}{scope}/");
         Namespace {
-            prefix: format!("{PREFIX}{scope}/"),
+            sync_key: format!("{prefix}sync"),
+            prefix,
         }
     }
 
     /// The [`SyncState`].
     pub fn sync_state(&self) -> String {
-        format!("{}sync", self.prefix)
+        self.sync_key.clone()
+    }
+
+    /// The [`SyncState`]'s key, borrowed (the per-request read allocates nothing for it).
+    pub fn sync_state_key(&self) -> &str {
+        &self.sync_key
     }
 
     /// The [`Lease`].

@@ -44,7 +44,7 @@ impl<'a> SharedDataStore<'a> {
         self.state
             .get_or_init(|| {
                 self.host
-                    .shared_get(&self.namespace.sync_state())
+                    .shared_get(self.namespace.sync_state_key())
                     .0
                     .and_then(|v| SyncState::decode(&v))
             })

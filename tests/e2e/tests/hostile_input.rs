@@ -1416,3 +1416,57 @@ fn run_xfcc_cases(mode: &str, mut envoy: Envoy, pki: &TestPki, cases: &[Case]) -
     );
     Ok(())
 }
+
+/// The filter reads the request headers as one map (`proxy_get_header_map_pairs`), and the
+/// proxy-wasm SDK turns each name into a `String`, trapping the VM on a name that is not
+/// UTF-8. Envoy must refuse such a name before any filter runs; values may hold any
+/// `obs-text` byte (RFC 9110) and are read as bytes. Sent raw over HTTP/1 to both an mTLS API
+/// and an open one: the VM survives every case, and the open API still answers.
+#[test]
+fn header_bytes_that_are_not_utf8_never_trap_the_filter() -> Result<()> {
+    let pki = TestPki::generate()?;
+    let default = EchoUpstream::start_plain("default")?;
+    let gate = json!({"apis": [
+        {"api_id": "secure", "proxy": {"listen_path": "/secure/"},
+         "use_mutual_tls_auth": true, "client_certificates": [pki.client.fingerprint]},
+        {"api_id": "open", "proxy": {"listen_path": "/open/"}}
+    ]})
+    .to_string();
+    let mut envoy = one_worker(EnvoyConfig::new(&gate, &pki).default_upstream(&default, &pki))?;
+    let watch = WasmWatch::start(&envoy)?;
+    let request = |path: &str, extra: &[u8]| {
+        let mut raw = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n").into_bytes();
+        raw.extend_from_slice(extra);
+        raw.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        raw
+    };
+    let names: [(&str, &[u8]); 3] = [
+        ("a name with 0xff", b"x-bad\xff: 1"),
+        ("a name of invalid UTF-8", b"\xc3\x28: 1"),
+        ("a name with a lone continuation byte", b"x-\x80-y: 1"),
+    ];
+    for path in ["/secure/x", "/open/x"] {
+        for (case, extra) in names {
+            let case = format!("{path}: {case}");
+            let resp = raw_http::http1_plain(envoy.plain_port(), &request(path, extra));
+            // Refused by Envoy's codec (400) or by a closed connection: never a filter verdict.
+            if let Ok(resp) = &resp {
+                ensure!(resp.status == 400, "{case}: {} {}", resp.status, resp.body);
+            }
+            watch.check(&envoy, &case)?;
+        }
+        // obs-text in a value is legal HTTP: the filter reads it as bytes and decides as usual.
+        let case = format!("{path}: a value with obs-text bytes");
+        let resp =
+            raw_http::http1_plain(envoy.plain_port(), &request(path, b"x-note: caf\xe9 \xff"))?;
+        let expected = if path == "/open/x" { 200 } else { 403 };
+        ensure!(
+            resp.status == expected,
+            "{case}: {} {}",
+            resp.status,
+            resp.body
+        );
+        watch.check(&envoy, &case)?;
+    }
+    watch.finish(&mut envoy)
+}

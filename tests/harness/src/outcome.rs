@@ -84,6 +84,7 @@ pub struct Outcome {
     pub(crate) paused: bool,
     pub(crate) reset: bool,
     pub(crate) route_cache_clears: usize,
+    pub(crate) host_calls: BTreeMap<&'static str, usize>,
 }
 
 impl Outcome {
@@ -103,6 +104,7 @@ impl Outcome {
             paused: stream.request_paused,
             reset: stream.reset,
             route_cache_clears: stream.route_cache_clears,
+            host_calls: stream.host_calls.clone(),
         }
     }
 
@@ -195,6 +197,22 @@ impl Outcome {
     /// request-header change (ABI 0.2.1) and each successful `clear_route_cache` call.
     pub fn route_cache_clears(&self) -> usize {
         self.route_cache_clears
+    }
+
+    /// Host calls (`env` imports) this stream's callbacks made so far, by import name,
+    /// e.g. `proxy_get_property`. Calls in the root context (ticks, sync) are not counted.
+    pub fn host_calls(&self) -> &BTreeMap<&'static str, usize> {
+        &self.host_calls
+    }
+
+    /// How many times this stream called `import` so far.
+    pub fn host_call_count(&self, import: &str) -> usize {
+        self.host_calls.get(import).copied().unwrap_or(0)
+    }
+
+    /// Every host call this stream made so far.
+    pub fn total_host_calls(&self) -> usize {
+        self.host_calls.values().sum()
     }
 }
 

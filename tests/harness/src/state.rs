@@ -90,6 +90,8 @@ pub(crate) struct Stream {
     pub resumed: usize,
     pub reset: bool,
     pub route_cache_clears: usize,
+    /// Every `env` host call made while this stream was the effective context, by import.
+    pub host_calls: BTreeMap<&'static str, usize>,
     pub http_calls: Vec<HttpCall>,
     pub last_action: Option<Action>,
 }

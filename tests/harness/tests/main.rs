@@ -9,6 +9,7 @@ mod support;
 mod audit;
 mod ca_trust;
 mod certificate_auth;
+mod host_calls;
 mod oas;
 mod selftest;
 mod static_mtls;

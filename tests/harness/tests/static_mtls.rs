@@ -232,12 +232,16 @@ fn client_supplied_gate_headers_are_removed_or_overwritten() {
         None,
         "the open API needs no certificate"
     );
-    let clears: Vec<_> = out
-        .foreign_calls()
-        .into_iter()
-        .filter(|(name, _)| name == "clear_route_cache")
-        .collect();
-    assert_eq!(clears.len(), 1, "the route re-reads the routing header");
+    // Under ABI 0.2.1 Envoy clears the route cache on the routing header's write, so the
+    // route re-reads it (envoy-config/ENVOY-FACTS.md "Routing"); no second clear is asked.
+    assert!(
+        out.route_cache_clears() >= 1,
+        "the route re-reads the routing header"
+    );
+    assert!(
+        out.foreign_calls().is_empty(),
+        "no clear_route_cache call on top of the header write"
+    );
 }
 
 #[test]

@@ -350,6 +350,64 @@ const PIN_FAILURE: &[u8] = b"upstream_reset_before_response_started{remote_conne
 
 /// Two keyless APIs on `https://127.0.0.1:8443`: `/pinned/` pins its target, `/open/` pins
 /// nothing (its own pins are disabled and no global pin matches).
+#[test]
+fn with_the_headers_listed_a_clean_request_is_read_once_and_nothing_is_removed() {
+    let host = MockHost::new();
+    host.list_request_headers();
+    let root = gate(&host);
+    synced(&host, &snapshot(1, true));
+    let (_, flow) = send(&host, &root, "leaf");
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host.header(headers::KEY_ALIAS).as_deref(), Some("alice"));
+    assert_eq!(host.journal_count("request_header_pairs"), 1);
+    assert_eq!(
+        host.journal_count("request_header"),
+        0,
+        "no header is read by name"
+    );
+    assert_eq!(
+        host.journal_count("remove_request_header"),
+        0,
+        "nothing absent is removed"
+    );
+}
+
+#[test]
+fn with_the_headers_listed_forged_gate_headers_are_overwritten_or_removed_after_a_lookup() {
+    let host = MockHost::new();
+    host.list_request_headers();
+    let root = gate(&host);
+    synced(&host, &snapshot(1, false));
+    host.start_request();
+    for name in headers::GATE_OWNED {
+        host.put_request_header(name, "forged");
+    }
+    host.put_request_header(":authority", "api.test");
+    host.put_request_header(":path", "/orders");
+    host.put_property(property::PEER_DIGEST, fp("leaf").to_hex().as_bytes());
+    let mut request = root.new_request();
+    assert_eq!(request.on_request_headers(&host), Flow::Pause);
+    let answer = LookupAnswer {
+        key: key("leaf"),
+        session: Some(grant()),
+        cert: None,
+    };
+    answer_lookup(&host, &mut request, &answer);
+    assert_eq!(host.resumed(), 1);
+    assert_eq!(host.header(headers::SESSION_KEY), Some(id("leaf")));
+    assert_eq!(host.header(headers::KEY_ALIAS).as_deref(), Some("alice"));
+    assert_eq!(host.header(headers::API_ID).as_deref(), Some("dyn"));
+    assert_eq!(host.header(headers::CERT_SHA256), Some(fp("leaf").to_hex()));
+    assert_eq!(host.header(headers::ROUTING), None, "no target: no route");
+    let removed = format!("remove_request_header {}", headers::ROUTING);
+    assert!(host.journal().contains(&removed), "{:?}", host.journal());
+    assert_eq!(
+        host.journal_count("remove_request_header"),
+        1,
+        "only the forged header the gate does not write is removed"
+    );
+}
+
 fn pinned_gate(host: &MockHost) -> GateRoot {
     let key = fp("upstream key").to_hex();
     host.set_plugin_configuration(&format!(

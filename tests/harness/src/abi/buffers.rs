@@ -13,7 +13,7 @@
 //!   are read-only (`Unimplemented`).
 
 use super::memory::{addr, copy_out, read};
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::state::WorkerState;
 use crate::status::Status;
 use wasmtime::Linker;
@@ -23,6 +23,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_get_buffer_bytes",
         |mut c: Ctx, kind: i32, start: i32, max: i32, ptr_out: i32, size_out: i32| {
+            count_call(&mut c, "proxy_get_buffer_bytes");
             status(get(&mut c, kind, start, max, ptr_out, size_out))
         },
     )?;
@@ -30,6 +31,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_set_buffer_bytes",
         |mut c: Ctx, kind: i32, start: i32, size: i32, ptr: i32, len: i32| {
+            count_call(&mut c, "proxy_set_buffer_bytes");
             status(set(&mut c, kind, start, size, ptr, len))
         },
     )?;

@@ -6,7 +6,7 @@
 //! until the test answers it with `Worker::respond_http_call` or `Worker::fail_http_call`.
 
 use super::memory::{copy_out, read, read_string, write_u32};
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::headers::HeaderMap;
 use crate::outcome::HttpCall;
 use crate::state::WorkerState;
@@ -28,6 +28,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
          trailers_len: i32,
          timeout: i32,
          token_out: i32| {
+            count_call(&mut c, "proxy_http_call");
             let args = CallArgs {
                 upstream: (upstream, upstream_len),
                 headers: (headers, headers_len),
@@ -43,6 +44,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_get_status",
         |mut c: Ctx, code_out: i32, ptr_out: i32, size_out: i32| {
+            count_call(&mut c, "proxy_get_status");
             status(get_status(&mut c, code_out, ptr_out, size_out))
         },
     )?;

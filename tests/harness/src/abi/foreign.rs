@@ -6,7 +6,7 @@
 //! always empty.
 
 use super::memory::read;
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::state::WorkerState;
 use crate::status::Status;
 use wasmtime::Linker;
@@ -22,6 +22,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
          args_len: i32,
          _results_out: i32,
          _results_size_out: i32| {
+            count_call(&mut c, "proxy_call_foreign_function");
             status(call(&mut c, (name, name_len), (args, args_len)))
         },
     )?;

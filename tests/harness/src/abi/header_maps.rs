@@ -15,7 +15,7 @@
 //! - Every change to the request headers clears the route cache (ABI 0.2.1 in Envoy).
 
 use super::memory::{copy_out, read, read_string};
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::headers::HeaderMap;
 use crate::state::WorkerState;
 use crate::status::Status;
@@ -26,18 +26,23 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_get_header_map_pairs",
         |mut c: Ctx, kind: i32, ptr_out: i32, size_out: i32| {
+            count_call(&mut c, "proxy_get_header_map_pairs");
             status(get_pairs(&mut c, kind, ptr_out, size_out))
         },
     )?;
     linker.func_wrap(
         "env",
         "proxy_set_header_map_pairs",
-        |mut c: Ctx, kind: i32, ptr: i32, len: i32| status(set_pairs(&mut c, kind, ptr, len)),
+        |mut c: Ctx, kind: i32, ptr: i32, len: i32| {
+            count_call(&mut c, "proxy_set_header_map_pairs");
+            status(set_pairs(&mut c, kind, ptr, len))
+        },
     )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
         |mut c: Ctx, kind: i32, key: i32, key_len: i32, ptr_out: i32, size_out: i32| {
+            count_call(&mut c, "proxy_get_header_map_value");
             status(get_value(&mut c, kind, key, key_len, ptr_out, size_out))
         },
     )?;
@@ -45,6 +50,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_remove_header_map_value",
         |mut c: Ctx, kind: i32, key: i32, key_len: i32| {
+            count_call(&mut c, "proxy_remove_header_map_value");
             status(edit(&mut c, kind, key, key_len, None, Edit::Remove))
         },
     )?;
@@ -52,6 +58,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_replace_header_map_value",
         |mut c: Ctx, kind: i32, key: i32, key_len: i32, value: i32, value_len: i32| {
+            count_call(&mut c, "proxy_replace_header_map_value");
             status(edit(
                 &mut c,
                 kind,
@@ -66,6 +73,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_add_header_map_value",
         |mut c: Ctx, kind: i32, key: i32, key_len: i32, value: i32, value_len: i32| {
+            count_call(&mut c, "proxy_add_header_map_value");
             status(edit(
                 &mut c,
                 kind,

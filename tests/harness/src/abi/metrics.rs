@@ -1,7 +1,7 @@
 //! Metric host calls; the rules live in [`metrics`](crate::metrics).
 
 use super::memory::{read_string, write_u32, write_u64};
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::metrics::MetricKind;
 use crate::state::WorkerState;
 use crate::status::Status;
@@ -12,6 +12,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_define_metric",
         |mut c: Ctx, kind: i32, name: i32, name_len: i32, id_out: i32| {
+            count_call(&mut c, "proxy_define_metric");
             status(define(&mut c, kind, (name, name_len), id_out))
         },
     )?;
@@ -19,6 +20,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_increment_metric",
         |mut c: Ctx, id: i32, offset: i64| {
+            count_call(&mut c, "proxy_increment_metric");
             Ok(c.data_mut().metrics.increment(id as u32, offset).code())
         },
     )?;
@@ -26,13 +28,17 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_record_metric",
         |mut c: Ctx, id: i32, value: i64| {
+            count_call(&mut c, "proxy_record_metric");
             Ok(c.data_mut().metrics.record(id as u32, value as u64).code())
         },
     )?;
     linker.func_wrap(
         "env",
         "proxy_get_metric",
-        |mut c: Ctx, id: i32, out: i32| status(get(&mut c, id as u32, out)),
+        |mut c: Ctx, id: i32, out: i32| {
+            count_call(&mut c, "proxy_get_metric");
+            status(get(&mut c, id as u32, out))
+        },
     )?;
     Ok(())
 }

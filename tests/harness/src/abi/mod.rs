@@ -41,6 +41,16 @@ impl From<wasmtime::Error> for CallError {
 
 pub(crate) type CallResult = Result<(), CallError>;
 
+/// Counts one host call against the effective stream (calls in the root context are not
+/// a request's cost, so they are not counted), for the per-request host-call budget.
+pub(crate) fn count_call(c: &mut Ctx, name: &'static str) {
+    let state = c.data_mut();
+    let effective = state.effective;
+    if let Some(stream) = state.streams.get_mut(&effective) {
+        *stream.host_calls.entry(name).or_default() += 1;
+    }
+}
+
 /// Turns a host call result into the `i32` status the plugin sees, or a trap.
 pub(crate) fn status(result: CallResult) -> wasmtime::Result<i32> {
     match result {

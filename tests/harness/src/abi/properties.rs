@@ -5,7 +5,7 @@
 //! A write is visible to later reads of the same context.
 
 use super::memory::{copy_out, read};
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::properties::PropertyPath;
 use crate::state::WorkerState;
 use crate::status::Status;
@@ -16,6 +16,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_get_property",
         |mut c: Ctx, path: i32, path_len: i32, ptr_out: i32, size_out: i32| {
+            count_call(&mut c, "proxy_get_property");
             status(get(&mut c, path, path_len, ptr_out, size_out))
         },
     )?;
@@ -23,6 +24,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_set_property",
         |mut c: Ctx, path: i32, path_len: i32, value: i32, value_len: i32| {
+            count_call(&mut c, "proxy_set_property");
             status(set(&mut c, path, path_len, value, value_len))
         },
     )?;

@@ -2,7 +2,7 @@
 //! [`shared_data`](crate::shared_data) and [`shared_queue`](crate::shared_queue).
 
 use super::memory::{copy_out, read, read_string, write_u32};
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::state::WorkerState;
 use crate::status::Status;
 use wasmtime::Linker;
@@ -12,6 +12,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_get_shared_data",
         |mut c: Ctx, key: i32, key_len: i32, ptr_out: i32, size_out: i32, cas_out: i32| {
+            count_call(&mut c, "proxy_get_shared_data");
             status(get(&mut c, (key, key_len), ptr_out, size_out, cas_out))
         },
     )?;
@@ -19,6 +20,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_set_shared_data",
         |mut c: Ctx, key: i32, key_len: i32, value: i32, value_len: i32, cas: i32| {
+            count_call(&mut c, "proxy_set_shared_data");
             status(set(&mut c, (key, key_len), (value, value_len), cas as u32))
         },
     )?;
@@ -26,6 +28,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_register_shared_queue",
         |mut c: Ctx, name: i32, name_len: i32, id_out: i32| {
+            count_call(&mut c, "proxy_register_shared_queue");
             status(register_queue(&mut c, (name, name_len), id_out))
         },
     )?;
@@ -33,6 +36,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_resolve_shared_queue",
         |mut c: Ctx, vm: i32, vm_len: i32, name: i32, name_len: i32, id_out: i32| {
+            count_call(&mut c, "proxy_resolve_shared_queue");
             status(resolve_queue(
                 &mut c,
                 (vm, vm_len),
@@ -45,6 +49,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_enqueue_shared_queue",
         |mut c: Ctx, id: i32, value: i32, value_len: i32| {
+            count_call(&mut c, "proxy_enqueue_shared_queue");
             status(enqueue(&mut c, id as u32, (value, value_len)))
         },
     )?;
@@ -52,6 +57,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
         "env",
         "proxy_dequeue_shared_queue",
         |mut c: Ctx, id: i32, ptr_out: i32, size_out: i32| {
+            count_call(&mut c, "proxy_dequeue_shared_queue");
             status(dequeue(&mut c, id as u32, ptr_out, size_out))
         },
     )?;

@@ -6,7 +6,7 @@
 //! downstream/upstream on an HTTP stream is `BadArgument` here.
 
 use super::memory::read;
-use super::{CallResult, Ctx, status};
+use super::{CallResult, Ctx, count_call, status};
 use crate::headers::HeaderMap;
 use crate::outcome::LocalResponse;
 use crate::state::WorkerState;
@@ -15,15 +15,19 @@ use wasmtime::Linker;
 
 pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_continue_stream", |mut c: Ctx, kind: i32| {
+        count_call(&mut c, "proxy_continue_stream");
         status(resume(c.data_mut(), kind))
     })?;
     linker.func_wrap("env", "proxy_resume_http_request", |mut c: Ctx| {
+        count_call(&mut c, "proxy_resume_http_request");
         status(resume(c.data_mut(), 0))
     })?;
     linker.func_wrap("env", "proxy_resume_http_response", |mut c: Ctx| {
+        count_call(&mut c, "proxy_resume_http_response");
         status(resume(c.data_mut(), 1))
     })?;
     linker.func_wrap("env", "proxy_close_stream", |mut c: Ctx, kind: i32| {
+        count_call(&mut c, "proxy_close_stream");
         status(close(c.data_mut(), kind))
     })?;
     linker.func_wrap(
@@ -38,6 +42,7 @@ pub(super) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()>
          headers: i32,
          headers_len: i32,
          grpc_status: i32| {
+            count_call(&mut c, "proxy_send_local_response");
             let args = LocalArgs {
                 code,
                 details: (details, details_len),
