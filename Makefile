@@ -229,6 +229,7 @@ test: ## everything: fmt-check lint deny test-unit test-wasm test-harness test-e
 	$(MAKE) test-harness
 	$(MAKE) test-e2e
 	$(MAKE) test-console
+	$(MAKE) bench-smoke
 	$(MAKE) log-audit
 
 # Every process a test started (shims, Envoys, upstreams, Redis) had its log searched for
@@ -284,8 +285,25 @@ test-console: sysdeps ## the certificate console in Chromium (tests/console), sc
 crash: ## crash safety, long form: 50 kill -9 trials per store backend (make test runs 5)
 	MTLS_GATE_CRASH_TRIALS=50 $(CARGO) test -p mtls-gate-shim --test shim crash_safety -- --nocapture
 
-bench: build envoy ## load figures (scripts/bench.sh)
-	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh
+# Issue 14: every anchor in one run (no filter, TLS hash, RBAC + CEL, empty wasm filter, the
+# native module when MTLS_GATE_NATIVE_MODULE names it), Envoy CPU per request, the targets'
+# PASS/FAIL, revocation; writes bench/REPORT.md. BENCH_EXTRA_WASM="name=path,..." adds other
+# .wasm builds on the static allow path. About 10 minutes.
+.PHONY: bench-smoke bench-scale
+bench: build envoy native ## every anchor in one run: CPU/request, ratios, targets, revocation → bench/REPORT.md (scripts/bench.sh)
+	$(CARGO) build -p mtls-gate-bench-empty-filter --target wasm32-wasip1 --release
+	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
+	  MTLS_GATE_NATIVE_MODULE=$(NATIVE_MODULE) scripts/bench.sh
+
+# Every anchor's config started, checked (allow and refuse) and measured once, with the debug
+# shim and tools `make test` already built: a broken anchor fails in well under a minute.
+bench-smoke: sysdeps envoy wasm ## the bench's short form (make test runs it): every anchor's config, checked once
+	$(CARGO) build -p mtls-gate-shim -p mtls-gate-native
+	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(TEST_SHIM_BIN) \
+	  MTLS_GATE_NATIVE_MODULE=$(TARGET_DIR)/debug/libmtls_gate_native.so scripts/bench.sh smoke
+
+bench-scale: build envoy sysdeps ## the shim at 100,000 certificates + sessions, SQLite and Redis → bench/SCALE.md
+	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) scripts/bench.sh scale
 
 # The churn soak of tests/e2e/tests/soak.rs, long form: mTLS load through Envoy while the admin
 # API creates, rotates and revokes every 100 ms; prints the figures and writes

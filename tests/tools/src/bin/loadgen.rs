@@ -17,7 +17,14 @@
 //!  [--max-requests 5000000] [--expect-status 200]`
 //!
 //! Output (stdout, one line): `{"requests", "errors", "unexpected_status", "elapsed_s", "rps",
-//! "latency_us": {"p50", "p90", "p99", "max", "mean"}, ...}`.
+//! "latency_us": {"p50", "p90", "p99", "max", "mean"}, "server_cpu_ns", ...}`.
+//!
+//! `--cpu-pid PID` (the bench passes Envoy's) samples that process's CPU time
+//! (`bench/schedstat.rs`) when the warm-up ends and when the run ends, so `server_cpu_ns` covers
+//! the same window as `requests` (null without the flag).
+
+#[path = "bench/schedstat.rs"]
+mod schedstat;
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
@@ -54,6 +61,7 @@ struct Args {
     duration: Duration,
     max_requests: u64,
     expect_status: u16,
+    cpu_pid: Option<u32>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -70,6 +78,7 @@ fn parse_args() -> Result<Args> {
         duration: Duration::from_secs(10),
         max_requests: 5_000_000,
         expect_status: 200,
+        cpu_pid: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -87,6 +96,7 @@ fn parse_args() -> Result<Args> {
             "--duration" => a.duration = Duration::from_secs_f64(value()?.parse()?),
             "--max-requests" => a.max_requests = value()?.parse()?,
             "--expect-status" => a.expect_status = value()?.parse()?,
+            "--cpu-pid" => a.cpu_pid = Some(value()?.parse()?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -263,6 +273,17 @@ fn main() -> Result<()> {
         first_error: std::sync::Mutex::new(None),
         args: args.clone(),
     });
+    // The server's CPU over the measured window: sampled when the warm-up ends and at the end.
+    let cpu = args.cpu_pid.map(|pid| {
+        let (from, end) = (shared.measure_from, shared.end);
+        std::thread::spawn(move || {
+            std::thread::sleep(from.saturating_duration_since(Instant::now()));
+            let before = schedstat::process_cpu_ns(pid)?;
+            std::thread::sleep(end.saturating_duration_since(Instant::now()));
+            let after = schedstat::process_cpu_ns(pid)?;
+            Some(after.saturating_sub(before))
+        })
+    });
     // Spread connections over threads as evenly as possible.
     let handles: Vec<_> = (0..args.threads)
         .map(|i| {
@@ -284,6 +305,12 @@ fn main() -> Result<()> {
         .min(Instant::now())
         .saturating_duration_since(shared.measure_from)
         .as_secs_f64();
+    let server_cpu_ns = match cpu {
+        Some(sampler) => sampler
+            .join()
+            .map_err(|_| anyhow::anyhow!("CPU sampler panicked"))?,
+        None => None,
+    };
     let h = &total.hist;
     let requests = h.len();
     let out = serde_json::json!({
@@ -298,6 +325,7 @@ fn main() -> Result<()> {
         "connects": total.connects,
         "first_error": *shared.first_error.lock().expect("not poisoned"),
         "rps": if elapsed > 0.0 { requests as f64 / elapsed } else { 0.0 },
+        "server_cpu_ns": server_cpu_ns,
         "latency_us": {
             "p50": h.value_at_quantile(0.50),
             "p90": h.value_at_quantile(0.90),

@@ -1,0 +1,709 @@
+//! The bench's figures: per-scenario medians and spreads, cost ratios against the anchors, the
+//! issue 14 targets with PASS/FAIL, machine facts, as Markdown and JSON.
+
+use super::Args;
+use super::revocation::Revocation;
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Scenarios `--only` always keeps: the ratios and targets are taken against them.
+pub const ANCHORS: [&str; 4] = ["no-filter", "empty-wasm", "rbac-cel", "static-1"];
+
+/// One loadgen run's figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Run {
+    pub requests: u64,
+    pub rps: f64,
+    pub p50: f64,
+    pub p99: f64,
+    /// Errors plus unexpected statuses.
+    pub bad: u64,
+    pub errors: u64,
+    /// Envoy's CPU µs per request over the measured window (NaN when not sampled).
+    pub cpu_us: f64,
+}
+
+impl Run {
+    pub fn from_loadgen(v: &Value) -> Self {
+        let f = |p: &str| v.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let requests = v["requests"].as_u64().unwrap_or(0);
+        let errors = v["errors"].as_u64().unwrap_or(0);
+        let cpu_us = match (v["server_cpu_ns"].as_u64(), requests) {
+            (Some(ns), r) if r > 0 => ns as f64 / r as f64 / 1000.0,
+            _ => f64::NAN,
+        };
+        Run {
+            requests,
+            rps: f("/rps"),
+            p50: f("/latency_us/p50"),
+            p99: f("/latency_us/p99"),
+            bad: errors + v["unexpected_status"].as_u64().unwrap_or(0),
+            errors,
+            cpu_us,
+        }
+    }
+}
+
+pub struct ScenarioResult {
+    pub name: String,
+    pub what: String,
+    /// One per round, in round order.
+    pub loaded: Vec<Run>,
+    pub one_connection: Vec<Run>,
+}
+
+/// What is known about one Envoy of the run.
+#[derive(Clone, Debug)]
+pub struct EnvoyFacts {
+    pub label: String,
+    /// From spawn to `/ready`: parsing the bootstrap, compiling and configuring the filter.
+    pub start_s: f64,
+    pub rss_kib: Option<u64>,
+    pub bootstrap_bytes: usize,
+}
+
+pub struct Facts<'a> {
+    pub args: &'a Args,
+    pub took: Duration,
+    pub load_at_start: String,
+    pub load_at_end: String,
+    pub pinned: bool,
+    pub envoys: Vec<EnvoyFacts>,
+    pub fill: Option<Value>,
+    pub first_sync_s: Option<f64>,
+    /// The shim's full feed snapshot: seconds to serve it, bytes.
+    pub snapshot: Option<(f64, usize)>,
+}
+
+pub struct Rendered {
+    pub markdown: String,
+    pub json: Value,
+}
+
+/// Median, min and max of the finite values (NaN each when there are none).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Self {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Spread {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+
+    fn show(&self, decimals: usize) -> String {
+        if self.median.is_nan() {
+            return "—".into();
+        }
+        if self.min == self.max {
+            return format!("{:.*}", decimals, self.median);
+        }
+        format!(
+            "{:.*} ({:.*}–{:.*})",
+            decimals, self.median, decimals, self.min, decimals, self.max
+        )
+    }
+
+    fn to_json(self) -> Value {
+        let num = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
+        json!({"median": num(self.median), "min": num(self.min), "max": num(self.max)})
+    }
+}
+
+/// The cost ratio of `x` against `anchor`, per round: cpu(anchor) / cpu(x).
+pub fn cost_ratio(x: &[Run], anchor: &[Run]) -> Spread {
+    let per_round: Vec<f64> = x
+        .iter()
+        .zip(anchor)
+        .map(|(x, a)| a.cpu_us / x.cpu_us)
+        .collect();
+    Spread::of(&per_round)
+}
+
+/// `100000` → `100k`, `1000` → `1k`, `250` → `250`.
+pub fn count_label(n: usize) -> String {
+    if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// One issue 14 target: `value` (a median) against `bound`, at least or at most.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub what: String,
+    pub value: Option<Spread>,
+    pub bound: f64,
+    pub at_least: bool,
+    pub why_skipped: Option<String>,
+}
+
+impl Target {
+    pub fn verdict(&self) -> Verdict {
+        match &self.value {
+            Some(v) if v.median.is_finite() => {
+                let ok = if self.at_least {
+                    v.median >= self.bound
+                } else {
+                    v.median <= self.bound
+                };
+                if ok { Verdict::Pass } else { Verdict::Fail }
+            }
+            _ => Verdict::Skipped,
+        }
+    }
+}
+
+/// The targets of issue 14 (and issue 10's CA-admitted one), from the same run's results.
+pub fn targets(results: &[ScenarioResult], envoys: &[EnvoyFacts], args: &Args) -> Vec<Target> {
+    let find = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| &r.loaded[..])
+    };
+    let ratio = |x: &str, anchor: &str| match (find(x), find(anchor)) {
+        (Some(x), Some(a)) => Some(cost_ratio(x, a)),
+        _ => None,
+    };
+    let n = count_label(args.allow_list_size);
+    let sessions = count_label(args.sessions);
+    let target = |what: String, value: Option<Spread>, bound: f64, skipped: &str| Target {
+        what,
+        why_skipped: value.is_none().then(|| skipped.to_owned()),
+        value,
+        bound,
+        at_least: true,
+    };
+    let start = |label: &str| envoys.iter().find(|e| e.label == label).map(|e| e.start_s);
+    let configure = match (start("static-big"), start("static-1")) {
+        (Some(big), Some(one)) => Some(Spread::of(&[big - one])),
+        _ => None,
+    };
+    vec![
+        target(
+            "static allow ≥ 0.95 × empty wasm filter (cost ratio static-1 vs empty-wasm)".into(),
+            ratio("static-1", "empty-wasm"),
+            0.95,
+            "not measured",
+        ),
+        target(
+            "deny path ≥ allow path (cost ratio static-1-deny vs static-1)".into(),
+            ratio("static-1-deny", "static-1"),
+            1.0,
+            "not measured",
+        ),
+        target(
+            format!(
+                "certificate auth ≥ 0.92 × empty wasm filter (cert-auth-{sessions} vs empty-wasm)"
+            ),
+            ratio(&format!("cert-auth-{sessions}"), "empty-wasm"),
+            0.92,
+            "no shim (--no-shim)",
+        ),
+        target(
+            format!("{n} entries ≥ 0.95 × 1 entry (static-{n} vs static-1)"),
+            ratio(&format!("static-{n}"), "static-1"),
+            0.95,
+            "not measured",
+        ),
+        Target {
+            what: format!(
+                "configure with {} entries ≤ 1 s (Envoy start-to-ready, static-{n} − static-1, s)",
+                args.allow_list_size
+            ),
+            why_skipped: configure.is_none().then(|| "not measured".to_owned()),
+            value: configure,
+            bound: 1.0,
+            at_least: false,
+        },
+        target(
+            "native module ≥ 0.90 × Envoy RBAC (native-static-1 vs rbac-cel)".into(),
+            ratio("native-static-1", "rbac-cel"),
+            0.90,
+            "not built (set MTLS_GATE_NATIVE_MODULE to the module's lib<name>.so)",
+        ),
+        target(
+            "CA-admitted client ≥ 0.95 × listed fingerprint (issue 10; static-ca vs static-1)"
+                .into(),
+            ratio("static-ca", "static-1"),
+            0.95,
+            "not measured",
+        ),
+    ]
+}
+
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn first_line_of(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn envoy_version() -> String {
+    let Ok(bin) = mtls_gate_testkit::paths::envoy_bin() else {
+        return "?".into();
+    };
+    // `envoy --version` prints a blank line, then `... version: <sha>/1.40.0/Clean/RELEASE/...`.
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find(|w| w.contains("/1."))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn wasm_size(path: &Path) -> String {
+    match super::file_size(path) {
+        Some(bytes) => format!("{bytes} bytes"),
+        None => "missing".into(),
+    }
+}
+
+pub fn render(
+    facts: &Facts,
+    results: &[ScenarioResult],
+    revocation: Option<&Revocation>,
+) -> Rendered {
+    let args = facts.args;
+    let mut out = String::new();
+    let find = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| &r.loaded[..])
+    };
+    let no_filter = find("no-filter");
+    let empty = find("empty-wasm");
+    let rbac = find("rbac-cel");
+    let date = first_line_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let filter_wasm = mtls_gate_testkit::paths::filter_wasm_path();
+    let _ = writeln!(
+        out,
+        "# mtls-gate benchmark{}\n",
+        if args.smoke {
+            " (smoke: figures are meaningless)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{date}. Machine: {} CPUs ({}), kernel {}, shared with other work; load average {} at \
+         the start, {} at the end. Envoy `{}`, `--concurrency {}`, {}. {}. Filter \
+         `mtls_gate_filter.wasm` {}, empty filter {}.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "?".into()),
+        facts.load_at_start,
+        facts.load_at_end,
+        envoy_version(),
+        args.concurrency,
+        if facts.pinned {
+            "pinned to CPU 1 with `taskset`, the load generator to CPU 0"
+        } else {
+            "not pinned"
+        },
+        first_line_of("rustc", &["--version"]),
+        wasm_size(&filter_wasm),
+        wasm_size(&args.empty_wasm),
+    );
+    let _ = writeln!(
+        out,
+        "Method: every scenario has its own Envoy, identical but for the HTTP filter (or, for \
+         `tls-hash`, the TLS validation). Load: `loadgen` ({} keep-alive TLS 1.3 connections with \
+         a client certificate, {} thread), {} s warm-up + {} s per scenario per round, then one \
+         connection for {} s (its p50 is the unloaded latency); {} rounds, each running every \
+         scenario once in a rotated order. **Envoy CPU µs/request** is the on-CPU time of all \
+         Envoy threads (`/proc/<pid>/task/*/schedstat`) over the measured window divided by the \
+         requests in it. A **cost ratio** x vs y is cpu(y) / cpu(x) per round (1.00: as cheap as \
+         y); figures are medians over rounds with (min–max). Total {:.0} s.\n",
+        args.connections,
+        args.threads,
+        args.warmup,
+        args.duration,
+        args.latency_duration,
+        args.rounds,
+        facts.took.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | Envoy CPU µs/req | vs no filter | vs empty wasm | vs RBAC | req/s | p50 µs | p99 µs | 1-conn p50 µs |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+    for r in results {
+        let cpu = Spread::of(&r.loaded.iter().map(|x| x.cpu_us).collect::<Vec<_>>());
+        let rps = Spread::of(&r.loaded.iter().map(|x| x.rps).collect::<Vec<_>>());
+        let p50 = Spread::of(&r.loaded.iter().map(|x| x.p50).collect::<Vec<_>>());
+        let p99 = Spread::of(&r.loaded.iter().map(|x| x.p99).collect::<Vec<_>>());
+        let p50_1 = Spread::of(&r.one_connection.iter().map(|x| x.p50).collect::<Vec<_>>());
+        let vs = |anchor: Option<&[Run]>| anchor.map(|a| cost_ratio(&r.loaded, a));
+        let (v_nf, v_empty, v_rbac) = (vs(no_filter), vs(empty), vs(rbac));
+        let bad: u64 = r
+            .loaded
+            .iter()
+            .chain(&r.one_connection)
+            .map(|x| x.bad)
+            .sum();
+        let show = |s: Option<Spread>| s.map_or("—".into(), |s| s.show(2));
+        let _ = writeln!(
+            out,
+            "| **{}**: {}{} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
+            r.name,
+            r.what,
+            if bad > 0 {
+                format!(" ⚠ {bad} errors/unexpected statuses")
+            } else {
+                String::new()
+            },
+            cpu.show(1),
+            show(v_nf),
+            show(v_empty),
+            show(v_rbac),
+            rps.show(0),
+            p50.median,
+            p99.median,
+            p50_1.median,
+        );
+        rows.push(json!({
+            "scenario": r.name,
+            "what": r.what,
+            "cpu_us_per_request": cpu.to_json(),
+            "requests_per_s": rps.to_json(),
+            "p50_us": p50.to_json(),
+            "p99_us": p99.to_json(),
+            "one_connection_p50_us": p50_1.to_json(),
+            "cost_ratio_vs_no_filter": v_nf.map(Spread::to_json),
+            "cost_ratio_vs_empty_wasm": v_empty.map(Spread::to_json),
+            "cost_ratio_vs_rbac": v_rbac.map(Spread::to_json),
+            "errors_or_unexpected": bad,
+        }));
+    }
+
+    let targets = targets(results, &facts.envoys, args);
+    let _ = writeln!(out, "\n## Targets (issue 14), from this run\n");
+    let _ = writeln!(
+        out,
+        "| target | measured (median, min–max) | bound | result |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|");
+    let mut target_json = Vec::new();
+    for t in &targets {
+        let verdict = t.verdict();
+        let measured = match (&t.value, &t.why_skipped) {
+            (Some(v), _) => v.show(2),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} {:.2} | **{}** |",
+            t.what,
+            measured,
+            if t.at_least { "≥" } else { "≤" },
+            t.bound,
+            verdict.label()
+        );
+        target_json.push(json!({
+            "target": t.what,
+            "measured": t.value.map(Spread::to_json),
+            "bound": t.bound,
+            "at_least": t.at_least,
+            "result": verdict.label(),
+        }));
+    }
+
+    let extras: Vec<&ScenarioResult> = results
+        .iter()
+        .filter(|r| r.name.starts_with("extra:"))
+        .collect();
+    let mut extra_json = Vec::new();
+    if let (false, Some(current)) = (extras.is_empty(), find("static-1")) {
+        let _ = writeln!(
+            out,
+            "\n## Other filter builds on the static allow path (`BENCH_EXTRA_WASM`)\n\n\
+             Cost ratio of the current filter against each: cpu(extra) / cpu(current), per \
+             round; above 1.00 the current filter is cheaper.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| build | its CPU µs/req | current CPU µs/req | current vs it |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        let current_cpu = Spread::of(&current.iter().map(|x| x.cpu_us).collect::<Vec<_>>());
+        for r in extras {
+            let cpu = Spread::of(&r.loaded.iter().map(|x| x.cpu_us).collect::<Vec<_>>());
+            let ratio = cost_ratio(current, &r.loaded);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                r.name.trim_start_matches("extra:"),
+                cpu.show(1),
+                current_cpu.show(1),
+                ratio.show(3)
+            );
+            extra_json.push(json!({"name": r.name, "cpu_us_per_request": cpu.to_json(),
+                "current_cost_ratio_vs_it": ratio.to_json()}));
+        }
+    }
+
+    let _ = writeln!(out, "\n## Scale figures from this run\n");
+    let _ = writeln!(
+        out,
+        "| Envoy | bootstrap bytes | spawn → ready s | RSS MiB after the check |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for e in &facts.envoys {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {} |",
+            e.label,
+            e.bootstrap_bytes,
+            e.start_s,
+            e.rss_kib
+                .map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+        );
+    }
+    let vms = args.concurrency + 1;
+    let rss = |label: &str| {
+        facts
+            .envoys
+            .iter()
+            .find(|e| e.label == label)
+            .and_then(|e| e.rss_kib)
+    };
+    let _ = writeln!(
+        out,
+        "\n- Spawn → ready covers Envoy parsing the bootstrap and V8 compiling and configuring \
+         the filter in every VM ({vms}: the main thread and {} worker(s)); static-big minus \
+         static-1 is therefore an upper bound on configuring {} entries.",
+        args.concurrency, args.allow_list_size
+    );
+    if let (Some(big), Some(one)) = (rss("static-big"), rss("static-1")) {
+        let _ = writeln!(
+            out,
+            "- Memory of a {}-entry allow list: Envoy RSS {:+.1} MiB over the 1-entry Envoy, \
+             about {:.1} MiB per VM ({vms} VMs; Envoy 1.40 reports no per-VM V8 heap in \
+             `/stats`, so RSS is the measure).",
+            args.allow_list_size,
+            (big as f64 - one as f64) / 1024.0,
+            (big as f64 - one as f64) / 1024.0 / vms as f64
+        );
+    }
+    if let (Some(auth), Some(one)) = (rss("cert-auth"), rss("static-1")) {
+        let _ = writeln!(
+            out,
+            "- {} synced sessions: Envoy RSS {:+.1} MiB over the 1-entry static Envoy (shared \
+             data holds them once per Envoy, not per VM).",
+            args.sessions,
+            (auth as f64 - one as f64) / 1024.0
+        );
+    }
+    if let Some((seconds, bytes)) = facts.snapshot {
+        let _ = writeln!(
+            out,
+            "- The shim's full feed snapshot (`GET /mtls-gate/v1/changes?since=0`, what a first \
+             sync fetches) of {} sessions: {:.2} s, {:.1} MiB (about 360 bytes a session). At \
+             100,000 sessions (36 MB) the filter's first sync never completes on Envoy 1.40: the \
+             callout answers without a status (`make bench-scale`, bench/SCALE.md), so this run \
+             syncs fewer. The bench's gates set `store.timeout_ms` {} so a slow snapshot on a \
+             busy machine is not taken for that failure.",
+            args.sessions,
+            seconds,
+            bytes as f64 / 1_048_576.0,
+            super::FEED_TIMEOUT_MS
+        );
+    }
+    if let Some(s) = facts.first_sync_s {
+        let _ = writeln!(
+            out,
+            "- First full sync of {} sessions from the shim: {:.2} s from Envoy ready to the \
+             filter's first `sync.success`.",
+            args.sessions, s
+        );
+    }
+    if let Some(fill) = &facts.fill {
+        let _ = writeln!(
+            out,
+            "- The store was filled in-process through the shim's store rules: {} certificates \
+             + sessions in {:.1} s (not the admin API; `make bench-scale` measures that).",
+            fill["sessions"],
+            fill["seconds"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+
+    let revocation_json = revocation.map(|rev| {
+        let _ = writeln!(out, "\n{}", rev.markdown());
+        rev.to_json()
+    });
+    let _ = writeln!(
+        out,
+        "\nReading the figures: CPU per request is the steady measure on this shared machine; \
+         requests/s and the latencies move with whatever else runs (the load averages above say \
+         how busy it was). The load generator is one closed-loop thread, so requests/s is also \
+         bounded by its own CPU."
+    );
+    let json = json!({
+        "scenarios": rows,
+        "targets": target_json,
+        "extra_wasm": extra_json,
+        "envoys": facts.envoys.iter().map(|e| json!({
+            "label": e.label, "start_s": e.start_s, "rss_kib": e.rss_kib,
+            "bootstrap_bytes": e.bootstrap_bytes,
+        })).collect::<Vec<_>>(),
+        "fill": facts.fill,
+        "first_sync_s": facts.first_sync_s,
+        "feed_snapshot": facts.snapshot.map(|(s, b)| json!({"seconds": s, "bytes": b})),
+        "revocation": revocation_json,
+        "load_average": {"start": facts.load_at_start, "end": facts.load_at_end},
+        "pinned": facts.pinned,
+        "took_s": facts.took.as_secs_f64(),
+    });
+    Rendered {
+        markdown: out,
+        json,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cpu_us: f64) -> Run {
+        Run {
+            cpu_us,
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn spread_is_median_min_max_of_finite_values() {
+        let s = Spread::of(&[3.0, 1.0, f64::NAN, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        assert!(Spread::of(&[]).median.is_nan());
+    }
+
+    #[test]
+    fn cost_ratio_is_anchor_cpu_over_scenario_cpu_per_round() {
+        // Round 1: 20/40 = 0.5; round 2: 22/22 = 1.0; round 3: 21/30 = 0.7.
+        let x = [run(40.0), run(22.0), run(30.0)];
+        let anchor = [run(20.0), run(22.0), run(21.0)];
+        let r = cost_ratio(&x, &anchor);
+        assert_eq!((r.min, r.max), (0.5, 1.0));
+        assert!((r.median - 0.7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn targets_pass_fail_and_skip() {
+        let at_least = |median: f64| Target {
+            what: String::new(),
+            value: Some(Spread::of(&[median])),
+            bound: 0.95,
+            at_least: true,
+            why_skipped: None,
+        };
+        assert_eq!(at_least(0.95).verdict(), Verdict::Pass);
+        assert_eq!(at_least(0.94).verdict(), Verdict::Fail);
+        let mut at_most = at_least(1.2);
+        at_most.at_least = false;
+        at_most.bound = 1.0;
+        assert_eq!(at_most.verdict(), Verdict::Fail);
+        at_most.value = None;
+        assert_eq!(at_most.verdict(), Verdict::Skipped);
+    }
+
+    #[test]
+    fn loadgen_json_gives_cpu_per_request() {
+        let v = json!({"requests": 1000, "rps": 5000.0, "errors": 1, "unexpected_status": 2,
+            "server_cpu_ns": 25_000_000u64, "latency_us": {"p50": 300, "p99": 900}});
+        let r = Run::from_loadgen(&v);
+        assert_eq!(r.cpu_us, 25.0);
+        assert_eq!(r.bad, 3);
+        assert_eq!(r.p99, 900.0);
+        let none = Run::from_loadgen(&json!({"requests": 0, "server_cpu_ns": 5}));
+        assert!(none.cpu_us.is_nan());
+    }
+
+    #[test]
+    fn counts_are_labelled_in_thousands() {
+        assert_eq!(count_label(100_000), "100k");
+        assert_eq!(count_label(1_000), "1k");
+        assert_eq!(count_label(250), "250");
+    }
+}
