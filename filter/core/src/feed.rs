@@ -15,6 +15,17 @@
 //!   store, or from a store that was wiped, falls outside the retained window and is answered
 //!   with a snapshot.
 //!
+//! Snapshots in pages: with `&page_size=<n>` a snapshot comes in pages of at most `n`
+//! entries (certificates by ID, then sessions by key). A page that is not the last carries
+//! `next`, an opaque cursor: ask `?since=0&page_size=<n>&after=<next>` for the one after it.
+//! The receiver writes the pages aside (the entries it serves stay as they were) and switches
+//! to them after the last page, at the first page's `version`. Later pages may come from a
+//! newer state of the store than the first (the shim never answers from an older one): an
+//! entry changed meanwhile is in the incremental set after `version` too, so the next
+//! incremental set brings the receiver to the truth. Without `page_size` a snapshot is one
+//! body, as before pages existed: a 100,000-session store is a 35 MiB answer, more than
+//! Envoy hands a filter's call (README "Limits").
+//!
 //! `GET /mtls-gate/v1/lookup/<session key>` answers a [`LookupAnswer`], status 200 whether or
 //! not the session exists: the filter's lookup on a cache miss (SPEC §4 "New keys").
 
@@ -46,6 +57,10 @@ pub struct ChangeSet {
     /// Keys of sessions deleted. Deleting a certificate does not delete its sessions (SPEC §2):
     /// they stay, and open nothing until the certificate is back in `certs`.
     pub removed_sessions: Vec<SessionKey>,
+    /// In a snapshot page that is not the last: the cursor to ask the next page with
+    /// (`after=`). Absent everywhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// What the filter knows about a stored certificate. No key or certificate material.
@@ -152,19 +167,160 @@ pub fn changes_path(since: u64) -> String {
     format!("{CHANGES_PATH}?since={since}")
 }
 
+/// `CHANGES_PATH?since=<since>&page_size=<page_size>`: a snapshot, if that is the answer,
+/// comes in pages.
+pub fn changes_path_in_pages(since: u64, page_size: usize) -> String {
+    format!("{CHANGES_PATH}?since={since}&page_size={page_size}")
+}
+
+/// The snapshot page after `next` (a [`ChangeSet::next`], sent back as it came).
+pub fn snapshot_page_path(next: &str, page_size: usize) -> String {
+    format!(
+        "{CHANGES_PATH}?since=0&page_size={page_size}&after={}",
+        percent_encoding::utf8_percent_encode(next, UNRESERVED_KEPT)
+    )
+}
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `LOOKUP_PATH_PREFIX` + the key, percent-encoded as one path segment.
 pub fn lookup_path(session_key: &str) -> String {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    // RFC 3986 unreserved characters stay as they are.
-    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
     format!(
         "{LOOKUP_PATH_PREFIX}{}",
-        utf8_percent_encode(session_key, SEGMENT)
+        percent_encoding::utf8_percent_encode(session_key, UNRESERVED_KEPT)
     )
+}
+
+/// Where a snapshot page ends: the version of the snapshot's first page, and the last
+/// entry sent. On the wire (`next`, `after`): `<version>:c:<certificate ID>` or
+/// `<version>:s:<session key>`. Only the shim reads it; the filter sends it back as it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    /// The version the receiver switches to after the last page.
+    pub version: u64,
+    position: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Position {
+    AfterCertificate(String),
+    AfterSession(String),
+}
+
+impl PageCursor {
+    pub fn parse(text: &str) -> Result<Self, FeedError> {
+        let malformed = || FeedError::Malformed(format!("page cursor {text:?}"));
+        let (version, rest) = text.split_once(':').ok_or_else(malformed)?;
+        let version = version.parse().map_err(|_| malformed())?;
+        let position = if let Some(id) = rest.strip_prefix("c:") {
+            Position::AfterCertificate(id.to_owned())
+        } else if let Some(key) = rest.strip_prefix("s:") {
+            Position::AfterSession(key.to_owned())
+        } else {
+            return Err(malformed());
+        };
+        Ok(PageCursor { version, position })
+    }
+
+    pub fn encode(&self) -> String {
+        match &self.position {
+            Position::AfterCertificate(id) => format!("{}:c:{id}", self.version),
+            Position::AfterSession(key) => format!("{}:s:{key}", self.version),
+        }
+    }
+}
+
+/// A snapshot ready to be sent in pages: certificates sorted by ID, sessions by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagedSnapshot {
+    set: ChangeSet,
+}
+
+impl PagedSnapshot {
+    pub fn new(mut set: ChangeSet) -> Self {
+        set.certs
+            .sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        set.sessions
+            .sort_unstable_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        PagedSnapshot { set }
+    }
+
+    /// The store version this snapshot shows.
+    pub fn version(&self) -> u64 {
+        self.set.version
+    }
+
+    /// The page of at most `page_size` entries (at least 1) after `after`, or the first.
+    /// Every page says the first page's version; `next` is set unless it is the last.
+    pub fn page(&self, after: Option<&PageCursor>, page_size: usize) -> ChangeSet {
+        let page_size = page_size.max(1);
+        let version = after.map_or(self.set.version, |c| c.version);
+        let (certs_from, sessions_from) = match after.map(|c| &c.position) {
+            None => (0, 0),
+            Some(Position::AfterCertificate(id)) => (
+                self.set
+                    .certs
+                    .partition_point(|c| c.id.as_str() <= id.as_str()),
+                0,
+            ),
+            Some(Position::AfterSession(key)) => (
+                self.set.certs.len(),
+                self.set
+                    .sessions
+                    .partition_point(|s| s.key.as_str() <= key.as_str()),
+            ),
+        };
+        let certs: Vec<CertIndexEntry> = self
+            .set
+            .certs
+            .iter()
+            .skip(certs_from)
+            .take(page_size)
+            .cloned()
+            .collect();
+        let sessions: Vec<SessionEntry> = self
+            .set
+            .sessions
+            .iter()
+            .skip(sessions_from)
+            .take(page_size.saturating_sub(certs.len()))
+            .cloned()
+            .collect();
+        let last = if let Some(session) = sessions.last() {
+            Position::AfterSession(session.key.as_str().to_owned())
+        } else if let Some(cert) = certs.last() {
+            Position::AfterCertificate(cert.id.as_str().to_owned())
+        } else {
+            // Nothing after the cursor: this (empty) page is the last.
+            return ChangeSet {
+                version,
+                full: true,
+                ..ChangeSet::default()
+            };
+        };
+        let sent_sessions_to = sessions_from + sessions.len();
+        let more = sent_sessions_to < self.set.sessions.len()
+            || (sessions.is_empty() && certs_from + certs.len() < self.set.certs.len());
+        ChangeSet {
+            version,
+            full: true,
+            certs,
+            sessions,
+            next: more.then(|| {
+                PageCursor {
+                    version,
+                    position: last,
+                }
+                .encode()
+            }),
+            ..ChangeSet::default()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,7 +368,130 @@ mod tests {
                 },
             }],
             removed_sessions: vec![SessionKey::verbatim("org1old")],
+            next: None,
         }
+    }
+
+    fn entry(i: usize) -> CertIndexEntry {
+        CertIndexEntry {
+            id: CertificateId::verbatim(format!("cert{i:02}")),
+            fingerprint: fp(),
+            not_after: None,
+            has_private: false,
+            is_ca: false,
+            trust_anchor: None,
+        }
+    }
+
+    fn session(i: usize) -> SessionEntry {
+        SessionEntry {
+            key: SessionKey::verbatim(format!("key{i:02}")),
+            grant: SessionGrant::default(),
+        }
+    }
+
+    /// A snapshot with `certs` certificates and `sessions` sessions, listed out of order.
+    fn snapshot(certs: usize, sessions: usize) -> ChangeSet {
+        ChangeSet {
+            version: 42,
+            full: true,
+            certs: (0..certs).rev().map(entry).collect(),
+            sessions: (0..sessions).rev().map(session).collect(),
+            ..ChangeSet::default()
+        }
+    }
+
+    /// Every page of `paged`, asked as a filter asks: `next` sent back through its text.
+    fn all_pages(paged: &PagedSnapshot, page_size: usize) -> Vec<ChangeSet> {
+        let mut pages = vec![paged.page(None, page_size)];
+        while let Some(next) = pages.last().and_then(|p| p.next.clone()) {
+            let cursor = PageCursor::parse(&next).unwrap();
+            pages.push(paged.page(Some(&cursor), page_size));
+            assert!(pages.len() < 100, "paging does not end");
+        }
+        pages
+    }
+
+    #[test]
+    fn a_snapshot_in_pages_is_every_entry_once_in_order_at_the_first_version() {
+        for (certs, sessions, page_size) in [
+            (5, 7, 3),
+            (6, 6, 3),
+            (0, 4, 2),
+            (4, 0, 2),
+            (3, 3, 100),
+            (0, 0, 5),
+            (2, 2, 1),
+        ] {
+            let whole = PagedSnapshot::new(snapshot(certs, sessions));
+            let pages = all_pages(&whole, page_size);
+            let got_certs: Vec<_> = pages.iter().flat_map(|p| p.certs.clone()).collect();
+            let got_sessions: Vec<_> = pages.iter().flat_map(|p| p.sessions.clone()).collect();
+            assert_eq!(got_certs, (0..certs).map(entry).collect::<Vec<_>>());
+            assert_eq!(got_sessions, (0..sessions).map(session).collect::<Vec<_>>());
+            let expected_pages = (certs + sessions).div_ceil(page_size).max(1);
+            assert_eq!(
+                pages.len(),
+                expected_pages,
+                "{certs}+{sessions} by {page_size}"
+            );
+            for page in &pages {
+                assert!(page.full && page.version == 42);
+                assert!(page.certs.len() + page.sessions.len() <= page_size);
+            }
+            assert!(pages.last().unwrap().next.is_none());
+        }
+    }
+
+    #[test]
+    fn later_pages_from_a_newer_snapshot_go_on_after_the_cursor_and_keep_the_first_version() {
+        let first = PagedSnapshot::new(snapshot(4, 4)).page(None, 3);
+        let cursor = PageCursor::parse(first.next.as_deref().unwrap()).unwrap();
+        assert_eq!(cursor.version, 42);
+        // Meanwhile cert02 (the cursor's entry) was deleted and cert01 and key09 added.
+        let mut newer = snapshot(4, 4);
+        newer.version = 50;
+        newer.certs.retain(|c| c.id.as_str() != "cert02");
+        newer.sessions.push(session(9));
+        let newer = PagedSnapshot::new(newer);
+        let second = newer.page(Some(&cursor), 3);
+        assert_eq!(second.version, 42);
+        assert_eq!(second.certs, vec![entry(3)]);
+        assert_eq!(second.sessions, vec![session(0), session(1)]);
+        let third = newer.page(
+            Some(&PageCursor::parse(second.next.as_deref().unwrap()).unwrap()),
+            3,
+        );
+        assert_eq!(third.sessions, vec![session(2), session(3), session(9)]);
+        assert_eq!(third.next, None);
+    }
+
+    #[test]
+    fn page_cursors_round_trip_and_bad_ones_are_errors() {
+        let pages = all_pages(&PagedSnapshot::new(snapshot(2, 2)), 1);
+        let cursors: Vec<_> = pages.iter().filter_map(|p| p.next.clone()).collect();
+        assert_eq!(cursors, ["42:c:cert00", "42:c:cert01", "42:s:key00"]);
+        for text in &cursors {
+            assert_eq!(&PageCursor::parse(text).unwrap().encode(), text);
+        }
+        // Keys are any string, colons included.
+        let odd = "7:s:org:1/key with spaces";
+        assert_eq!(PageCursor::parse(odd).unwrap().encode(), odd);
+        for bad in ["", "42", "42:", "42:x:a", "x:c:a", "-1:c:a", ":c:a"] {
+            assert!(PageCursor::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_page_with_next_round_trips_and_a_set_without_it_is_unchanged() {
+        let page = PagedSnapshot::new(snapshot(2, 0)).page(None, 1);
+        assert_eq!(page.next.as_deref(), Some("42:c:cert00"));
+        assert_eq!(ChangeSet::decode(&page.encode()), Ok(page));
+        assert!(
+            !String::from_utf8(sample().encode())
+                .unwrap()
+                .contains("next")
+        );
     }
 
     /// [`sample`] as the feed wrote it when IDs, keys and fingerprints were `String`s and
@@ -366,6 +645,14 @@ mod tests {
     #[test]
     fn paths_are_built_from_the_constants() {
         assert_eq!(changes_path(7), "/mtls-gate/v1/changes?since=7");
+        assert_eq!(
+            changes_path_in_pages(7, 500),
+            "/mtls-gate/v1/changes?since=7&page_size=500"
+        );
+        assert_eq!(
+            snapshot_page_path("7:s:org 1/k&x=y", 500),
+            "/mtls-gate/v1/changes?since=0&page_size=500&after=7%3As%3Aorg%201%2Fk%26x%3Dy"
+        );
         assert_eq!(
             lookup_path(&format!("org 1/{FP}")),
             format!("/mtls-gate/v1/lookup/org%201%2F{FP}")

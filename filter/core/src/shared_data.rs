@@ -83,6 +83,23 @@ pub struct SyncState {
     pub last_success_ms: i64,
     /// Unix ms when the first worker started, so staleness is measured before any sync.
     pub started_ms: i64,
+    /// A snapshot coming in pages, written aside under its own generation until the last
+    /// page (`crate::feed`: "Snapshots in pages"). Kept here, not in the syncing root
+    /// context, so that a worker taking the lease over goes on where the last one stopped,
+    /// and never reuses a half-written generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
+}
+
+/// A paged snapshot under way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paging {
+    /// The generation its pages are written to.
+    pub generation: u64,
+    /// The version of its first page: the sync state's version once the last page is in.
+    pub version: u64,
+    /// The cursor to ask the next page with.
+    pub next: String,
 }
 
 impl SyncState {
@@ -92,6 +109,14 @@ impl SyncState {
 
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The generation for a new snapshot: past the one served and any paged one begun.
+    pub fn next_generation(&self) -> u64 {
+        self.paging
+            .as_ref()
+            .map_or(self.generation, |p| p.generation.max(self.generation))
+            .saturating_add(1)
     }
 
     /// No successful sync for longer than `max_stale_ms` (counted from start before the first).

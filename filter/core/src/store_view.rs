@@ -197,6 +197,7 @@ mod tests {
             generation,
             last_success_ms: MockHost::START_MS,
             started_ms: MockHost::START_MS,
+            paging: None,
         }
     }
 

@@ -8,14 +8,19 @@
 //! generation.
 
 use crate::config::StoreLink;
-use crate::feed::{ChangeSet, changes_path};
+use crate::feed::{ChangeSet, changes_path_in_pages, snapshot_page_path};
 use crate::host::{Host, LogLevel};
 use crate::metrics::Metrics;
-use crate::shared_data::{self, Lease, Namespace, SyncState};
+use crate::shared_data::{self, Lease, Namespace, Paging, SyncState};
 use crate::store_call::{self, CallResponse};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
+
+/// Entries per snapshot page. A session's entry is about 350 bytes on the wire, so a page
+/// is under 1 MiB: a 100,000-session store as one 35 MiB answer never reached the filter
+/// (Envoy answered the call without a status), and 9 MiB did.
+pub const SNAPSHOT_PAGE_SIZE: usize = 2_000;
 
 /// One root context's part in the sync: a holder ID, and the feed call it has out.
 #[derive(Debug)]
@@ -35,6 +40,20 @@ pub struct Syncer {
 struct InFlight {
     token: u32,
     deadline_ms: i64,
+    /// The paged snapshot this call asks the next page of; `None` for a change set.
+    continues: Option<Paging>,
+}
+
+/// What applying one answer did to the sync state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The entries served moved on: an incremental set, or a snapshot's last page.
+    Synced,
+    /// A snapshot page went aside; more follow.
+    MorePages,
+    /// Nothing changed: an answer older than the state, or a page of a paging that another
+    /// worker has since moved on or finished.
+    Ignored,
 }
 
 impl Syncer {
@@ -57,17 +76,31 @@ impl Syncer {
         }
     }
 
-    /// Logs each referenced ID the index lacks once, when it goes missing: all of them after
-    /// a snapshot, those removed after an incremental set.
-    fn note_missing(&mut self, host: &dyn Host, changes: &ChangeSet) {
-        let gone: Vec<String> = if changes.full {
-            let present: BTreeSet<&str> = changes.certs.iter().map(|c| c.id.as_str()).collect();
-            self.missing.retain(|id| !present.contains(id.as_str()));
-            self.referenced
+    /// Logs each referenced ID the index lacks once, when it goes missing: after a snapshot,
+    /// every one its generation lacks; after an incremental set, those it removed.
+    fn note_missing(
+        &mut self,
+        host: &dyn Host,
+        changes: &ChangeSet,
+        snapshot_generation: Option<u64>,
+    ) {
+        let gone: Vec<String> = if let Some(generation) = snapshot_generation {
+            // A paged snapshot's entries are in shared data, not in this answer: one read per
+            // referenced ID, once per snapshot.
+            let ns = &self.link.namespace;
+            let present = |id: &str| {
+                host.shared_get(&ns.certificate(generation, id))
+                    .0
+                    .is_some_and(|v| !shared_data::is_tombstone(&v))
+            };
+            let missing: Vec<String> = self
+                .referenced
                 .iter()
-                .filter(|id| !present.contains(id.as_str()))
+                .filter(|id| !present(id))
                 .cloned()
-                .collect()
+                .collect();
+            self.missing.retain(|id| missing.contains(id));
+            missing
         } else {
             for cert in &changes.certs {
                 self.missing.remove(cert.id.as_str());
@@ -124,15 +157,29 @@ impl Syncer {
         if !self.take_lease(host, now) {
             return;
         }
-        let since = host
+        self.call_feed(host, now);
+    }
+
+    /// Asks the feed for what comes next: the next page of a paged snapshot under way, or
+    /// the changes after the synced version.
+    fn call_feed(&mut self, host: &dyn Host, now: i64) {
+        let state = host
             .shared_get(&self.link.namespace.sync_state())
             .0
             .and_then(|v| SyncState::decode(&v))
-            .map_or(0, |s| s.version);
-        match store_call::dispatch(host, &self.link, &changes_path(since)) {
+            .unwrap_or_default();
+        let path = match &state.paging {
+            Some(paging) => snapshot_page_path(&paging.next, SNAPSHOT_PAGE_SIZE),
+            None => changes_path_in_pages(state.version, SNAPSHOT_PAGE_SIZE),
+        };
+        match store_call::dispatch(host, &self.link, &path) {
             Ok(token) => {
                 let deadline_ms = now.saturating_add(self.lease_ttl_ms());
-                self.in_flight = Some(InFlight { token, deadline_ms });
+                self.in_flight = Some(InFlight {
+                    token,
+                    deadline_ms,
+                    continues: state.paging,
+                });
             }
             Err(status) => {
                 host.log(
@@ -149,14 +196,9 @@ impl Syncer {
 
     /// Returns true when `response` answers this syncer's call.
     pub fn on_response(&mut self, host: &dyn Host, response: &CallResponse) -> bool {
-        if self
-            .in_flight
-            .as_ref()
-            .is_none_or(|f| f.token != response.token)
-        {
+        let Some(in_flight) = self.in_flight.take_if(|f| f.token == response.token) else {
             return false;
-        }
-        self.in_flight = None;
+        };
         let status = response.status(host).unwrap_or_default();
         if status != b"200" {
             host.log(
@@ -172,9 +214,28 @@ impl Syncer {
         let body = response.body(host).unwrap_or_default();
         match ChangeSet::decode(&body) {
             Ok(changes) => {
-                apply(host, &self.link.namespace, &changes, host.now_ms());
-                self.note_missing(host, &changes);
-                self.metrics.sync_succeeded(host);
+                let now = host.now_ms();
+                let continues = in_flight.continues.as_ref();
+                match apply_answer(host, &self.link.namespace, &changes, continues, now) {
+                    Applied::Synced => {
+                        let snapshot_generation = changes.full.then(|| {
+                            continues.map_or_else(
+                                || current_generation(host, &self.link.namespace),
+                                |p| p.generation,
+                            )
+                        });
+                        self.note_missing(host, &changes, snapshot_generation);
+                        self.metrics.sync_succeeded(host);
+                    }
+                    // The next page at once, not a tick later: a 100,000-session snapshot
+                    // is 50 pages.
+                    Applied::MorePages => {
+                        if self.take_lease(host, now) {
+                            self.call_feed(host, now);
+                        }
+                    }
+                    Applied::Ignored => {}
+                }
             }
             Err(error) => {
                 host.log(
@@ -206,22 +267,99 @@ impl Syncer {
     }
 }
 
-/// Writes a change set into shared data and advances the sync state.
-pub fn apply(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, now_ms: i64) {
+/// Writes a change set (or a snapshot's first page) into shared data and advances the sync
+/// state.
+pub fn apply(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, now_ms: i64) -> Applied {
+    apply_answer(host, ns, changes, None, now_ms)
+}
+
+/// Writes a change set, or a snapshot page, into shared data and advances the sync state.
+/// `continues` is the paging the call asked the next page of (`None` for a change set or a
+/// snapshot's first page).
+pub fn apply_answer(
+    host: &dyn Host,
+    ns: &Namespace,
+    changes: &ChangeSet,
+    continues: Option<&Paging>,
+    now_ms: i64,
+) -> Applied {
     let (state_bytes, state_cas) = host.shared_get(&ns.sync_state());
     let state = state_bytes
         .and_then(|v| SyncState::decode(&v))
         .unwrap_or_default();
-    if !changes.full && changes.version < state.version {
-        return;
-    }
-    // A snapshot goes to a fresh generation: whatever it omits is gone, with no need to
-    // know the old keys (shared data cannot list or delete them).
-    let generation = if changes.full {
-        state.generation.saturating_add(1)
-    } else {
-        state.generation
+    let mut next = state.clone();
+    let generation = match (changes.full, continues) {
+        (false, _) => {
+            if changes.version < state.version {
+                return Applied::Ignored;
+            }
+            next.version = changes.version;
+            state.generation
+        }
+        // A snapshot goes to a fresh generation: whatever it omits is gone, with no need
+        // to know the old keys (shared data cannot list or delete them).
+        (true, None) => {
+            let generation = state.next_generation();
+            match &changes.next {
+                Some(cursor) => {
+                    next.paging = Some(Paging {
+                        generation,
+                        version: changes.version,
+                        next: cursor.clone(),
+                    });
+                }
+                None => {
+                    next.paging = None;
+                    next.generation = generation;
+                    next.version = changes.version;
+                }
+            }
+            generation
+        }
+        (true, Some(paging)) => {
+            // Another worker took the lease and moved this paging on, or started another.
+            if state.paging.as_ref() != Some(paging) {
+                return Applied::Ignored;
+            }
+            match &changes.next {
+                Some(cursor) => {
+                    next.paging = Some(Paging {
+                        next: cursor.clone(),
+                        ..paging.clone()
+                    });
+                }
+                None => {
+                    next.paging = None;
+                    next.generation = paging.generation;
+                    next.version = paging.version;
+                }
+            }
+            paging.generation
+        }
     };
+    write_entries(host, ns, changes, generation);
+    let more_pages = next.paging.is_some() && changes.full;
+    if !more_pages {
+        next.last_success_ms = now_ms;
+    }
+    if host
+        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
+        .is_err()
+    {
+        host.log(
+            LogLevel::Warn,
+            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
+        );
+        return Applied::Ignored;
+    }
+    if more_pages {
+        Applied::MorePages
+    } else {
+        Applied::Synced
+    }
+}
+
+fn write_entries(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, generation: u64) {
     for cert in &changes.certs {
         let _ = host.shared_set(
             &ns.certificate(generation, cert.id.as_str()),
@@ -250,21 +388,13 @@ pub fn apply(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, now_ms: i64) 
             None,
         );
     }
-    let next = SyncState {
-        version: changes.version,
-        generation,
-        last_success_ms: now_ms,
-        started_ms: state.started_ms,
-    };
-    if host
-        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
-        .is_err()
-    {
-        host.log(
-            LogLevel::Warn,
-            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
-        );
-    }
+}
+
+fn current_generation(host: &dyn Host, ns: &Namespace) -> u64 {
+    host.shared_get(&ns.sync_state())
+        .0
+        .and_then(|v| SyncState::decode(&v))
+        .map_or(0, |s| s.generation)
 }
 
 /// A distinct ID for this VM among all workers, from a CAS-incremented counter.

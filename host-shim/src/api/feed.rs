@@ -7,7 +7,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use mtls_gate_core::feed::ChangeSet;
+use mtls_gate_core::feed::{ChangeSet, PageCursor, PagedSnapshot};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,15 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 /// shared store (Redis) does not notify this shim's `writes`.
 const VERSION_POLL: Duration = Duration::from_millis(100);
 
+/// The largest `page_size` honoured; a larger one is cut to it.
+const MAX_PAGE_SIZE: u64 = 50_000;
+
 #[derive(Deserialize, Default)]
 pub struct ChangesQuery {
     since: Option<String>,
     wait_ms: Option<String>,
+    page_size: Option<String>,
+    after: Option<String>,
 }
 
 fn unsigned(value: Option<&str>, name: &str) -> Result<u64, ApiError> {
@@ -37,8 +42,10 @@ fn unsigned(value: Option<&str>, name: &str) -> Result<u64, ApiError> {
     }
 }
 
-/// `GET /mtls-gate/v1/changes?since=V[&wait_ms=N]`. With `wait_ms`, an empty incremental
-/// answer is held until the next write or the wait ends (at most 30 s).
+/// `GET /mtls-gate/v1/changes?since=V[&wait_ms=N][&page_size=N[&after=CURSOR]]`. With
+/// `wait_ms`, an empty incremental answer is held until the next write or the wait ends (at
+/// most 30 s). With `page_size`, a snapshot comes in pages (`after`: the page after a
+/// cursor the last page gave as `next`).
 pub async fn changes(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ChangesQuery>, QueryRejection>,
@@ -46,6 +53,45 @@ pub async fn changes(
     let Query(query) = query?;
     let since = unsigned(query.since.as_deref(), "since")?;
     let wait = Duration::from_millis(unsigned(query.wait_ms.as_deref(), "wait_ms")?).min(MAX_WAIT);
+    let page_size = match query.page_size.as_deref() {
+        None => None,
+        Some(text) => match unsigned(Some(text), "page_size")? {
+            0 => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "page_size must be at least 1",
+                ));
+            }
+            n => Some(usize::try_from(n.min(MAX_PAGE_SIZE)).unwrap_or(usize::MAX)),
+        },
+    };
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(_) if page_size.is_none() => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "after needs page_size",
+            ));
+        }
+        Some(text) => Some(PageCursor::parse(text).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "after must be a cursor the feed gave as next",
+            )
+        })?),
+    };
+    state.snapshot_pages.expire();
+    if let Some(page_size) = page_size {
+        let snapshot = after.is_some()
+            || state
+                .blocking(move |store| store.answers_with_snapshot(since))
+                .await??;
+        if snapshot {
+            let paged = paged_snapshot(&state, after.as_ref()).await?;
+            let page = paged.page(after.as_ref(), page_size);
+            return Ok(answer(&state, &page));
+        }
+    }
 
     let mut writes = state.writes.subscribe();
     writes.borrow_and_update();
@@ -87,6 +133,30 @@ pub async fn changes(
             }
         }
     }
+    Ok(answer(&state, &set))
+}
+
+/// A snapshot to cut the page after `after` from: the copy kept, if it will do, or the
+/// store's current state, read once and kept (kept from inside the blocking task, so a
+/// request given up meanwhile still leaves it for the next try).
+async fn paged_snapshot(
+    state: &Arc<AppState>,
+    after: Option<&PageCursor>,
+) -> Result<Arc<PagedSnapshot>, ApiError> {
+    if let Some(kept) = state.snapshot_pages.reusable(after) {
+        return Ok(kept);
+    }
+    let keeper = Arc::clone(state);
+    let paged = state
+        .blocking(move |store| {
+            let set = store.changes_until(0, u64::MAX)?;
+            Ok::<_, crate::store::StoreError>(keeper.snapshot_pages.keep(PagedSnapshot::new(set)))
+        })
+        .await??;
+    Ok(paged)
+}
+
+fn answer(state: &AppState, set: &ChangeSet) -> Response {
     let kind = if set.full { "full" } else { "incremental" };
     state
         .metrics
@@ -97,7 +167,7 @@ pub async fn changes(
         .metrics
         .store_version
         .set(i64::try_from(set.version).unwrap_or(i64::MAX));
-    Ok(json(set.encode()))
+    json(set.encode())
 }
 
 fn is_empty_increment(set: &ChangeSet) -> bool {

@@ -19,6 +19,7 @@ mod feed;
 mod gate_certificates;
 mod health;
 mod keys;
+mod snapshot_pages;
 
 use crate::dashboard::OrgKeys;
 use crate::metrics::Metrics;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub audit: Option<Arc<crate::audit::AuditLog>>,
     /// Serve the browser console at `/console` (`serve --console`).
     pub console: bool,
+    /// The last snapshot read for the feed's pages.
+    pub snapshot_pages: snapshot_pages::SnapshotPages,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             org_keys: None,
             audit: None,
             console: false,
+            snapshot_pages: snapshot_pages::SnapshotPages::default(),
         })
     }
 

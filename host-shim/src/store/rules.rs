@@ -225,6 +225,14 @@ impl Store {
         })
     }
 
+    /// Whether the feed answers `since` with a snapshot (see [`Store::changes_until`]).
+    pub fn answers_with_snapshot(&self, since: u64) -> Result<bool, StoreError> {
+        self.read(ReadScope::Record, |records| {
+            let LogState { version, floor } = records.log_state()?;
+            Ok(changelog::wants_snapshot(since, floor, version))
+        })
+    }
+
     /// The feed: changes after `since`, or a snapshot (see `mtls_gate_core::feed`), as one
     /// consistent view at the set's `version`.
     pub fn changes_since(&self, since: u64) -> Result<ChangeSet, StoreError> {

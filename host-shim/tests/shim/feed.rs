@@ -1,7 +1,9 @@
 //! The change feed and lookup (ARCHITECTURE "Change feed"; `mtls_gate_core::feed`).
 
 use crate::common::{ADMIN_HEADER, ADMIN_SECRET, FEED_TOKEN, FORBIDDEN_BODY, TestShim, send};
-use mtls_gate_core::feed::{ChangeSet, LookupAnswer, changes_path, lookup_path};
+use mtls_gate_core::feed::{
+    ChangeSet, LookupAnswer, changes_path, changes_path_in_pages, lookup_path, snapshot_page_path,
+};
 use mtls_gate_testkit::ca::TestCa;
 use reqwest::Method;
 use serde_json::json;
@@ -144,6 +146,126 @@ async fn a_since_older_than_the_retained_log_or_from_elsewhere_gets_a_snapshot()
         "a version this store never had"
     );
     assert!(changes(&shim, 1).await.full);
+}
+
+async fn decoded(shim: &TestShim, path: &str) -> ChangeSet {
+    let answer = shim.feed(path).await;
+    assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    ChangeSet::decode(answer.text.as_bytes()).unwrap_or_else(|e| panic!("{e}: {}", answer.text))
+}
+
+/// Every page of the snapshot `since` gets, asked as the filter asks.
+async fn pages(shim: &TestShim, since: u64, page_size: usize) -> Vec<ChangeSet> {
+    let mut pages = vec![decoded(shim, &changes_path_in_pages(since, page_size)).await];
+    while let Some(next) = pages.last().and_then(|p| p.next.clone()) {
+        pages.push(decoded(shim, &snapshot_page_path(&next, page_size)).await);
+        assert!(pages.len() < 100, "paging does not end");
+    }
+    pages
+}
+
+/// Certificate IDs and session keys of `sets` together, sorted.
+fn entries(sets: &[ChangeSet]) -> (Vec<String>, Vec<String>) {
+    let mut certs: Vec<String> = sets
+        .iter()
+        .flat_map(|s| s.certs.iter().map(|c| c.id.to_string()))
+        .collect();
+    let mut sessions: Vec<String> = sets
+        .iter()
+        .flat_map(|s| s.sessions.iter().map(|e| e.key.to_string()))
+        .collect();
+    certs.sort();
+    sessions.sort();
+    (certs, sessions)
+}
+
+/// `n` certificates, each with a session; their IDs.
+async fn bound_certificates(shim: &TestShim, pki: &TestCa, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = shim
+            .add_cert(&pki.leaf(&format!("paged{i}")).cert_pem, "org1")
+            .await;
+        let body = json!({"org_id": "org1", "certificate": id, "alias": format!("k{i}"),
+                          "access_rights": {"api1": {"api_id": "api1"}}});
+        let created = shim
+            .admin(Method::POST, "/tyk/keys/create", Some(&body.to_string()))
+            .await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_snapshot_in_pages_holds_exactly_what_the_whole_one_does() {
+    let shim = TestShim::start().await;
+    bound_certificates(&shim, &TestCa::new(), 12).await;
+    let whole = changes(&shim, 0).await;
+    assert!(
+        whole.full && whole.next.is_none(),
+        "no page_size: one body, as before"
+    );
+    let pages = pages(&shim, 0, 5).await;
+    assert_eq!(pages.len(), 5, "24 entries by 5");
+    for page in &pages {
+        assert!(page.full && page.version == whole.version, "{page:?}");
+        assert!(page.certs.len() + page.sessions.len() <= 5);
+    }
+    assert_eq!(entries(&pages), entries(std::slice::from_ref(&whole)));
+    // With page_size, a since the log answers is an incremental set as before.
+    let nothing = decoded(&shim, &changes_path_in_pages(whole.version, 5)).await;
+    assert!(!nothing.full && nothing.next.is_none() && nothing.certs.is_empty());
+}
+
+#[tokio::test]
+async fn writes_between_pages_are_caught_up_by_the_incremental_set_after_the_first_page() {
+    let shim = TestShim::start().await;
+    let pki = TestCa::new();
+    let ids = bound_certificates(&shim, &pki, 6).await;
+    let first = decoded(&shim, &changes_path_in_pages(0, 4)).await;
+    // Meanwhile: one certificate not yet paged is deleted, one paged is deleted, one added.
+    let last_id = ids.last().unwrap();
+    shim.admin(Method::DELETE, &format!("/tyk/certs/{last_id}"), None)
+        .await;
+    shim.admin(Method::DELETE, &format!("/tyk/certs/{}", ids[0]), None)
+        .await;
+    shim.add_cert(&pki.leaf("late").cert_pem, "org1").await;
+    let mut got = vec![first.clone()];
+    while let Some(next) = got.last().and_then(|p| p.next.clone()) {
+        got.push(decoded(&shim, &snapshot_page_path(&next, 4)).await);
+    }
+    // What the filter does: the pages, then the changes after the first page's version.
+    let catch_up = changes(&shim, first.version).await;
+    assert!(!catch_up.full);
+    let (mut certs, sessions) = entries(&got);
+    certs.retain(|id| !catch_up.removed_certs.iter().any(|r| r.as_str() == id));
+    certs.extend(catch_up.certs.iter().map(|c| c.id.to_string()));
+    certs.sort();
+    certs.dedup();
+    let now = changes(&shim, 0).await;
+    assert_eq!((certs, sessions), entries(std::slice::from_ref(&now)));
+}
+
+#[tokio::test]
+async fn bad_page_parameters_are_400_json() {
+    let shim = TestShim::start().await;
+    for (query, error) in [
+        ("since=0&page_size=0", "page_size must be at least 1"),
+        (
+            "since=0&page_size=x",
+            "page_size must be an unsigned integer",
+        ),
+        ("since=0&after=5:c:x", "after needs page_size"),
+        (
+            "since=0&page_size=5&after=nonsense",
+            "after must be a cursor the feed gave as next",
+        ),
+    ] {
+        shim.feed(&format!("/mtls-gate/v1/changes?{query}"))
+            .await
+            .assert_error(400, error);
+    }
 }
 
 #[tokio::test]

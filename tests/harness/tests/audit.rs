@@ -451,11 +451,11 @@ fn two_gates_on_different_stores_share_no_session_lease_or_version() {
     );
     assert_eq!(
         call_a.header(":path"),
-        Some("/mtls-gate/v1/changes?since=0")
+        Some("/mtls-gate/v1/changes?since=0&page_size=2000")
     );
     assert_eq!(
         call_b.header(":path"),
-        Some("/mtls-gate/v1/changes?since=0")
+        Some("/mtls-gate/v1/changes?since=0&page_size=2000")
     );
     answer_feed(&mut gate_a, &call_a, &snapshot(7, &[&alice]));
     answer_feed(&mut gate_b, &call_b, &snapshot(3, &[&bob]));
@@ -495,11 +495,11 @@ fn two_gates_on_different_stores_share_no_session_lease_or_version() {
     gate_b.tick().unwrap();
     assert_eq!(
         the_feed_call(&gate_a).header(":path"),
-        Some("/mtls-gate/v1/changes?since=7")
+        Some("/mtls-gate/v1/changes?since=7&page_size=2000")
     );
     assert_eq!(
         the_feed_call(&gate_b).header(":path"),
-        Some("/mtls-gate/v1/changes?since=3")
+        Some("/mtls-gate/v1/changes?since=3&page_size=2000")
     );
 }
 
@@ -563,7 +563,10 @@ fn a_session_whose_certificate_was_deleted_is_refused_until_the_certificate_is_b
         ..ChangeSet::default()
     };
     let asked = sync(&host, &mut worker, &deleted);
-    assert_eq!(asked.header(":path"), Some("/mtls-gate/v1/changes?since=1"));
+    assert_eq!(
+        asked.header(":path"),
+        Some("/mtls-gate/v1/changes?since=1&page_size=2000")
+    );
     let out = dyn_request(&mut worker, fp);
     assert_denied(&out, 403, "Access to this API has been disallowed");
     assert!(

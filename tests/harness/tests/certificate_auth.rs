@@ -64,6 +64,7 @@ fn snapshot(version: u64, sessions: &[(&TestCert, SessionGrant)]) -> ChangeSet {
             })
             .collect(),
         removed_sessions: vec![],
+        next: None,
     }
 }
 
@@ -232,7 +233,7 @@ fn a_dead_lease_holder_is_replaced_after_its_lease_expires() {
     assert_eq!(calls.len(), 1);
     assert_eq!(
         calls[0].header(":path"),
-        Some("/mtls-gate/v1/changes?since=1"),
+        Some("/mtls-gate/v1/changes?since=1&page_size=2000"),
         "it resumes from the shared version"
     );
 }
@@ -251,7 +252,7 @@ fn deleting_the_key_denies_after_the_next_sync() {
         ..snapshot(2, &[])
     };
     let asked = sync(&host, &mut worker, &delete);
-    assert_eq!(asked, "/mtls-gate/v1/changes?since=1");
+    assert_eq!(asked, "/mtls-gate/v1/changes?since=1&page_size=2000");
     let out = dyn_request(&mut worker, &alice);
     assert_denied(&out, 401, "Access to this API has been disallowed");
     assert!(
@@ -601,5 +602,62 @@ fn the_lookup_budget_is_validated_like_the_rest_of_the_config() {
     assert!(
         refused.logs_contain("store.max_lookups_in_flight: must be between 1 and 10000"),
         "the log names the field: {refused:?}"
+    );
+}
+
+/// Issue 14: a store too big for one answer (100,000 sessions are 35 MiB) is synced in
+/// pages. The pages go aside and are served only once the last one is in; each page is
+/// asked as soon as the one before it is answered, with the cursor the shim gave.
+#[test]
+fn a_snapshot_in_pages_is_asked_page_after_page_and_served_once_complete() {
+    let host = filter();
+    let mut worker = host.worker(default_gate()).unwrap();
+    let (alice, bob, carol) = (
+        TestCert::new("alice"),
+        TestCert::new("bob"),
+        TestCert::new("carol"),
+    );
+    let page = |cert: &TestCert, alias: &str, next: Option<&str>| ChangeSet {
+        next: next.map(str::to_owned),
+        ..snapshot(9, &[(cert, grant(alias))])
+    };
+    let first_path = sync(&host, &mut worker, &page(&alice, "alice", Some("9:s:one")));
+    assert_eq!(first_path, "/mtls-gate/v1/changes?since=0&page_size=2000");
+    for (next, cert, alias, more) in [
+        ("9%3As%3Aone", &bob, "bob", Some("9:s:two")),
+        ("9%3As%3Atwo", &carol, "carol", None),
+    ] {
+        // Not served yet: alice's request goes to a lookup.
+        let early = dyn_request(&mut worker, &alice);
+        assert!(early.is_paused(), "served before the last page");
+        let calls = feed_calls(&worker);
+        let [call] = calls.as_slice() else {
+            panic!("one page call, at once: {calls:?}")
+        };
+        assert_eq!(
+            call.header(":path"),
+            Some(format!("/mtls-gate/v1/changes?since=0&page_size=2000&after={next}").as_str())
+        );
+        worker
+            .respond_http_call(call.token, 200, &[], &page(cert, alias, more).encode())
+            .unwrap();
+    }
+    assert!(
+        feed_calls(&worker).is_empty(),
+        "no call after the last page until a tick"
+    );
+    for (cert, alias) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
+        let out = dyn_request(&mut worker, cert);
+        assert_forwarded(&out);
+        assert_eq!(out.header(headers::KEY_ALIAS), Some(alias));
+        assert!(out.http_calls().is_empty(), "served from the synced pages");
+    }
+    host.clock().advance(Duration::from_millis(SYNC_MS));
+    worker.tick().unwrap();
+    let calls = feed_calls(&worker);
+    assert_eq!(
+        calls.first().and_then(|c| c.header(":path")),
+        Some("/mtls-gate/v1/changes?since=9&page_size=2000"),
+        "then incremental from the first page's version"
     );
 }

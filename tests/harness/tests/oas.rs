@@ -237,6 +237,7 @@ fn snapshot(certs: &[(&TestCert, bool)], sessions: &[(&TestCert, SessionGrant)])
             })
             .collect(),
         removed_sessions: vec![],
+        next: None,
     }
 }
 

@@ -74,6 +74,7 @@ fn index(certs: &[(&TestCert, bool)]) -> ChangeSet {
         removed_certs: vec![],
         sessions: vec![],
         removed_sessions: vec![],
+        next: None,
     }
 }
 

@@ -97,7 +97,10 @@ fn the_lease_holder_calls_the_feed_from_its_last_version() {
     let [call] = calls.as_slice() else {
         panic!("{calls:?}")
     };
-    assert_eq!(call.header(":path"), Some("/mtls-gate/v1/changes?since=0"));
+    assert_eq!(
+        call.header(":path"),
+        Some("/mtls-gate/v1/changes?since=0&page_size=2000")
+    );
     assert_eq!(call.header("authorization"), Some("Bearer feed-token"));
     assert_eq!(lease(&a).map(|l| l.holder), Some(sync.holder_id()));
 
@@ -114,7 +117,10 @@ fn the_lease_holder_calls_the_feed_from_its_last_version() {
     a.advance_ms(1_000);
     sync.on_tick(&a);
     let path = a.callouts().pop().unwrap();
-    assert_eq!(path.header(":path"), Some("/mtls-gate/v1/changes?since=7"));
+    assert_eq!(
+        path.header(":path"),
+        Some("/mtls-gate/v1/changes?since=7&page_size=2000")
+    );
 }
 
 #[test]
@@ -422,6 +428,156 @@ fn a_sync_state_written_meanwhile_is_not_overwritten() {
     );
     assert_eq!(state(&a).version, 50, "the other write stands");
     assert!(a.logged(LogLevel::Warn, "sync state changed under us"));
+}
+
+// ---- snapshots in pages ----
+
+/// A certificate and its session, as one snapshot entry each.
+fn bound(name: &str) -> (crate::feed::CertIndexEntry, SessionEntry) {
+    let cert = cert_entry("org", name, false);
+    let session = SessionEntry {
+        key: SessionKey::of(cert.id.clone()),
+        grant: grant(),
+    };
+    (cert, session)
+}
+
+fn page(version: u64, names: &[&str], next: Option<&str>) -> ChangeSet {
+    let (certs, sessions) = names.iter().map(|n| bound(n)).unzip();
+    ChangeSet {
+        version,
+        full: true,
+        certs,
+        sessions,
+        next: next.map(str::to_owned),
+        ..ChangeSet::default()
+    }
+}
+
+fn last_path(host: &MockHost) -> String {
+    let calls = host.callouts();
+    let call = calls.last().unwrap();
+    call.header(":path").unwrap().to_owned()
+}
+
+#[test]
+fn a_paged_snapshot_is_served_only_once_its_last_page_is_in_and_pages_follow_at_once() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    let (old, _) = bound("old");
+    sync.on_tick(&a);
+    answer(&a, &mut sync, &page(5, &["old"], None));
+    assert_eq!(certificate_of(&a, &old.id), Some(old.clone()));
+    let successes = a.counter("mtls_gate.sync.success");
+
+    // The store was rewritten beyond the log: a snapshot, in three pages.
+    a.advance_ms(1_000);
+    sync.on_tick(&a);
+    assert_eq!(
+        last_path(&a),
+        "/mtls-gate/v1/changes?since=5&page_size=2000"
+    );
+    answer(&a, &mut sync, &page(20, &["p1"], Some("20:c:one")));
+    // The next page is asked at once, with the cursor as sent, without waiting for a tick.
+    assert_eq!(a.callouts().len(), 3);
+    assert_eq!(
+        last_path(&a),
+        "/mtls-gate/v1/changes?since=0&page_size=2000&after=20%3Ac%3Aone"
+    );
+    let (p1, p1_session) = bound("p1");
+    assert_eq!(
+        certificate_of(&a, &old.id),
+        Some(old.clone()),
+        "still served"
+    );
+    assert_eq!(
+        certificate_of(&a, &p1.id),
+        None,
+        "not served before the last page"
+    );
+    assert_eq!(state(&a).version, 5);
+    assert_eq!(a.counter("mtls_gate.sync.success"), successes);
+
+    answer(&a, &mut sync, &page(20, &["p2"], Some("20:s:two")));
+    // A page may come from a newer store state; its own version is not the one kept.
+    answer(&a, &mut sync, &page(23, &["p3"], None));
+    let done = state(&a);
+    assert_eq!((done.version, done.paging), (20, None));
+    for name in ["p1", "p2", "p3"] {
+        let (cert, session) = bound(name);
+        assert_eq!(certificate_of(&a, &cert.id), Some(cert));
+        assert_eq!(session_of(&a, &session.key), SessionLookup::Found(grant()));
+    }
+    assert_eq!(
+        session_of(&a, &p1_session.key),
+        SessionLookup::Found(grant())
+    );
+    assert_eq!(certificate_of(&a, &old.id), None, "omitted by the snapshot");
+    assert_eq!(
+        a.counter("mtls_gate.sync.success"),
+        successes.map(|n| n + 1)
+    );
+    assert_eq!(
+        a.callouts().len(),
+        4,
+        "no call after the last page until a tick"
+    );
+    a.advance_ms(1_000);
+    sync.on_tick(&a);
+    assert_eq!(
+        last_path(&a),
+        "/mtls-gate/v1/changes?since=20&page_size=2000"
+    );
+}
+
+#[test]
+fn a_worker_taking_the_lease_over_goes_on_with_the_paging_and_the_old_holders_page_is_ignored() {
+    let a = MockHost::new();
+    let b = a.sibling();
+    let mut sync_a = syncer(&a);
+    let mut sync_b = syncer(&b);
+    sync_a.on_tick(&a);
+    answer(&a, &mut sync_a, &page(9, &["p1"], Some("9:c:p1")));
+    // a asked the second page, then hung; its lease runs out and b goes on from the cursor.
+    let stale = a.callouts().last().unwrap().token;
+    a.advance_ms(LEASE_MS);
+    sync_b.on_tick(&b);
+    assert_eq!(
+        last_path(&b),
+        "/mtls-gate/v1/changes?since=0&page_size=2000&after=9%3Ac%3Ap1"
+    );
+    answer(&b, &mut sync_b, &page(9, &["p2"], Some("9:c:p2")));
+    // a's late answer to the same page finds the paging moved on: nothing is written.
+    a.start_request();
+    let late = a.answer_call(stale, Some("200"), &page(9, &["ghost"], None).encode());
+    assert!(sync_a.on_response(&a, &late));
+    assert_eq!(
+        a.journal_count("shared_set"),
+        0,
+        "the late page wrote nothing"
+    );
+    answer(&b, &mut sync_b, &page(9, &["p3"], None));
+    assert_eq!((state(&a).version, state(&a).paging), (9, None));
+    for name in ["p1", "p2", "p3"] {
+        assert!(certificate_of(&a, &bound(name).0.id).is_some(), "{name}");
+    }
+    assert_eq!(certificate_of(&a, &bound("ghost").0.id), None);
+}
+
+#[test]
+fn a_snapshot_begun_again_never_reuses_the_half_written_generation() {
+    let a = MockHost::new();
+    let ns = store_link().namespace;
+    apply(&a, &ns, &page(3, &["base"], None), a.now());
+    apply(&a, &ns, &page(7, &["ghost"], Some("7:c:x")), a.now());
+    let abandoned = state(&a).paging.unwrap().generation;
+    // The paging is abandoned (say the store answered a snapshot again from the start).
+    apply(&a, &ns, &page(8, &["fresh"], None), a.now());
+    let now = state(&a);
+    assert!(now.generation > abandoned, "{now:?}");
+    assert!(certificate_of(&a, &bound("fresh").0.id).is_some());
+    assert_eq!(certificate_of(&a, &bound("ghost").0.id), None);
+    assert_eq!(certificate_of(&a, &bound("base").0.id), None);
 }
 
 // ---- referenced certificates missing from the store ----
