@@ -86,14 +86,14 @@ pub fn apply_admission(
         }
         set(headers::API_ID, &api.api_id);
         if let Some(fingerprint) = &admission.fingerprint {
-            set(headers::CERT_SHA256, &fingerprint.to_hex());
+            set(headers::CERT_SHA256, fingerprint.hex().as_str());
         }
         if let Some(identity) = &admission.identity {
             set(headers::SESSION_KEY, &identity.session_key);
             set(headers::KEY_ALIAS, &identity.alias);
         }
-        if let Some(cluster) = upstream_cluster(config, api, store) {
-            set(headers::ROUTING, &cluster);
+        if let Some(cluster) = upstream_cluster(api, store) {
+            set(headers::ROUTING, cluster);
             // Setting a header clears the route cache under ABI 0.2.1; a host whose header
             // writes do not clears it here.
             host.clear_route_cache();

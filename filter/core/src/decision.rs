@@ -16,7 +16,6 @@ use crate::fingerprint::Fingerprint;
 use crate::ids::{CertificateId, SessionKey};
 use crate::request_path;
 use crate::session::SessionGrant;
-use crate::upstream::{choose_upstream_certificate, cluster_name};
 
 /// What the TLS connection says about the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,23 +330,16 @@ fn check_grant(grant: &SessionGrant, api: &ApiSpec, now: i64) -> Result<(), Deni
 
 /// The Envoy cluster for an admitted request (SPEC §6), or `None` when the API has no
 /// target (the route then decides). The chosen certificate must have a private key.
-pub fn upstream_cluster(
-    config: &GateConfig,
-    api: &ApiSpec,
-    store: &dyn StoreView,
-) -> Option<String> {
-    let target = api.target.as_ref()?;
-    let api_map = (!api.upstream_certificates_disabled).then_some(&api.upstream_certificates);
-    let client_certificate =
-        choose_upstream_certificate(&target.authority, api_map, &config.global_upstream)
-            .filter(|cert| match cert {
-                CertRef::StoreId { id, .. } => {
-                    store.certificate(id).is_some_and(|entry| entry.has_private)
-                }
-                CertRef::Pinned {
-                    has_private_key, ..
-                } => *has_private_key,
-            })
-            .map(CertRef::fingerprint);
-    Some(cluster_name(&api.api_id, client_certificate.as_ref()))
+pub fn upstream_cluster<'a>(api: &'a ApiSpec, store: &dyn StoreView) -> Option<&'a str> {
+    let route = api.upstream_route.as_ref()?;
+    let usable = |cert: &CertRef| match cert {
+        CertRef::StoreId { id, .. } => store.certificate(id).is_some_and(|entry| entry.has_private),
+        CertRef::Pinned {
+            has_private_key, ..
+        } => *has_private_key,
+    };
+    Some(match &route.with_certificate {
+        Some((cert, cluster)) if usable(cert) => cluster,
+        _ => &route.plain,
+    })
 }

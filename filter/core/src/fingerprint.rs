@@ -28,6 +28,10 @@ impl Fingerprint {
     /// Parses exactly 64 hex characters (either case; openssl prints upper case).
     /// Colons, as in openssl's `AB:CD:…` form, are accepted and ignored.
     pub fn parse_hex(text: &str) -> Option<Self> {
+        // Envoy's digest property, read on every request, is already bare hex: no copy.
+        if text.len() == HEX_LEN {
+            return Self::parse_wire_hex(text).ok();
+        }
         let compact: String = text.chars().filter(|c| *c != ':').collect();
         if compact.len() != HEX_LEN {
             return None;
@@ -66,7 +70,26 @@ impl Fingerprint {
 
     /// Lowercase hex, as Envoy and the store spell it.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.hex().as_str().to_owned()
+    }
+
+    /// Lowercase hex on the stack: a per-request header write allocates nothing for it.
+    pub fn hex(&self) -> FingerprintHex {
+        let mut text = [0u8; HEX_LEN];
+        // 32 bytes always fit 64 characters.
+        let _ = hex::encode_to_slice(self.0, &mut text);
+        FingerprintHex(text)
+    }
+}
+
+/// A fingerprint's 64 lowercase hex characters ([`Fingerprint::hex`]).
+#[derive(Clone, Copy)]
+pub struct FingerprintHex([u8; HEX_LEN]);
+
+impl FingerprintHex {
+    pub fn as_str(&self) -> &str {
+        // Only ever filled by `hex::encode_to_slice`: ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -83,7 +106,7 @@ pub enum FingerprintHexError {
 /// when fingerprints travelled as strings.
 impl serde::Serialize for Fingerprint {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        serializer.serialize_str(self.hex().as_str())
     }
 }
 
@@ -109,7 +132,7 @@ impl<'de> serde::Deserialize<'de> for Fingerprint {
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex().as_str())
     }
 }
 

@@ -116,6 +116,40 @@ fn normalize_key(key: &str) -> String {
     }
 }
 
+/// An API's upstream clusters, named once at configure time (naming hashes the API ID):
+/// per request only the choice between them is left, since a store certificate can lose
+/// its private key (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRoute {
+    /// The cluster without a client certificate.
+    pub plain: String,
+    /// The certificate chosen for the target's host, and its cluster.
+    pub with_certificate: Option<(CertRef, String)>,
+}
+
+impl UpstreamRoute {
+    /// The clusters of API `api_id` whose target is `authority`, its own map (`None` when
+    /// disabled) taking precedence over the global one.
+    pub fn plan(
+        api_id: &str,
+        authority: &str,
+        api_map: Option<&UpstreamCertMap>,
+        global: &UpstreamCertMap,
+    ) -> Self {
+        let with_certificate =
+            choose_upstream_certificate(authority, api_map, global).map(|cert| {
+                (
+                    cert.clone(),
+                    cluster_name(api_id, Some(&cert.fingerprint())),
+                )
+            });
+        UpstreamRoute {
+            plain: cluster_name(api_id, None),
+            with_certificate,
+        }
+    }
+}
+
 /// Name of the Envoy cluster for an API's upstream, plain or with a client certificate.
 /// The one naming rule, shared by the filter (routing header) and the renderer (clusters).
 pub fn cluster_name(api_id: &str, client_certificate: Option<&Fingerprint>) -> String {

@@ -681,13 +681,13 @@ fn upstream_cluster_needs_a_private_key_in_the_store() {
     let api = &config.apis[0];
     let mut store = FakeStore::default().with_cert("", "k", Some(NOW + 100));
     assert_eq!(
-        upstream_cluster(&config, api, &store),
-        Some(cluster_name("a", Some(&fp("k"))))
+        upstream_cluster(api, &store),
+        Some(cluster_name("a", Some(&fp("k"))).as_str())
     );
     store.certs.values_mut().for_each(|e| e.has_private = false);
     assert_eq!(
-        upstream_cluster(&config, api, &store),
-        Some(cluster_name("a", None))
+        upstream_cluster(api, &store),
+        Some(cluster_name("a", None).as_str())
     );
 }
 

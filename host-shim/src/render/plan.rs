@@ -174,7 +174,7 @@ pub fn plan_with_keys(
     };
     for api in &config.apis {
         let Some(target) = &api.target else { continue };
-        let Some(routed) = upstream_cluster(config, api, &index) else {
+        let Some(routed) = upstream_cluster(api, &index).map(str::to_owned) else {
             continue;
         };
         let host = target.host().to_owned();

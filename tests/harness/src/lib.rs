@@ -96,6 +96,15 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
         config.cranelift_opt_level(OptLevel::None);
+        // `MTLS_GATE_HARNESS_PERFMAP=1`: optimised code and a perf map, so that `perf
+        // record` names the plugin's functions (with a .wasm built without `strip`).
+        if std::env::var_os("MTLS_GATE_HARNESS_PERFMAP").is_some() {
+            config.cranelift_opt_level(OptLevel::Speed);
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        // Fuel counts the plugin's own wasm work per callback (`Outcome::wasm_fuel`): a
+        // measure of a path's cost that does not depend on the machine or its load.
+        config.consume_fuel(true);
         let mut cache = CacheConfig::new();
         cache.with_directory(paths::target_dir().join("wasmtime-cache"));
         if let Ok(cache) = Cache::new(cache) {

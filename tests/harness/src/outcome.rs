@@ -85,6 +85,7 @@ pub struct Outcome {
     pub(crate) reset: bool,
     pub(crate) route_cache_clears: usize,
     pub(crate) host_calls: BTreeMap<&'static str, usize>,
+    pub(crate) wasm_fuel: u64,
 }
 
 impl Outcome {
@@ -105,6 +106,7 @@ impl Outcome {
             reset: stream.reset,
             route_cache_clears: stream.route_cache_clears,
             host_calls: stream.host_calls.clone(),
+            wasm_fuel: stream.wasm_fuel,
         }
     }
 
@@ -208,6 +210,13 @@ impl Outcome {
     /// How many times this stream called `import` so far.
     pub fn host_call_count(&self, import: &str) -> usize {
         self.host_calls.get(import).copied().unwrap_or(0)
+    }
+
+    /// Wasm fuel (about one unit per wasm instruction) this stream's callbacks burnt so
+    /// far, the work inside host calls not counted: a path's own cost, the same on every
+    /// machine for one `.wasm`.
+    pub fn wasm_fuel(&self) -> u64 {
+        self.wasm_fuel
     }
 
     /// Every host call this stream made so far.

@@ -92,6 +92,9 @@ pub(crate) struct Stream {
     pub route_cache_clears: usize,
     /// Every `env` host call made while this stream was the effective context, by import.
     pub host_calls: BTreeMap<&'static str, usize>,
+    /// Wasm fuel (about one unit per instruction) the plugin burnt in this stream's
+    /// callbacks, host calls excluded.
+    pub wasm_fuel: u64,
     pub http_calls: Vec<HttpCall>,
     pub last_action: Option<Action>,
 }

@@ -201,6 +201,10 @@ impl Worker {
             plugin_config.to_vec(),
         );
         let mut store = Store::new(pre.module().engine(), state);
+        // Never the limit: fuel is only counted (see `invoke`).
+        store
+            .set_fuel(u64::MAX / 2)
+            .map_err(|e| harness(anyhow::Error::from(e)))?;
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| harness(anyhow::Error::from(e).context("instantiating the plugin")))?;
@@ -289,9 +293,14 @@ impl Worker {
         };
         let root = self.store.data().root_id;
         self.store.data_mut().effective = context;
+        let fuel_before = self.store.get_fuel().unwrap_or(0);
         let result = func.call(&mut self.store, params);
+        let burnt = fuel_before.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let state = self.store.data_mut();
         state.effective = root;
+        if let Some(stream) = state.streams.get_mut(&context) {
+            stream.wasm_fuel += burnt;
+        }
         state.drain_stdio();
         match result {
             Ok(value) => Ok(Some(value)),

@@ -1,6 +1,10 @@
 //! Host calls per request (issue 14 point 4): every `env` import the filter calls on each
 //! path, counted by the harness per stream. Each path's exact counts are pinned, so a call
 //! added to a hot path fails here; the test prints the table (before → after the trim).
+//! Beside them, the wasm fuel each path burns (about one unit per wasm instruction; the
+//! work inside host calls is Envoy's): under a ceiling, so that a path made markedly
+//! dearer fails here too. Each is measured on a worker's second identical request, which
+//! is what every request after the first costs.
 //!
 //! Requests look as Envoy hands them over with the shipped HCM (`SANITIZE_SET` XFCC with
 //! `Hash`, `Cert`, `Chain`) plus a few ordinary client headers.
@@ -81,6 +85,14 @@ fn static_gate(entries: &[String]) -> String {
     )
 }
 
+/// The second of two identical requests on `worker`: what every request after the first
+/// costs. The first also parses the client certificate for its expiry, once per worker
+/// and certificate (about 540,000 fuel).
+fn steady(worker: &mut Worker, request: impl Fn(&mut Worker) -> Outcome) -> Outcome {
+    request(worker);
+    request(worker)
+}
+
 /// `n` fingerprints that are nobody's, then `last`'s.
 fn allow_list(n: usize, last: &Client) -> Vec<String> {
     let mut list: Vec<String> = (1..n).map(|i| format!("\"{i:064x}\"")).collect();
@@ -94,7 +106,7 @@ fn static_allow(entries: usize) -> Outcome {
     let mut worker = host
         .worker(static_gate(&allow_list(entries, &alice)))
         .unwrap();
-    let out = mtls(&mut worker, &alice, "/secure/x");
+    let out = steady(&mut worker, |w| mtls(w, &alice, "/secure/x"));
     assert_forwarded(&out);
     assert_eq!(out.header(headers::API_ID), Some("secure"));
     assert_eq!(
@@ -109,7 +121,7 @@ fn static_deny() -> Outcome {
     let (alice, rogue) = (client("alice"), client("rogue"));
     let host = host_now();
     let mut worker = host.worker(static_gate(&allow_list(1, &alice))).unwrap();
-    let out = mtls(&mut worker, &rogue, "/secure/x");
+    let out = steady(&mut worker, |w| mtls(w, &rogue, "/secure/x"));
     let fingerprint = rogue.leaf.fingerprint();
     assert_denied(
         &out,
@@ -167,9 +179,10 @@ fn certificate_auth() -> Outcome {
             grant: grant("alice-app"),
         }],
         removed_sessions: vec![],
+        next: None,
     };
     sync(&host, &mut worker, &changes);
-    let out = mtls(&mut worker, &alice, "/orders");
+    let out = steady(&mut worker, |w| mtls(w, &alice, "/orders"));
     assert_forwarded(&out);
     assert_eq!(out.header(headers::KEY_ALIAS), Some("alice-app"));
     assert_eq!(out.header(headers::SESSION_KEY), Some(key.as_str()));
@@ -200,7 +213,7 @@ fn sync(host: &Host, worker: &mut Worker, changes: &ChangeSet) {
 fn open_api() -> Outcome {
     let host = host_now();
     let mut worker = host.worker(static_gate(&[])).unwrap();
-    let out = plain(&mut worker, AUTHORITY, "/open/x");
+    let out = steady(&mut worker, |w| plain(w, AUTHORITY, "/open/x"));
     assert_forwarded(&out);
     assert_eq!(out.header(headers::API_ID), Some("open"));
     out
@@ -209,7 +222,7 @@ fn open_api() -> Outcome {
 fn unmatched() -> Outcome {
     let host = host_now();
     let mut worker = host.worker(static_gate(&[])).unwrap();
-    let out = plain(&mut worker, "elsewhere.test", "/");
+    let out = steady(&mut worker, |w| plain(w, "elsewhere.test", "/"));
     assert_forwarded(&out);
     assert_eq!(out.header(headers::API_ID), None);
     out
@@ -221,6 +234,7 @@ fn forged_headers() -> Outcome {
     let alice = client("alice");
     let host = host_now();
     let mut worker = host.worker(static_gate(&allow_list(1, &alice))).unwrap();
+    mtls(&mut worker, &alice, "/secure/x");
     let mut request = tls_request(
         &mut worker,
         &alice.leaf.fingerprint(),
@@ -256,6 +270,11 @@ struct Path {
     /// Total calls of the filter at the start of the trim (`/tmp/s6/baseline.wasm`).
     before: usize,
     after: &'static [(&'static str, usize)],
+    /// Wasm fuel of the path's steady-state request at the start of session 7's trim, and
+    /// the most it may burn now (about 25 % over what it burns today): a ceiling, since
+    /// any code change moves fuel a little.
+    fuel_before: u64,
+    fuel_ceiling: u64,
     run: fn() -> Outcome,
 }
 
@@ -271,6 +290,8 @@ const PATHS: &[Path] = &[
             ("remove_header_map_value", 1),
             ("replace_header_map_value", 3),
         ],
+        fuel_before: 69381,
+        fuel_ceiling: 47000,
         run: || static_allow(1),
     },
     Path {
@@ -284,6 +305,8 @@ const PATHS: &[Path] = &[
             ("remove_header_map_value", 1),
             ("replace_header_map_value", 3),
         ],
+        fuel_before: 69241,
+        fuel_ceiling: 47000,
         run: || static_allow(100_000),
     },
     Path {
@@ -296,6 +319,8 @@ const PATHS: &[Path] = &[
             ("increment_metric", 1),
             ("send_local_response", 1),
         ],
+        fuel_before: 52648,
+        fuel_ceiling: 55000,
         run: static_deny,
     },
     Path {
@@ -310,6 +335,8 @@ const PATHS: &[Path] = &[
             ("remove_header_map_value", 1),
             ("replace_header_map_value", 5),
         ],
+        fuel_before: 101513,
+        fuel_ceiling: 84000,
         run: certificate_auth,
     },
     Path {
@@ -323,6 +350,8 @@ const PATHS: &[Path] = &[
             ("remove_header_map_value", 1),
             ("replace_header_map_value", 3),
         ],
+        fuel_before: 69282,
+        fuel_ceiling: 47000,
         run: ca_admitted,
     },
     Path {
@@ -335,6 +364,8 @@ const PATHS: &[Path] = &[
             ("increment_metric", 1),
             ("replace_header_map_value", 2),
         ],
+        fuel_before: 39908,
+        fuel_ceiling: 23000,
         run: open_api,
     },
     Path {
@@ -346,6 +377,8 @@ const PATHS: &[Path] = &[
             ("get_property", 1),
             ("increment_metric", 1),
         ],
+        fuel_before: 14029,
+        fuel_ceiling: 18000,
         run: unmatched,
     },
     Path {
@@ -359,14 +392,16 @@ const PATHS: &[Path] = &[
             ("remove_header_map_value", 3),
             ("replace_header_map_value", 3),
         ],
+        fuel_before: 77189,
+        fuel_ceiling: 57000,
         run: forged_headers,
     },
 ];
 
 #[test]
 fn host_calls_per_request_are_pinned_per_path() {
-    println!("| path | host calls before | after | after, by import |");
-    println!("|---|---:|---:|---|");
+    println!("| path | host calls before | after | after, by import | wasm fuel before | after |");
+    println!("|---|---:|---:|---|---:|---:|");
     let mut mismatches = Vec::new();
     for path in PATHS {
         let out = (path.run)();
@@ -377,12 +412,22 @@ fn host_calls_per_request_are_pinned_per_path() {
             .collect();
         let listed: Vec<String> = seen.iter().map(|(n, c)| format!("{n} {c}")).collect();
         println!(
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             path.name,
             path.before,
             out.total_host_calls(),
-            listed.join(", ")
+            listed.join(", "),
+            path.fuel_before,
+            out.wasm_fuel()
         );
+        if out.wasm_fuel() > path.fuel_ceiling {
+            mismatches.push(format!(
+                "{}: {} wasm fuel, over its ceiling of {}",
+                path.name,
+                out.wasm_fuel(),
+                path.fuel_ceiling
+            ));
+        }
         let expected: Vec<(String, usize)> = path
             .after
             .iter()

@@ -17,7 +17,7 @@ use crate::org_id;
 use crate::pinning::{PinMap, PinnedUpstream, pins_for_host};
 use crate::shared_data::Namespace;
 use crate::tls_cipher;
-use crate::upstream::UpstreamCertMap;
+use crate::upstream::{UpstreamCertMap, UpstreamRoute};
 use std::collections::{BTreeMap, HashSet};
 
 /// A field refused by a rule that words its own reason.
@@ -125,6 +125,11 @@ fn compile(raw: RawGate, env: &dyn Fn(&str) -> Option<String>) -> Result<GateCon
             continue;
         }
         let mut api = compile_api(raw_api, index, &raw.org_id, store_configured, &global_pins)?;
+        api.upstream_route = api.target.as_ref().map(|target| {
+            let api_map =
+                (!api.upstream_certificates_disabled).then_some(&api.upstream_certificates);
+            UpstreamRoute::plan(&api.api_id, &target.authority, api_map, &global_upstream)
+        });
         share_trust_set(&mut api.client_trust, &global_trust, &apis);
         if api.use_certificate_auth && !store_configured {
             return Err(err(
@@ -311,6 +316,7 @@ fn compile_api(
         strip_auth_data: raw.strip_auth_data,
         auth_header_name,
         upstream_certificates_disabled: raw.upstream_certificates_disabled,
+        upstream_route: None,
         server_certificates: raw.certificates,
         pinned_public_keys: raw.pinned_public_keys,
         pins,

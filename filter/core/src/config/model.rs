@@ -10,7 +10,7 @@ use crate::domain::{DomainPattern, DomainSet};
 use crate::listen_path::ListenPath;
 use crate::pinning::{PinMap, PinnedUpstream};
 use crate::shared_data::Namespace;
-use crate::upstream::UpstreamCertMap;
+use crate::upstream::{UpstreamCertMap, UpstreamRoute};
 use std::collections::BTreeMap;
 
 /// What happens to a request that matches no API.
@@ -62,6 +62,8 @@ pub struct ApiSpec {
     pub auth_header_name: String,
     pub upstream_certificates: UpstreamCertMap,
     pub upstream_certificates_disabled: bool,
+    /// The target's clusters, named at configure time; `None` without a target.
+    pub upstream_route: Option<UpstreamRoute>,
     /// `certificates`: server certificate references for this API's domain, as written.
     /// `render` serves them (SPEC §8); the filter does not read them.
     pub server_certificates: Vec<String>,

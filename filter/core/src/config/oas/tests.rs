@@ -98,6 +98,7 @@ fn assert_same_api(oas: &ApiSpec, classic: &ApiSpec) {
         auth_header_name,
         upstream_certificates,
         upstream_certificates_disabled,
+        upstream_route,
         server_certificates,
         pinned_public_keys,
         pins,
@@ -129,6 +130,7 @@ fn assert_same_api(oas: &ApiSpec, classic: &ApiSpec) {
         &oas.upstream_certificates_disabled, upstream_certificates_disabled,
         "{at}"
     );
+    assert_eq!(&oas.upstream_route, upstream_route, "{at}");
     assert_eq!(&oas.server_certificates, server_certificates, "{at}");
     assert_eq!(&oas.pinned_public_keys, pinned_public_keys, "{at}");
     assert_eq!(&oas.pins, pins, "{at}");
@@ -224,7 +226,7 @@ fn outcome(config: &GateConfig, host: &str, path: &str, peer: PeerCertificate) -
             let alias = admission.identity.map_or("-".to_owned(), |i| i.alias);
             let cluster = admission
                 .api
-                .and_then(|api| upstream_cluster(config, api, &store))
+                .and_then(|api| upstream_cluster(api, &store))
                 .unwrap_or_default();
             format!("allow {api} {alias} {cluster}")
         }
