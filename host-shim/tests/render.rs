@@ -5,7 +5,7 @@
 use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::upstream::cluster_name;
 use mtls_gate_shim::certificates;
-use mtls_gate_shim::render::envoy::Endpoint;
+use mtls_gate_shim::render::envoy::{Endpoint, GateModule};
 use mtls_gate_shim::render::plan::{Resolve, UpstreamOptions};
 use mtls_gate_shim::render::{RenderError, RenderOptions, Rendered, render_dir};
 use mtls_gate_shim::secret::Secret;
@@ -54,7 +54,7 @@ impl Fixture {
                 PathBuf::from("/etc/server.pem"),
                 PathBuf::from("/etc/server.key"),
             )),
-            wasm: PathBuf::from("/opt/mtls_gate_filter.wasm"),
+            module: GateModule::Wasm(PathBuf::from("/opt/mtls_gate_filter.wasm")),
             shim: Endpoint {
                 host: "127.0.0.1".into(),
                 port: 8181,

@@ -69,7 +69,7 @@ Environment:
   MTLS_GATE_SECRET           admin secret (or --secret-file): opens the store when
   MTLS_GATE_ENCODING_SECRET  (the key-encryption secret, default the admin secret) is unset
   MTLS_GATE_FEED_TOKEN       filled into the gate's empty store.token
-  MTLS_GATE_FILTER_WASM      default for --wasm"
+  MTLS_GATE_FILTER_WASM      default for --wasm (not read with --native-module)"
 )]
 pub struct RenderArgs {
     /// The gate JSON (the filter's configuration).
@@ -104,9 +104,22 @@ pub struct RenderArgs {
     /// The private key of --server-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "server_cert")]
     pub server_key: Option<PathBuf>,
-    /// The filter, mtls_gate_filter.wasm.
-    #[arg(long, env = "MTLS_GATE_FILTER_WASM", value_name = "FILE")]
-    pub wasm: PathBuf,
+    /// The filter, mtls_gate_filter.wasm. Not needed with --native-module (and ignored then,
+    /// also when MTLS_GATE_FILTER_WASM sets it).
+    #[arg(
+        long,
+        env = "MTLS_GATE_FILTER_WASM",
+        value_name = "FILE",
+        required_unless_present = "native_module"
+    )]
+    pub wasm: Option<PathBuf>,
+    /// Run the gate as the native Envoy dynamic module (libmtls_gate_native.so, `make native`)
+    /// instead of the wasm filter: the HTTP connection manager gets Envoy 1.40's
+    /// envoy.filters.http.dynamic_modules filter with the same gate JSON, counters under
+    /// wasmcustom.mtls_gate.* as the wasm filter's. The module must match Envoy's
+    /// dynamic-module ABI (v0.2.0, Envoy 1.40). `serve` re-renders the same way.
+    #[arg(long, value_name = "FILE")]
+    pub native_module: Option<PathBuf>,
     /// The shim, as Envoy reaches it (the filter's change feed and look-ups).
     #[arg(long, default_value = "http://127.0.0.1:8181", value_name = "URL")]
     pub shim_url: String,

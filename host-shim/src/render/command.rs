@@ -1,6 +1,6 @@
 //! `mtls-gate-shim render`: the command-line edge of the renderer.
 
-use super::envoy::{ClientValidation, Endpoint, ServerCertificate};
+use super::envoy::{ClientValidation, Endpoint, GateModule, ServerCertificate};
 use super::handshake::Enforcement;
 use super::plan::UpstreamOptions;
 use super::{RenderError, RenderOptions, render_dir};
@@ -32,6 +32,10 @@ pub enum RenderCommandError {
         "no CA to verify https upstreams: pass --upstream-ca FILE ({SYSTEM_CA_BUNDLE} does not exist)"
     )]
     NoUpstreamCa,
+    #[error(
+        "no filter to run: pass --wasm FILE (or set MTLS_GATE_FILTER_WASM) or --native-module FILE"
+    )]
+    NoGateModule,
     #[error("{0}")]
     Render(#[from] RenderError),
 }
@@ -72,7 +76,13 @@ pub fn run(args: RenderArgs) -> Result<(), RenderCommandError> {
             )),
             _ => None,
         },
-        wasm: absolute("--wasm", &args.wasm)?,
+        // The native module replaces the wasm filter: --wasm (perhaps only set by
+        // MTLS_GATE_FILTER_WASM) is then not read at all.
+        module: match (&args.native_module, &args.wasm) {
+            (Some(module), _) => GateModule::Native(absolute("--native-module", module)?),
+            (None, Some(wasm)) => GateModule::Wasm(absolute("--wasm", wasm)?),
+            (None, None) => return Err(RenderCommandError::NoGateModule),
+        },
         shim: shim_endpoint(&args.shim_url)?,
         feed_token: feed_token.map(|t| t.expose().to_owned()),
         upstreams: UpstreamOptions {

@@ -112,13 +112,24 @@ pub enum DefaultRoute {
     NotFound,
 }
 
+/// What runs the gate in the HTTP connection manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateModule {
+    /// The proxy-wasm filter, `mtls_gate_filter.wasm` (`http-filter-wasm.yaml.tmpl`).
+    Wasm(PathBuf),
+    /// The native Envoy dynamic module, `libmtls_gate_native.so`
+    /// (`http-filter-native.yaml.tmpl`, `render --native-module`).
+    Native(PathBuf),
+}
+
 /// The HTTP connection manager: the filter and its config, and the default route.
 #[derive(Debug, Clone)]
 pub struct HttpFilter {
     /// The filter's JSON configuration, verbatim.
     pub gate_json: String,
-    pub wasm: PathBuf,
-    /// Envoy environment variables the VM may read (`store.token_env`).
+    pub module: GateModule,
+    /// Envoy environment variables the wasm VM may read (`store.token_env`); the native
+    /// module reads Envoy's own environment, so it needs none.
     pub vm_env_keys: Vec<String>,
     pub default_route: DefaultRoute,
 }
@@ -281,12 +292,7 @@ impl EnvoyLayout {
             DefaultRoute::NotFound => template::ROUTE_DEFAULT_404.fill(&[])?,
         };
         let hcm = template::HTTP_CONNECTION_MANAGER.fill(&[
-            ("GATE_CONFIG", &yaml_string(&self.http.gate_json)),
-            ("WASM", &self.http.wasm.display().to_string()),
-            (
-                "VM_ENV_KEYS",
-                &serde_json::to_string(&self.http.vm_env_keys).unwrap_or_else(|_| "[]".into()),
-            ),
+            ("GATE_FILTER", &self.http.render()?),
             ("ROUTING_HEADER", mtls_gate_core::headers::ROUTING),
             ("DEFAULT_ROUTE", &default_route),
         ])?;
@@ -321,6 +327,29 @@ impl EnvoyLayout {
 
     fn clusters_yaml(&self) -> Result<Vec<String>, TemplateError> {
         self.clusters.iter().map(Cluster::render).collect()
+    }
+}
+
+impl HttpFilter {
+    /// The gate's entry of `http_filters`: the wasm filter or the native module, both given
+    /// the gate JSON as a `StringValue` (a JSON string literal, which YAML reads as a
+    /// double-quoted scalar).
+    pub fn render(&self) -> Result<String, TemplateError> {
+        let gate_config = yaml_string(&self.gate_json);
+        match &self.module {
+            GateModule::Wasm(wasm) => template::HTTP_FILTER_WASM.fill(&[
+                ("GATE_CONFIG", &gate_config),
+                ("WASM", &wasm.display().to_string()),
+                (
+                    "VM_ENV_KEYS",
+                    &serde_json::to_string(&self.vm_env_keys).unwrap_or_else(|_| "[]".into()),
+                ),
+            ]),
+            GateModule::Native(module) => template::HTTP_FILTER_NATIVE.fill(&[
+                ("GATE_CONFIG", &gate_config),
+                ("NATIVE_MODULE", &yaml_string(&module.display().to_string())),
+            ]),
+        }
     }
 }
 
@@ -491,7 +520,7 @@ mod tests {
             http: HttpFilter {
                 gate_json: r#"{"apis": []}"#.into(),
                 vm_env_keys: vec![],
-                wasm: "/f.wasm".into(),
+                module: GateModule::Wasm("/f.wasm".into()),
                 default_route,
             },
             clusters: vec![
@@ -564,5 +593,138 @@ mod tests {
         let mut empty = layout(DefaultRoute::NotFound, ClientCertificate::None);
         empty.clusters.clear();
         assert!(empty.render_cds().unwrap().ends_with("resources:\n  []\n"));
+    }
+
+    /// A gate JSON with every character YAML or JSON escaping could get wrong.
+    const TRICKY_GATE: &str = "{\"apis\": [], \"note\": \"q\\\" b\\\\ #: {x} \u{e9}\\n\"}";
+
+    /// Each HCM's `http_filters`, read by indentation: every entry's name and lines.
+    fn http_filters(yaml: &str) -> Vec<Vec<(String, Vec<String>)>> {
+        let mut hcms = Vec::new();
+        let mut lines = yaml.lines().peekable();
+        while let Some(line) = lines.next() {
+            let key = line.trim_start();
+            if key != "http_filters:" {
+                continue;
+            }
+            let indent = line.len() - key.len();
+            let mut filters: Vec<(String, Vec<String>)> = Vec::new();
+            while let Some(next) = lines.next_if(|l| {
+                let t = l.trim_start();
+                let i = l.len() - t.len();
+                i > indent || (i == indent && (t.starts_with("- ") || t.starts_with('#')))
+            }) {
+                let t = next.trim_start();
+                let at_item = next.len() - t.len() == indent;
+                match t.strip_prefix("- name: ") {
+                    Some(name) if at_item => filters.push((name.to_owned(), Vec::new())),
+                    _ if t.starts_with('#') => {}
+                    _ => {
+                        let (_, entry) = filters.last_mut().expect("a line before any entry");
+                        entry.push(t.to_owned());
+                    }
+                }
+            }
+            hcms.push(filters);
+        }
+        hcms
+    }
+
+    /// The gate JSON an entry carries (its `value:`, a YAML double-quoted scalar that is a
+    /// JSON string literal), parsed.
+    fn carried_gate(entry: &[String]) -> serde_json::Value {
+        let values: Vec<&String> = entry.iter().filter(|l| l.starts_with("value: ")).collect();
+        assert_eq!(values.len(), 1, "{entry:?}");
+        let literal = values[0].trim_start_matches("value: ");
+        let json: String = serde_json::from_str(literal).unwrap();
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn with_module(module: GateModule) -> EnvoyLayout {
+        let mut layout = layout(DefaultRoute::NotFound, ClientCertificate::None);
+        layout.http.gate_json = TRICKY_GATE.into();
+        layout.http.vm_env_keys = vec!["MTLS_GATE_TOKEN".into()];
+        layout.http.module = module;
+        layout
+    }
+
+    #[test]
+    fn the_native_module_replaces_the_wasm_filter_before_the_router_with_the_same_gate_json() {
+        let gate: serde_json::Value = serde_json::from_str(TRICKY_GATE).unwrap();
+        let native = with_module(GateModule::Native("/opt/lib/libmtls_gate_native.so".into()));
+        for yaml in [
+            native.render_static().unwrap(),
+            native.render_lds().unwrap(),
+        ] {
+            assert!(!yaml.contains("envoy.filters.http.wasm"), "{yaml}");
+            assert!(!yaml.contains("vm_config"), "{yaml}");
+            let hcms = http_filters(&yaml);
+            assert_eq!(hcms.len(), 2, "one HCM per listener");
+            for filters in hcms {
+                let names: Vec<&str> = filters.iter().map(|(n, _)| n.as_str()).collect();
+                assert_eq!(
+                    names,
+                    [
+                        "envoy.filters.http.dynamic_modules",
+                        "envoy.filters.http.router"
+                    ]
+                );
+                let entry = &filters[0].1;
+                for line in [
+                    "\"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                    r#"module: {local: {filename: "/opt/lib/libmtls_gate_native.so"}}"#,
+                    "do_not_close: true",
+                    "metrics_namespace: wasmcustom",
+                    "filter_name: mtls_gate",
+                    "\"@type\": type.googleapis.com/google.protobuf.StringValue",
+                ] {
+                    assert!(entry.iter().any(|l| l == line), "{line} in {entry:?}");
+                }
+                assert_eq!(carried_gate(entry), gate);
+            }
+        }
+    }
+
+    #[test]
+    fn without_the_native_module_the_wasm_filter_carries_the_gate_json_as_before() {
+        let gate: serde_json::Value = serde_json::from_str(TRICKY_GATE).unwrap();
+        let wasm = with_module(GateModule::Wasm("/opt/mtls_gate_filter.wasm".into()));
+        let yaml = wasm.render_lds().unwrap();
+        assert!(!yaml.contains("dynamic_modules"), "{yaml}");
+        for filters in http_filters(&yaml) {
+            let names: Vec<&str> = filters.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                ["envoy.filters.http.wasm", "envoy.filters.http.router"]
+            );
+            assert_eq!(carried_gate(&filters[0].1), gate);
+        }
+        // The block itself, as the HCM template had it inline before it moved to its own
+        // template: a wasm render must stay byte-for-byte the same.
+        let value = yaml_string(TRICKY_GATE);
+        assert_eq!(
+            wasm.http.render().unwrap(),
+            format!(
+                r#"- name: envoy.filters.http.wasm
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+    config:
+      name: mtls_gate
+      root_id: ""
+      configuration:
+        "@type": type.googleapis.com/google.protobuf.StringValue
+        value: {value}
+      vm_config:
+        vm_id: mtls_gate
+        runtime: envoy.wasm.runtime.v8
+        code: {{local: {{filename: "/opt/mtls_gate_filter.wasm"}}}}
+        environment_variables: {{host_env_keys: ["MTLS_GATE_TOKEN"]}}
+"#
+            )
+        );
+        // Both carry the gate JSON in the same escaped literal.
+        let native = with_module(GateModule::Native("/m.so".into()));
+        let native_value = format!("value: {value}");
+        assert!(native.http.render().unwrap().contains(&native_value));
     }
 }

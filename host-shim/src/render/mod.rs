@@ -43,8 +43,8 @@ pub mod upstream_tls;
 
 use crate::store::{Store, StoreError};
 use envoy::{
-    DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener, ServerCertificate, TlsFilterChain,
-    XdsPaths,
+    DefaultRoute, Endpoint, EnvoyLayout, GateModule, HttpFilter, Listener, ServerCertificate,
+    TlsFilterChain, XdsPaths,
 };
 use mtls_gate_core::config::{ConfigError, ConfigErrorKind, GateConfig};
 use std::collections::HashMap;
@@ -70,7 +70,8 @@ pub struct RenderOptions {
     /// names no store or config certificate covers. Optional when the gate names server
     /// certificates (`http_server_options.ssl_certificates`, an API's `certificates`).
     pub server_cert: Option<(PathBuf, PathBuf)>,
-    pub wasm: PathBuf,
+    /// The wasm filter (`--wasm`) or the native module (`--native-module`), absolute.
+    pub module: GateModule,
     /// The shim's address, for the shim cluster and the gate's `store.authority`.
     pub shim: Endpoint,
     /// Filled into `store.token` when the gate JSON leaves it empty.
@@ -374,7 +375,7 @@ pub fn render_dir_retaining(
                 .into_iter()
                 .collect(),
             gate_json: held.filter_json.clone(),
-            wasm: options.wasm.clone(),
+            module: options.module.clone(),
             default_route: DefaultRoute::NotFound,
         },
         clusters,

@@ -4,14 +4,15 @@
 //!
 //! - [`GATE_RECORD`]: the gate JSON as given, and the directory its relative certificate file
 //!   references are read from. `render` writes it; `serve --gate FILE` replaces it at start.
-//! - [`RENDER_RECORD`]: the options of the last render (out directory, listeners, wasm, shim
-//!   URL, upstream CA, `--resolve`s, default server certificate files), every path absolute.
+//! - [`RENDER_RECORD`]: the options of the last render (out directory, listeners, wasm filter
+//!   or native module, shim URL, upstream CA, `--resolve`s, default server certificate
+//!   files), every path absolute.
 //!
 //! No secret is recorded: the feed token is read from `MTLS_GATE_FEED_TOKEN` again by whoever
 //! renders, and private keys stay sealed in the store. `serve` re-renders from these records
 //! whenever the store changes (`crate::live`).
 
-use super::envoy::Endpoint;
+use super::envoy::{Endpoint, GateModule};
 use super::plan::{Resolve, UpstreamOptions};
 use super::{RenderError, RenderOptions, resolve};
 use crate::store::{Store, StoreError};
@@ -45,7 +46,13 @@ pub struct RenderRecord {
     pub admin: SocketAddr,
     pub server_cert: Option<PathBuf>,
     pub server_key: Option<PathBuf>,
-    pub wasm: PathBuf,
+    /// The wasm filter (`--wasm`); `null` when the render ran the native module.
+    #[serde(default)]
+    pub wasm: Option<PathBuf>,
+    /// `--native-module`: the native module in place of the wasm filter. Records written
+    /// before the option existed have no such field: the wasm filter.
+    #[serde(default)]
+    pub native_module: Option<PathBuf>,
     pub shim_host: String,
     pub shim_port: u16,
     pub upstream_ca: Option<PathBuf>,
@@ -62,7 +69,14 @@ impl RenderRecord {
             admin: options.admin,
             server_cert: options.server_cert.as_ref().map(|(cert, _)| cert.clone()),
             server_key: options.server_cert.as_ref().map(|(_, key)| key.clone()),
-            wasm: options.wasm.clone(),
+            wasm: match &options.module {
+                GateModule::Wasm(wasm) => Some(wasm.clone()),
+                GateModule::Native(_) => None,
+            },
+            native_module: match &options.module {
+                GateModule::Native(module) => Some(module.clone()),
+                GateModule::Wasm(_) => None,
+            },
             shim_host: options.shim.host.clone(),
             shim_port: options.shim.port,
             upstream_ca: options.upstreams.ca.clone(),
@@ -87,6 +101,17 @@ impl RenderRecord {
             .iter()
             .map(|r| r.parse::<Resolve>())
             .collect::<Result<Vec<_>, _>>()?;
+        let module = match (&self.native_module, &self.wasm) {
+            (Some(module), _) => GateModule::Native(module.clone()),
+            (None, Some(wasm)) => GateModule::Wasm(wasm.clone()),
+            (None, None) => {
+                return Err(
+                    "the render record names neither a wasm filter nor a native module \
+                            (run `mtls-gate-shim render` again)"
+                        .to_owned(),
+                );
+            }
+        };
         Ok(RenderOptions {
             gate_json,
             out_dir: self.out_dir.clone(),
@@ -94,7 +119,7 @@ impl RenderRecord {
             plain_listen: self.plain_listen,
             admin: self.admin,
             server_cert: self.server_cert.clone().zip(self.server_key.clone()),
-            wasm: self.wasm.clone(),
+            module,
             shim: Endpoint {
                 host: self.shim_host.clone(),
                 port: self.shim_port,
@@ -191,7 +216,7 @@ mod tests {
             plain_listen: Some("127.0.0.1:8080".parse().unwrap()),
             admin: "127.0.0.1:9901".parse().unwrap(),
             server_cert: Some(("/pki/s.pem".into(), "/pki/s.key".into())),
-            wasm: "/opt/f.wasm".into(),
+            module: GateModule::Wasm("/opt/f.wasm".into()),
             shim: Endpoint {
                 host: "127.0.0.1".into(),
                 port: 8181,
@@ -222,11 +247,56 @@ mod tests {
         assert_eq!(again.plain_listen, options.plain_listen);
         assert_eq!(again.admin, options.admin);
         assert_eq!(again.server_cert, options.server_cert);
-        assert_eq!(again.wasm, options.wasm);
+        assert_eq!(again.module, options.module);
         assert_eq!(again.shim, options.shim);
         assert_eq!(again.upstreams.ca, options.upstreams.ca);
         assert_eq!(again.upstreams.resolve, options.upstreams.resolve);
         assert_eq!(again.feed_token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn a_native_module_render_is_recorded_and_rendered_again_as_such() {
+        let options = RenderOptions {
+            module: GateModule::Native("/opt/libmtls_gate_native.so".into()),
+            ..options()
+        };
+        let json = serde_json::to_string(&RenderRecord::from_options(&options)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["native_module"], "/opt/libmtls_gate_native.so");
+        assert_eq!(value["wasm"], serde_json::Value::Null);
+        let back: RenderRecord = serde_json::from_str(&json).unwrap();
+        let again = back.options(options.gate_json.clone(), None).unwrap();
+        assert_eq!(
+            again.module,
+            GateModule::Native("/opt/libmtls_gate_native.so".into())
+        );
+
+        // A wasm render records no module.
+        let wasm = serde_json::to_value(RenderRecord::from_options(&self::options())).unwrap();
+        assert_eq!(wasm["wasm"], "/opt/f.wasm");
+        assert_eq!(wasm["native_module"], serde_json::Value::Null);
+
+        // Neither: refused with a reason, not a panic.
+        let neither = RenderRecord {
+            wasm: None,
+            native_module: None,
+            ..back
+        };
+        let err = neither.options(Vec::new(), None).unwrap_err();
+        assert!(err.contains("neither"), "{err}");
+    }
+
+    /// A record an older shim wrote (no `native_module` field) still loads, as the wasm filter.
+    #[test]
+    fn a_record_written_before_native_module_existed_loads_as_the_wasm_filter() {
+        let old = r#"{"out_dir":"/srv/envoy","listen":"127.0.0.1:8443","plain_listen":null,
+            "admin":"127.0.0.1:9901","server_cert":"/pki/s.pem","server_key":"/pki/s.key",
+            "wasm":"/opt/f.wasm","shim_host":"127.0.0.1","shim_port":8181,
+            "upstream_ca":null,"resolve":[]}"#;
+        let record: RenderRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.native_module, None);
+        let options = record.options(Vec::new(), None).unwrap();
+        assert_eq!(options.module, GateModule::Wasm("/opt/f.wasm".into()));
     }
 
     #[test]

@@ -35,6 +35,12 @@ template!(
 );
 template!(CLIENT_VALIDATION_CA, "client-validation-ca.yaml.tmpl");
 template!(HTTP_CONNECTION_MANAGER, "http-connection-manager.yaml.tmpl");
+// The HCM's `{{GATE_FILTER}}`: one of these two. The wasm block carries no comment of its
+// own (and the HCM keeps its header), because comments are rendered: without
+// `--native-module` the output stays byte-for-byte what it was before the block moved out,
+// so an upgraded shim rewrites no LDS file.
+template!(HTTP_FILTER_WASM, "http-filter-wasm.yaml.tmpl");
+template!(HTTP_FILTER_NATIVE, "http-filter-native.yaml.tmpl");
 template!(ROUTE_DEFAULT_CLUSTER, "route-default-cluster.yaml.tmpl");
 template!(ROUTE_DEFAULT_404, "route-default-404.yaml.tmpl");
 template!(CLUSTER_PLAIN, "cluster-plain.yaml.tmpl");

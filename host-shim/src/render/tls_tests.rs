@@ -340,7 +340,7 @@ fn render_writes_server_secrets_and_keeps_keys_out_of_the_filter_config() {
         plain_listen: None,
         admin: "127.0.0.1:9901".parse().unwrap(),
         server_cert: None,
-        wasm: "/f.wasm".into(),
+        module: GateModule::Wasm("/f.wasm".into()),
         shim: Endpoint {
             host: "127.0.0.1".into(),
             port: 8181,

@@ -168,7 +168,7 @@ fn pinned_spki(
 
 #[cfg(test)]
 mod tests {
-    use super::super::envoy::{Cluster, Endpoint};
+    use super::super::envoy::{Cluster, Endpoint, GateModule};
     use super::super::plan::{self, Plan, UpstreamOptions};
     use super::super::{RenderOptions, prepare_gate, render_dir};
     use super::*;
@@ -454,7 +454,7 @@ mod tests {
             plain_listen: None,
             admin: "127.0.0.1:9901".parse().unwrap(),
             server_cert: Some(("/srv.pem".into(), "/srv.key".into())),
-            wasm: "/f.wasm".into(),
+            module: GateModule::Wasm("/f.wasm".into()),
             shim: Endpoint {
                 host: "127.0.0.1".into(),
                 port: 8181,

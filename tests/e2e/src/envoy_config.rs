@@ -6,7 +6,8 @@
 use crate::upstream::EchoUpstream;
 use anyhow::{Context, Result};
 use mtls_gate_shim::render::envoy::{
-    self as layout, ClientCertificate, DefaultRoute, Endpoint, EnvoyLayout, HttpFilter, Listener,
+    self as layout, ClientCertificate, DefaultRoute, Endpoint, EnvoyLayout, GateModule, HttpFilter,
+    Listener,
 };
 use mtls_gate_shim::render::{SHIM_CLUSTER, template};
 use mtls_gate_testkit::pki::{CertFiles, TestPki};
@@ -238,12 +239,14 @@ impl EnvoyConfig {
         if let Some(bootstrap) = &self.bootstrap {
             return Ok(bootstrap.clone());
         }
-        let native = self.native_module.clone().or_else(native_module);
-        let wasm = match (&self.wasm, &native) {
-            (Some(w), _) => w.clone(),
-            // Replaced below: the wasm filter need not be built.
-            (None, Some(_)) => PathBuf::from("/unused/mtls_gate_filter.wasm"),
-            (None, None) => paths::filter_wasm()?,
+        // The native module needs no wasm filter built.
+        let module = match (
+            self.native_module.clone().or_else(native_module),
+            &self.wasm,
+        ) {
+            (Some(native), _) => GateModule::Native(native),
+            (None, Some(wasm)) => GateModule::Wasm(wasm.clone()),
+            (None, None) => GateModule::Wasm(paths::filter_wasm()?),
         };
         let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let mut clusters = vec![layout::Cluster {
@@ -265,16 +268,13 @@ impl EnvoyConfig {
             ],
             http: HttpFilter {
                 gate_json: self.gate_config.clone(),
-                wasm,
+                module,
                 vm_env_keys: vec![],
                 default_route: DefaultRoute::Cluster(self.default_cluster.clone()),
             },
             clusters,
         };
         let mut yaml = envoy.render_static()?;
-        if let Some(module) = &native {
-            yaml = with_native_module(&yaml, module)?;
-        }
         if let Some(mode) = &self.forward_client_cert_details {
             let template = format!("{XFCC_SETTING} SANITIZE_SET");
             anyhow::ensure!(
@@ -300,6 +300,8 @@ pub struct ShimRender {
     out: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// `--native-module`; `None`: `--wasm` with the release filter.
+    native_module: Option<PathBuf>,
 }
 
 /// What a successful render printed.
@@ -322,8 +324,6 @@ impl ShimRender {
             format!("127.0.0.1:{}", free_port()?),
             "--admin".to_string(),
             "127.0.0.1:0".to_string(),
-            "--wasm".to_string(),
-            paths::filter_wasm()?.display().to_string(),
             "--shim-url".to_string(),
             format!("http://{}", shim.addr()),
         ];
@@ -338,7 +338,15 @@ impl ShimRender {
                     shim.feed_token().to_string(),
                 ),
             ],
+            native_module: None,
         })
+    }
+
+    /// `--native-module MODULE` instead of `--wasm`: render emits the native module's
+    /// filter. Neither `--wasm` nor `MTLS_GATE_FILTER_WASM` reaches render then.
+    pub fn native_module(mut self, module: &Path) -> Self {
+        self.native_module = Some(module.to_path_buf());
+        self
     }
 
     /// Adds command-line arguments.
@@ -407,8 +415,16 @@ impl ShimRender {
 
     fn exec(&self, gate: &str) -> Result<(bool, RenderOutput)> {
         std::fs::write(&self.gate_path, gate)?;
-        let out = std::process::Command::new(paths::shim_bin()?)
-            .args(&self.args)
+        let mut command = std::process::Command::new(paths::shim_bin()?);
+        command.args(&self.args);
+        match &self.native_module {
+            Some(module) => command
+                .arg("--native-module")
+                .arg(module)
+                .env_remove(paths::FILTER_WASM_ENV),
+            None => command.arg("--wasm").arg(paths::filter_wasm()?),
+        };
+        let out = command
             .arg("--gate")
             .arg(&self.gate_path)
             .arg("--out")
@@ -438,55 +454,6 @@ pub fn native_module() -> Option<PathBuf> {
     std::env::var_os(NATIVE_MODULE_ENV)
         .filter(|v| !v.is_empty())
         .map(|path| paths::repo_root().join(path))
-}
-
-/// `yaml` with each wasm filter replaced by the native module at `module` (Envoy 1.40's
-/// `envoy.filters.http.dynamic_modules`), given the same gate JSON. Its counters are put
-/// under `wasmcustom.` as the wasm filter's are, so stats read the same.
-pub fn with_native_module(yaml: &str, module: &Path) -> Result<String> {
-    const WASM_FILTER: &str = "- name: envoy.filters.http.wasm";
-    let mut out = String::new();
-    let mut lines = yaml.lines().peekable();
-    let mut replaced = 0;
-    while let Some(line) = lines.next() {
-        let Some(indent) = line.strip_suffix(WASM_FILTER) else {
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        };
-        // The filter's block: every following line indented deeper than its `- name:`.
-        let mut gate_value = None;
-        while let Some(next) = lines.next_if(|l| l.starts_with(&format!("{indent}  "))) {
-            let trimmed = next.trim_start();
-            if gate_value.is_none()
-                && let Some(value) = trimmed.strip_prefix("value: ")
-            {
-                gate_value = Some(value.to_string());
-            }
-        }
-        let gate_value = gate_value.context("the wasm filter block has no configuration value")?;
-        let filename = serde_json::to_string(&module.display().to_string())?;
-        for l in [
-            "- name: envoy.filters.http.dynamic_modules",
-            "  typed_config:",
-            "    \"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-            "    dynamic_module_config:",
-            &format!("      module: {{local: {{filename: {filename}}}}}"),
-            "      do_not_close: true",
-            "      metrics_namespace: wasmcustom",
-            "    filter_name: mtls_gate",
-            "    filter_config:",
-            "      \"@type\": type.googleapis.com/google.protobuf.StringValue",
-            &format!("      value: {gate_value}"),
-        ] {
-            out.push_str(indent);
-            out.push_str(l);
-            out.push('\n');
-        }
-        replaced += 1;
-    }
-    anyhow::ensure!(replaced > 0, "no wasm filter to replace in the bootstrap");
-    Ok(out)
 }
 
 /// Drops every [`PATH_NORMALISATION_KEYS`] line of the rendered HCMs; fails if the template
@@ -617,10 +584,6 @@ mod tests {
         assert_eq!(
             native.matches("envoy.filters.http.router").count(),
             wasm.matches("envoy.filters.http.router").count()
-        );
-        assert!(
-            with_native_module(&native, module).is_err(),
-            "nothing left to replace"
         );
     }
 }

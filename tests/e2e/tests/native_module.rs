@@ -13,7 +13,7 @@
 use anyhow::{Result, bail};
 use mtls_gate_core::upstream::cluster_name;
 use mtls_gate_core::{headers, metrics};
-use mtls_gate_e2e::envoy_config::NATIVE_MODULE_ENV;
+use mtls_gate_e2e::envoy_config::{NATIVE_MODULE_ENV, ShimRender};
 use mtls_gate_e2e::*;
 use mtls_gate_testkit::*;
 use serde_json::{Value, json};
@@ -243,6 +243,57 @@ fn a_pinned_upstreams_failed_handshake_is_tyks_pinning_error() -> Result<()> {
     );
     let unpinned = get("/unpinned/x")?;
     assert_eq!(unpinned.status, 503, "{}", unpinned.body);
+    Ok(())
+}
+
+/// `mtls-gate-shim render --native-module`: the bootstrap render writes (no `--wasm`, no
+/// `MTLS_GATE_FILTER_WASM`) runs the module, which answers as the wasm filter would.
+#[test]
+fn a_render_with_native_module_runs_the_module_without_a_wasm_filter() -> Result<()> {
+    let pki = TestPki::generate()?;
+    let shim = Shim::start()?;
+    let echo = EchoUpstream::start_tls(&pki.upstream_server, "echo")?;
+    let port = echo.addr.port();
+    let dir = tempfile::tempdir()?;
+    let gate = json!({
+        "apis": [{"api_id": "static",
+                  "proxy": {"listen_path": "/static/", "target_url": format!("https://localhost:{port}")},
+                  "use_mutual_tls_auth": true,
+                  "client_certificates": [pki.client.fingerprint]}]
+    })
+    .to_string();
+    let render = ShimRender::new(dir.path(), &shim)?
+        .native_module(&native_module()?)
+        .server_cert(&pki.server)
+        .upstreams(&pki.ca, &[("localhost", port)]);
+    render.run(&gate)?;
+    let lds = std::fs::read_to_string(render.out_dir().join("xds/lds.yaml"))?;
+    assert!(
+        lds.contains("- name: envoy.filters.http.dynamic_modules"),
+        "{lds}"
+    );
+    assert!(!lds.contains("envoy.filters.http.wasm"), "{lds}");
+
+    let envoy = Envoy::start(EnvoyConfig::from_bootstrap(&render.bootstrap())?)?;
+    let dump = envoy.config_dump()?;
+    assert!(dump.contains("libmtls_gate_native.so"));
+    assert!(!dump.contains("mtls_gate_filter.wasm"));
+    let get = |cert: &CertFiles| {
+        Client::new(&pki.ca)
+            .cert(cert)
+            .get(&envoy.https_url("/static/orders"))
+            .send()
+    };
+    let allowed = get(&pki.client)?;
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert_eq!(allowed.echo()?.header(headers::API_ID), Some("static"));
+    assert_denied(&get(&pki.rogue)?, 403, &not_allowed(&pki.rogue));
+    assert_eq!(
+        envoy.stat(&metrics::envoy_stat(metrics::ALLOWED))?,
+        Some(1),
+        "{:?}",
+        envoy.filter_stats()?
+    );
     Ok(())
 }
 
