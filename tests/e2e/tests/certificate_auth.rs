@@ -303,3 +303,48 @@ fn a_token_without_a_client_certificate_is_refused() -> anyhow::Result<()> {
     assert_denied(&other, 401, "Access to this API has been disallowed");
     Ok(())
 }
+
+/// Issue 14: a store bigger than one snapshot page (2,000 entries) syncs through Envoy in
+/// pages. The shim holds 2,100 entries before Envoy starts; the first sync completes, the feed
+/// answered it in more than one snapshot answer, and a key in the store from the start is
+/// served from the synced cache (no lookup callout).
+#[test]
+fn a_store_bigger_than_one_snapshot_page_syncs_in_pages_through_envoy() -> anyhow::Result<()> {
+    let shim = Shim::start()?;
+    let admin = shim.admin_client()?;
+    let mut mint = ClientMint::new()?;
+    for _ in 0..2_098 {
+        admin.add_cert(&mint.mint("filler")?.cert_pem, ORG)?;
+    }
+    let alice = mint.mint("alice")?;
+    let id = admin.add_cert(&alice.cert_pem, ORG)?;
+    admin.create_key(&json!({
+        "org_id": ORG, "certificate": id, "alias": "alice-paged",
+        "access_rights": {API: {"api_id": API, "api_name": "Dynamic", "versions": ["Default"]}}
+    }))?;
+    let full_answers = |shim: &Shim| -> anyhow::Result<u64> {
+        let metrics = shim.admin("GET", "/metrics", None)?.body;
+        Ok(metrics
+            .lines()
+            .find(|l| l.starts_with("mtls_gate_shim_feed_responses_total{kind=\"full\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0))
+    };
+    let env = DynEnv::start_with(shim)?;
+    let pages = full_answers(&env.shim)?;
+    assert!(pages >= 2, "the first sync took {pages} snapshot answer(s)");
+    let resp = Client::new(&env.pki.ca)
+        .cert(&alice)
+        .get(&env.envoy.https_url("/dyn/paged"))
+        .send()?;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.echo()?.header(headers::KEY_ALIAS), Some("alice-paged"));
+    assert_eq!(
+        env.envoy
+            .stat(&metrics::envoy_stat(metrics::LOOKUP_CALLOUTS))?
+            .unwrap_or(0),
+        0,
+        "served from the synced pages, not looked up"
+    );
+    Ok(())
+}
