@@ -23,9 +23,9 @@
 #   ENVOY_BIN, MTLS_GATE_FILTER_WASM, MTLS_GATE_SHIM_BIN
 #   MTLS_GATE_NATIVE_MODULE   path of the native module (lib<name>.so): adds its scenario and
 #                             the "native ≥ 0.90 × RBAC" target (else: "not built")
-#   BENCH_EXTRA_WASM          "name=path,name2=path2": each .wasm on the static allow path, with
-#                             its cost ratio against the current filter (before/after an
-#                             optimisation in one run)
+#   BENCH_EXTRA_WASM          "name=path,name2=path2": each .wasm on the static allow path and
+#                             (with the shim) on certificate auth, with its cost ratio against
+#                             the current filter on each (before/after an optimisation in one run)
 # Knobs (environment): BENCH_CONNECTIONS (16), BENCH_DURATION (4 s per scenario per round),
 #   BENCH_WARMUP (1 s), BENCH_LATENCY_DURATION (1.5 s, one connection), BENCH_ROUNDS (5),
 #   BENCH_CONCURRENCY (Envoy --concurrency, 1), BENCH_ALLOW_LIST_SIZE (100000),

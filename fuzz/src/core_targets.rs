@@ -18,8 +18,8 @@ use mtls_gate_core::feed::{CertIndexEntry, ChangeSet, LookupAnswer};
 use mtls_gate_core::fingerprint::Fingerprint;
 use mtls_gate_core::pem::{looks_like_pem, parse_blocks};
 use mtls_gate_core::shared_data::{
-    Lease, SyncState, decode_certificate, decode_session, encode_certificate, encode_session,
-    is_tombstone,
+    CachedCertificate, Lease, SyncState, decode_certificate, decode_session, encode_certificate,
+    encode_session, is_tombstone,
 };
 use mtls_gate_core::trust::{TrustAnchor, TrustAnchorParts, verify_client_chain};
 use mtls_gate_core::xfcc;
@@ -208,15 +208,22 @@ pub fn change_feed(data: &[u8]) -> bool {
 }
 
 /// The values of mtls-gate's shared-data entries, as every worker reads them: certificate
-/// index entries, session grants, the sync state and the lease. Accepted: any of them read it.
+/// index entries, sessions (with their certificate's entry), the sync state and the lease.
+/// Accepted: any of them read it.
 pub fn shared_data(data: &[u8]) -> bool {
     let mut read = false;
     if let Some(entry) = decode_certificate(data) {
         entry_survives_shared_data(&entry);
         read = true;
     }
-    if let Some(grant) = decode_session(data) {
-        assert_eq!(decode_session(&encode_session(&grant)), Some(grant));
+    if let Some(session) = decode_session(data) {
+        assert_eq!(
+            decode_session(&encode_session(&session)).as_ref(),
+            Some(&session)
+        );
+        if let CachedCertificate::Present(entry) = &session.certificate {
+            entry_survives_shared_data(entry);
+        }
         read = true;
     }
     if let Some(state) = SyncState::decode(data) {

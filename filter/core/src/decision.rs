@@ -60,6 +60,12 @@ pub enum SessionLookup {
 pub trait StoreView {
     fn certificate(&self, id: &str) -> Option<CertIndexEntry>;
     fn session(&self, key: &str) -> SessionLookup;
+    /// The session of a certificate and the certificate's own entry (SPEC §2: a certificate
+    /// session's key is the certificate's store ID), read together where the store keeps
+    /// them together.
+    fn certificate_session(&self, id: &str) -> (SessionLookup, Option<CertIndexEntry>) {
+        (self.session(id), self.certificate(id))
+    }
     /// True when no sync has succeeded for longer than `max_stale_s`.
     fn is_stale(&self, now: i64) -> bool;
     /// The last feed version applied (0 without a store): changes whenever the index may have.
@@ -259,8 +265,9 @@ fn authenticate_certificate(
     // built as the shim builds them.
     let cert_id = CertificateId::new(&api.org_id, &fingerprint);
     let certificate_key = SessionKey::of(cert_id.clone());
-    // Read once: the same entry answers the expiry here and "still in the store" below.
-    let in_store = store.certificate(cert_id.as_str());
+    // Read once, with the session: the same entry answers the expiry here and "still in the
+    // store" below.
+    let (certificate_session, in_store) = store.certificate_session(cert_id.as_str());
     let not_after = match &in_store {
         Some(entry) => entry.expiry(),
         None => store
@@ -275,7 +282,7 @@ fn authenticate_certificate(
         return deny(Denial::StoreUnavailable);
     }
     let lookup_on_miss = config.store.as_ref().is_some_and(|s| s.lookup_on_miss);
-    let certificate_session = match store.session(certificate_key.as_str()) {
+    let certificate_session = match certificate_session {
         SessionLookup::Found(grant) => grant,
         SessionLookup::Unknown if lookup_on_miss => {
             return Err(AuthOutcome::Lookup(certificate_key));

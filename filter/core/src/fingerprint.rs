@@ -64,6 +64,11 @@ impl Fingerprint {
         Some((org, Self::parse_hex(tail)?))
     }
 
+    /// The digest itself (as [`Self::as_bytes`] gives it).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Fingerprint(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

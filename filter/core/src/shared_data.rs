@@ -1,6 +1,7 @@
 //! Keys and values of mtls-gate's entries in proxy-wasm shared data: the cache that the
-//! syncing worker writes and every HTTP context reads. Versioned (`v1`) so that a new
-//! filter never misreads an old layout.
+//! syncing worker writes and every HTTP context reads. Versioned so that a new filter never
+//! misreads an old layout (Envoy keeps shared data across a plugin reload): `v2` since a
+//! session's value carries its certificate's index entry ([`CachedSession`]).
 //!
 //! Shared data has no delete and no listing (ABI 0.2.1): removals are tombstones, and a
 //! full snapshot moves to a new `generation`, so stale entries of the old generation are
@@ -13,7 +14,7 @@ use crate::session::SessionGrant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-const PREFIX: &str = "mtls-gate/v1/";
+const PREFIX: &str = "mtls-gate/v2/";
 
 /// Where one gate's entries live. Shared data is per `vm_id`, and two gates in one Envoy
 /// with different stores must not share a lease, a version or sessions: every key is scoped
@@ -87,7 +88,6 @@ pub struct SyncState {
     /// page (`crate::feed`: "Snapshots in pages"). Kept here, not in the syncing root
     /// context, so that a worker taking the lease over goes on where the last one stopped,
     /// and never reuses a half-written generation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,
 }
 
@@ -104,11 +104,11 @@ pub struct Paging {
 
 impl SyncState {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
+        decode_whole(bytes)
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        postcard::to_allocvec(self).unwrap_or_default()
     }
 
     /// The generation for a new snapshot: past the one served and any paged one begun.
@@ -165,20 +165,203 @@ pub fn is_tombstone(value: &[u8]) -> bool {
 }
 
 pub fn encode_certificate(entry: &CertIndexEntry) -> Vec<u8> {
-    serde_json::to_vec(entry).unwrap_or_default()
+    postcard::to_allocvec(&stored::Certificate::from(entry)).unwrap_or_default()
 }
 
 /// `None` for a tombstone or an unreadable value (treated as absent: fail closed).
 pub fn decode_certificate(bytes: &[u8]) -> Option<CertIndexEntry> {
-    serde_json::from_slice(bytes).ok()
+    decode_whole::<stored::Certificate>(bytes).map(CertIndexEntry::from)
 }
 
-pub fn encode_session(grant: &SessionGrant) -> Vec<u8> {
-    serde_json::to_vec(grant).unwrap_or_default()
+/// A session as cached, with what was known of the certificate of the same ID when it was
+/// written. A certificate session's key is its certificate's store ID (SPEC §2), and a
+/// request needs both: kept in one value, they cost one read.
+///
+/// The syncer keeps the two in step: a session it writes carries the certificate's entry,
+/// and a certificate it writes or removes is written into the session of its ID too
+/// ([`crate::sync`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedSession {
+    pub grant: SessionGrant,
+    pub certificate: CachedCertificate,
 }
 
-pub fn decode_session(bytes: &[u8]) -> Option<SessionGrant> {
-    serde_json::from_slice(bytes).ok()
+/// What a [`CachedSession`] says of its certificate.
+// Unboxed: decoded once per request and moved out at once; a box is an allocation more.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CachedCertificate {
+    /// Not recorded with the session (written from a lookup's answer, which another worker
+    /// may race with the feed): the certificate's own entry says.
+    #[default]
+    Unrecorded,
+    /// Not in the store.
+    Absent,
+    Present(CertIndexEntry),
+}
+
+impl CachedCertificate {
+    /// A certificate's entry as read from shared data (`None`: absent or removed).
+    pub fn recorded(entry: Option<CertIndexEntry>) -> Self {
+        entry.map_or(CachedCertificate::Absent, CachedCertificate::Present)
+    }
+}
+
+pub fn encode_session(session: &CachedSession) -> Vec<u8> {
+    postcard::to_allocvec(&stored::Session::from(session)).unwrap_or_default()
+}
+
+/// `None` for a tombstone or an unreadable value (treated as absent: fail closed).
+pub fn decode_session(bytes: &[u8]) -> Option<CachedSession> {
+    decode_whole::<stored::Session>(bytes).map(CachedSession::from)
+}
+
+/// A value that is exactly one `T`: trailing bytes mean it is something else.
+fn decode_whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+/// The values' layouts in shared data: postcard, which decodes in a small fraction of the
+/// wasm instructions JSON takes (a certificate-auth request decodes a session and its
+/// certificate). Postcard is not self-describing: every field is written, in this order,
+/// whatever the feed's JSON skips; a change of layout is a change of [`PREFIX`].
+mod stored {
+    use crate::feed::CertIndexEntry;
+    use crate::fingerprint::Fingerprint;
+    use crate::ids::CertificateId;
+    use crate::session::SessionGrant;
+    use crate::trust::TrustAnchorParts;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Certificate {
+        id: String,
+        fingerprint: [u8; 32],
+        not_after: Option<i64>,
+        has_private: bool,
+        is_ca: bool,
+        trust_anchor: Option<Anchor>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Anchor {
+        subject: Vec<u8>,
+        spki: Vec<u8>,
+        name_constraints: Option<Vec<u8>>,
+        path_len: Option<u8>,
+        not_before: i64,
+        not_after: i64,
+        fingerprint: [u8; 32],
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Grant {
+        alias: String,
+        expires: i64,
+        is_inactive: bool,
+        api_ids: Vec<String>,
+    }
+
+    #[allow(clippy::large_enum_variant)] // as CachedCertificate
+    #[derive(Serialize, Deserialize)]
+    enum CertificateState {
+        Unrecorded,
+        Absent,
+        Present(Certificate),
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Session {
+        grant: Grant,
+        certificate: CertificateState,
+    }
+
+    impl From<&CertIndexEntry> for Certificate {
+        fn from(entry: &CertIndexEntry) -> Self {
+            Certificate {
+                id: entry.id.as_str().to_owned(),
+                fingerprint: *entry.fingerprint.as_bytes(),
+                not_after: entry.not_after,
+                has_private: entry.has_private,
+                is_ca: entry.is_ca,
+                trust_anchor: entry.trust_anchor.as_ref().map(|parts| Anchor {
+                    subject: parts.subject.clone(),
+                    spki: parts.spki.clone(),
+                    name_constraints: parts.name_constraints.clone(),
+                    path_len: parts.path_len,
+                    not_before: parts.not_before,
+                    not_after: parts.not_after,
+                    fingerprint: *parts.fingerprint.as_bytes(),
+                }),
+            }
+        }
+    }
+
+    impl From<Certificate> for CertIndexEntry {
+        fn from(stored: Certificate) -> Self {
+            CertIndexEntry {
+                id: CertificateId::verbatim(stored.id),
+                fingerprint: Fingerprint::from_bytes(stored.fingerprint),
+                not_after: stored.not_after,
+                has_private: stored.has_private,
+                is_ca: stored.is_ca,
+                trust_anchor: stored.trust_anchor.map(|anchor| TrustAnchorParts {
+                    subject: anchor.subject,
+                    spki: anchor.spki,
+                    name_constraints: anchor.name_constraints,
+                    path_len: anchor.path_len,
+                    not_before: anchor.not_before,
+                    not_after: anchor.not_after,
+                    fingerprint: Fingerprint::from_bytes(anchor.fingerprint),
+                }),
+            }
+        }
+    }
+
+    impl From<&super::CachedSession> for Session {
+        fn from(session: &super::CachedSession) -> Self {
+            let grant = &session.grant;
+            Session {
+                grant: Grant {
+                    alias: grant.alias.clone(),
+                    expires: grant.expires,
+                    is_inactive: grant.is_inactive,
+                    api_ids: grant.api_ids.clone(),
+                },
+                certificate: match &session.certificate {
+                    super::CachedCertificate::Unrecorded => CertificateState::Unrecorded,
+                    super::CachedCertificate::Absent => CertificateState::Absent,
+                    super::CachedCertificate::Present(entry) => {
+                        CertificateState::Present(entry.into())
+                    }
+                },
+            }
+        }
+    }
+
+    impl From<Session> for super::CachedSession {
+        fn from(stored: Session) -> Self {
+            let grant = stored.grant;
+            super::CachedSession {
+                grant: SessionGrant {
+                    alias: grant.alias,
+                    expires: grant.expires,
+                    is_inactive: grant.is_inactive,
+                    api_ids: grant.api_ids,
+                },
+                certificate: match stored.certificate {
+                    CertificateState::Unrecorded => super::CachedCertificate::Unrecorded,
+                    CertificateState::Absent => super::CachedCertificate::Absent,
+                    CertificateState::Present(entry) => {
+                        super::CachedCertificate::Present(entry.into())
+                    }
+                },
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +399,54 @@ mod tests {
         assert!(!state.is_stale(2_500, 1_000));
         assert!(state.is_stale(3_001, 1_000));
         assert_eq!(SyncState::decode(&state.encode()), Some(state));
+    }
+
+    #[test]
+    fn values_read_back_as_written_and_nothing_else_reads_as_one() {
+        use crate::test_support::{cert_entry, grant};
+        let mut ca = cert_entry("org", "root", true);
+        ca.is_ca = true;
+        ca.not_after = None;
+        ca.trust_anchor = Some(crate::trust::TrustAnchorParts {
+            subject: vec![1, 2],
+            spki: vec![3],
+            name_constraints: Some(vec![4]),
+            path_len: Some(0),
+            not_before: -5,
+            not_after: 9,
+            fingerprint: ca.fingerprint,
+        });
+        assert_eq!(
+            decode_certificate(&encode_certificate(&ca)),
+            Some(ca.clone())
+        );
+        for certificate in [
+            CachedCertificate::Unrecorded,
+            CachedCertificate::Absent,
+            CachedCertificate::Present(ca.clone()),
+        ] {
+            let session = CachedSession {
+                grant: grant(),
+                certificate,
+            };
+            assert_eq!(decode_session(&encode_session(&session)), Some(session));
+        }
+        let state = SyncState {
+            paging: Some(Paging {
+                generation: 2,
+                version: 7,
+                next: "7:s:k".into(),
+            }),
+            ..SyncState::default()
+        };
+        assert_eq!(SyncState::decode(&state.encode()), Some(state.clone()));
+        // A value with bytes to spare is some other value, and an old JSON one is unread.
+        let mut longer = encode_certificate(&ca);
+        longer.push(0);
+        assert_eq!(decode_certificate(&longer), None);
+        let json = serde_json::to_vec(&ca).unwrap();
+        assert_eq!(decode_certificate(&json), None);
+        assert_eq!(decode_session(&json), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::decision::{SessionLookup, StoreView};
 use crate::feed::{CertIndexEntry, LookupAnswer};
 use crate::host::Host;
 use crate::negative_cache::NegativeCache;
-use crate::shared_data::{self, Namespace, SyncState};
+use crate::shared_data::{self, CachedCertificate, CachedSession, Namespace, SyncState};
 use std::cell::{OnceCell, RefCell};
 
 /// Reads the synced cache for one request. The sync state is read once, on first use.
@@ -80,16 +80,43 @@ impl<'a> SharedDataStore<'a> {
                 self.negative.borrow_mut().remove(answer.key.as_str());
                 let key = self.namespace.session(generation, answer.key.as_str());
                 // A tombstone means the feed removed it after this answer was made.
+                // Written without its certificate: the feed may remove that certificate
+                // between this answer and this write, and would not see this session to
+                // update. Requests then read the certificate's own entry, until the feed
+                // writes the session with its certificate (in its next change set).
                 if current && self.host.shared_get(&key).0.is_none() {
-                    let _ = self
-                        .host
-                        .shared_set(&key, &shared_data::encode_session(grant), None);
+                    let session = CachedSession {
+                        grant: grant.clone(),
+                        certificate: CachedCertificate::Unrecorded,
+                    };
+                    let _ =
+                        self.host
+                            .shared_set(&key, &shared_data::encode_session(&session), None);
                 }
             }
             None => self
                 .negative
                 .borrow_mut()
                 .insert(answer.key.as_str(), self.now_ms),
+        }
+    }
+}
+
+impl SharedDataStore<'_> {
+    /// The session of `key`, and what its value says of the certificate of the same ID.
+    fn cached_session(&self, key: &str) -> (SessionLookup, CachedCertificate) {
+        let entry = self.namespace.session(self.generation(), key);
+        let unrecorded = |lookup| (lookup, CachedCertificate::Unrecorded);
+        match self.host.shared_get(&entry).0 {
+            Some(value) if shared_data::is_tombstone(&value) => unrecorded(SessionLookup::Absent),
+            Some(value) => match shared_data::decode_session(&value) {
+                Some(session) => (SessionLookup::Found(session.grant), session.certificate),
+                None => unrecorded(SessionLookup::Absent),
+            },
+            None if self.negative.borrow().contains(key, self.now_ms) => {
+                unrecorded(SessionLookup::Absent)
+            }
+            None => unrecorded(SessionLookup::Unknown),
         }
     }
 }
@@ -102,14 +129,19 @@ impl StoreView for SharedDataStore<'_> {
     }
 
     fn session(&self, key: &str) -> SessionLookup {
-        let entry = self.namespace.session(self.generation(), key);
-        match self.host.shared_get(&entry).0 {
-            Some(value) if shared_data::is_tombstone(&value) => SessionLookup::Absent,
-            Some(value) => shared_data::decode_session(&value)
-                .map_or(SessionLookup::Absent, SessionLookup::Found),
-            None if self.negative.borrow().contains(key, self.now_ms) => SessionLookup::Absent,
-            None => SessionLookup::Unknown,
-        }
+        self.cached_session(key).0
+    }
+
+    /// One read where the session carries its certificate; a second for the certificate's
+    /// own entry otherwise (no session, or one written from a lookup).
+    fn certificate_session(&self, id: &str) -> (SessionLookup, Option<CertIndexEntry>) {
+        let (session, certificate) = self.cached_session(id);
+        let certificate = match certificate {
+            CachedCertificate::Present(entry) => Some(entry),
+            CachedCertificate::Absent => None,
+            CachedCertificate::Unrecorded => self.certificate(id),
+        };
+        (session, certificate)
     }
 
     fn is_stale(&self, _now: i64) -> bool {
@@ -168,6 +200,13 @@ impl StoreView for WithLookupAnswer<'_> {
         }
     }
 
+    fn certificate_session(&self, id: &str) -> (SessionLookup, Option<CertIndexEntry>) {
+        match id == self.answer.key {
+            true => (self.session(id), self.certificate(id)),
+            false => self.inner.certificate_session(id),
+        }
+    }
+
     fn is_stale(&self, now: i64) -> bool {
         self.inner.is_stale(now)
     }
@@ -201,6 +240,71 @@ mod tests {
         }
     }
 
+    /// [`grant`]'s session as cached, with `certificate`.
+    fn cached(certificate: CachedCertificate) -> Vec<u8> {
+        shared_data::encode_session(&CachedSession {
+            grant: grant(),
+            certificate,
+        })
+    }
+
+    #[test]
+    fn a_session_carrying_its_certificate_is_one_read() {
+        let host = MockHost::new();
+        let link = store_link();
+        let ns = &link.namespace;
+        write_state(&host, &link, &at_generation(1));
+        let entry = cert_entry("org", "leaf", false);
+        let id = entry.id.as_str();
+        // The certificate's own entry says otherwise: the session's copy is what is read.
+        host.put_shared(&ns.certificate(1, id), shared_data::TOMBSTONE);
+        host.put_shared(
+            &ns.session(1, id),
+            &cached(CachedCertificate::Present(entry.clone())),
+        );
+        let negative = RefCell::new(NegativeCache::new(1_000, 16));
+        let store = SharedDataStore::new(&host, &link, host.now(), &negative);
+        assert_eq!(
+            store.certificate_session(id),
+            (SessionLookup::Found(grant()), Some(entry.clone()))
+        );
+        assert_eq!(
+            host.journal_count("shared_get"),
+            2,
+            "the sync state, the session"
+        );
+
+        host.put_shared(&ns.session(1, id), &cached(CachedCertificate::Absent));
+        let store = SharedDataStore::new(&host, &link, host.now(), &negative);
+        assert_eq!(
+            store.certificate_session(id),
+            (SessionLookup::Found(grant()), None)
+        );
+
+        // Written from a lookup: the certificate's own entry answers.
+        host.put_shared(&ns.session(1, id), &cached(CachedCertificate::Unrecorded));
+        host.put_shared(
+            &ns.certificate(1, id),
+            &shared_data::encode_certificate(&entry),
+        );
+        let store = SharedDataStore::new(&host, &link, host.now(), &negative);
+        assert_eq!(
+            store.certificate_session(id),
+            (SessionLookup::Found(grant()), Some(entry.clone()))
+        );
+        // No session: the certificate's own entry too (its expiry comes first, SPEC §4).
+        assert_eq!(
+            store.certificate_session("nobody"),
+            (SessionLookup::Unknown, None)
+        );
+        host.put_shared(&ns.session(1, id), shared_data::TOMBSTONE);
+        let store = SharedDataStore::new(&host, &link, host.now(), &negative);
+        assert_eq!(
+            store.certificate_session(id),
+            (SessionLookup::Absent, Some(entry))
+        );
+    }
+
     #[test]
     fn sessions_read_found_removed_known_absent_or_unknown() {
         let host = MockHost::new();
@@ -209,14 +313,14 @@ mod tests {
         write_state(&host, &link, &at_generation(3));
         host.put_shared(
             &ns.session(3, "found"),
-            &shared_data::encode_session(&grant()),
+            &cached(CachedCertificate::Unrecorded),
         );
         host.put_shared(&ns.session(3, "removed"), shared_data::TOMBSTONE);
         host.put_shared(&ns.session(3, "garbled"), b"{not json");
         // An older generation is never read.
         host.put_shared(
             &ns.session(2, "old"),
-            &shared_data::encode_session(&grant()),
+            &cached(CachedCertificate::Unrecorded),
         );
         let negative = RefCell::new(NegativeCache::new(1_000, 16));
         negative.borrow_mut().insert("refused", host.now());

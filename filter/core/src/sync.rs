@@ -11,9 +11,11 @@ use crate::config::StoreLink;
 use crate::feed::{ChangeSet, changes_path_in_pages, snapshot_page_path};
 use crate::host::{Host, LogLevel};
 use crate::metrics::Metrics;
-use crate::shared_data::{self, Lease, Namespace, Paging, SyncState};
+use crate::shared_data::{
+    self, CachedCertificate, CachedSession, Lease, Namespace, Paging, SyncState,
+};
 use crate::store_call::{self, CallResponse};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -359,13 +361,20 @@ pub fn apply_answer(
     }
 }
 
+/// Certificates first, then sessions, each session with its certificate's entry
+/// ([`CachedSession`]). An incremental set that writes or removes a certificate whose
+/// session it does not carry also updates that session, already in shared data. A snapshot
+/// has none to update: its generation is its own, and its certificates come before its
+/// sessions (`crate::feed`, "Snapshots in pages").
 fn write_entries(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, generation: u64) {
+    let mut certificates: BTreeMap<&str, CachedCertificate> = BTreeMap::new();
     for cert in &changes.certs {
         let _ = host.shared_set(
             &ns.certificate(generation, cert.id.as_str()),
             &shared_data::encode_certificate(cert),
             None,
         );
+        certificates.insert(cert.id.as_str(), CachedCertificate::Present(cert.clone()));
     }
     for id in &changes.removed_certs {
         let _ = host.shared_set(
@@ -373,11 +382,33 @@ fn write_entries(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, generatio
             shared_data::TOMBSTONE,
             None,
         );
+        certificates.insert(id.as_str(), CachedCertificate::Absent);
+    }
+    if !changes.full {
+        let carried: BTreeSet<&str> = changes.sessions.iter().map(|s| s.key.as_str()).collect();
+        for (id, certificate) in &certificates {
+            if !carried.contains(id) {
+                update_session_certificate(host, &ns.session(generation, id), certificate);
+            }
+        }
     }
     for entry in &changes.sessions {
+        let key = entry.key.as_str();
+        let certificate = match certificates.get(key) {
+            Some(certificate) => certificate.clone(),
+            None => CachedCertificate::recorded(
+                host.shared_get(&ns.certificate(generation, key))
+                    .0
+                    .and_then(|v| shared_data::decode_certificate(&v)),
+            ),
+        };
+        let session = CachedSession {
+            grant: entry.grant.clone(),
+            certificate,
+        };
         let _ = host.shared_set(
-            &ns.session(generation, entry.key.as_str()),
-            &shared_data::encode_session(&entry.grant),
+            &ns.session(generation, key),
+            &shared_data::encode_session(&session),
             None,
         );
     }
@@ -387,6 +418,17 @@ fn write_entries(host: &dyn Host, ns: &Namespace, changes: &ChangeSet, generatio
             shared_data::TOMBSTONE,
             None,
         );
+    }
+}
+
+/// Writes `certificate` into the session at `key`, if there is one.
+fn update_session_certificate(host: &dyn Host, key: &str, certificate: &CachedCertificate) {
+    let Some(value) = host.shared_get(key).0 else {
+        return;
+    };
+    if let Some(mut session) = shared_data::decode_session(&value) {
+        session.certificate = certificate.clone();
+        let _ = host.shared_set(key, &shared_data::encode_session(&session), None);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::decision::{SessionLookup, StoreView};
-use crate::feed::SessionEntry;
+use crate::feed::{CertIndexEntry, SessionEntry};
 use crate::host::HostError;
 use crate::ids::{CertificateId, SessionKey};
 use crate::mock_host::MockHost;
@@ -54,6 +54,13 @@ fn certificate_of(host: &MockHost, id: &impl AsRef<str>) -> Option<crate::feed::
     let link = store_link();
     let negative = RefCell::new(NegativeCache::default());
     SharedDataStore::new(host, &link, host.now(), &negative).certificate(id.as_ref())
+}
+
+/// What the session at `key` carries of its certificate (`None`: no session value).
+fn carried(host: &MockHost, key: &impl AsRef<str>) -> Option<CachedCertificate> {
+    let generation = state(host).generation;
+    let value = host.shared_value(&store_link().namespace.session(generation, key.as_ref()))?;
+    shared_data::decode_session(&value).map(|s| s.certificate)
 }
 
 // ---- holder IDs and the start record ----
@@ -652,4 +659,152 @@ fn a_referenced_id_missing_from_the_store_is_logged_once_each_time_it_goes_missi
         (2, 1)
     );
     assert_eq!(warnings(&host, "unrelated"), 0);
+}
+
+// ---- a session carries its certificate ----
+
+#[test]
+fn a_session_carries_its_certificate_and_every_change_to_that_certificate() {
+    let a = MockHost::new();
+    let ns = store_link().namespace;
+    let _ = syncer(&a);
+    let (alice, alice_session) = bound("alice");
+    let (bob, bob_session) = bound("bob");
+    let incremental = |version, changes: ChangeSet| ChangeSet {
+        version,
+        full: false,
+        ..changes
+    };
+    // A snapshot: alice with her session, bob's certificate alone.
+    let snapshot = ChangeSet {
+        version: 1,
+        full: true,
+        certs: vec![alice.clone(), bob.clone()],
+        sessions: vec![alice_session.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &snapshot, a.now());
+    assert_eq!(
+        carried(&a, &alice.id),
+        Some(CachedCertificate::Present(alice.clone()))
+    );
+
+    // Bob's session comes later, alone: it carries the certificate already synced.
+    let bob_joins = ChangeSet {
+        sessions: vec![bob_session.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &incremental(2, bob_joins), a.now());
+    assert_eq!(
+        carried(&a, &bob.id),
+        Some(CachedCertificate::Present(bob.clone()))
+    );
+
+    // Alice's certificate is deleted, her session kept (SPEC §2): the session says so.
+    let alice_deleted = ChangeSet {
+        removed_certs: vec![alice.id.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &incremental(3, alice_deleted), a.now());
+    assert_eq!(carried(&a, &alice.id), Some(CachedCertificate::Absent));
+    let link = store_link();
+    let negative = RefCell::new(NegativeCache::default());
+    let store = SharedDataStore::new(&a, &link, a.now(), &negative);
+    assert_eq!(
+        store.certificate_session(alice.id.as_str()),
+        (SessionLookup::Found(grant()), None)
+    );
+
+    // Uploaded again, now with its key: the session carries the new entry.
+    let again = CertIndexEntry {
+        has_private: true,
+        ..alice.clone()
+    };
+    let alice_back = ChangeSet {
+        certs: vec![again.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &incremental(4, alice_back), a.now());
+    assert_eq!(
+        carried(&a, &alice.id),
+        Some(CachedCertificate::Present(again))
+    );
+    // A certificate with no session writes none.
+    let (carol, _) = bound("carol");
+    let carol_only = ChangeSet {
+        certs: vec![carol.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &incremental(5, carol_only), a.now());
+    assert_eq!(carried(&a, &carol.id), None);
+    assert_eq!(session_of(&a, &carol.id), SessionLookup::Unknown);
+}
+
+#[test]
+fn a_session_from_a_lookup_reads_its_certificate_until_the_feed_records_it() {
+    let a = MockHost::new();
+    let ns = store_link().namespace;
+    let _ = syncer(&a);
+    let (alice, alice_session) = bound("alice");
+    let snapshot = ChangeSet {
+        version: 1,
+        full: true,
+        certs: vec![alice.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &snapshot, a.now());
+    let link = store_link();
+    let negative = RefCell::new(NegativeCache::default());
+    let store = SharedDataStore::new(&a, &link, a.now(), &negative);
+    store.record_lookup(
+        &crate::feed::LookupAnswer {
+            key: alice_session.key.clone(),
+            session: Some(grant()),
+            cert: Some(alice.clone()),
+        },
+        1,
+    );
+    assert_eq!(carried(&a, &alice.id), Some(CachedCertificate::Unrecorded));
+
+    // The feed deletes the certificate: the session written from the lookup learns it.
+    let deleted = ChangeSet {
+        version: 2,
+        removed_certs: vec![alice.id.clone()],
+        ..ChangeSet::default()
+    };
+    apply(&a, &ns, &deleted, a.now());
+    assert_eq!(carried(&a, &alice.id), Some(CachedCertificate::Absent));
+    let store = SharedDataStore::new(&a, &link, a.now(), &negative);
+    assert_eq!(
+        store.certificate_session(alice.id.as_str()),
+        (SessionLookup::Found(grant()), None)
+    );
+}
+
+#[test]
+fn a_session_in_a_later_page_carries_its_certificate_from_an_earlier_one() {
+    let a = MockHost::new();
+    let mut sync = syncer(&a);
+    let (alice, alice_session) = bound("alice");
+    sync.on_tick(&a);
+    let certificates = ChangeSet {
+        version: 7,
+        full: true,
+        certs: vec![alice.clone()],
+        next: Some("7:c:alice".to_owned()),
+        ..ChangeSet::default()
+    };
+    answer(&a, &mut sync, &certificates);
+    let sessions = ChangeSet {
+        version: 7,
+        full: true,
+        sessions: vec![alice_session],
+        ..ChangeSet::default()
+    };
+    answer(&a, &mut sync, &sessions);
+    assert_eq!(state(&a).paging, None);
+    assert_eq!(
+        carried(&a, &alice.id),
+        Some(CachedCertificate::Present(alice))
+    );
 }

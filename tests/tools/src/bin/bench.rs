@@ -174,6 +174,23 @@ fn parse_args() -> Result<Args> {
 }
 
 /// `BENCH_EXTRA_WASM`'s form: `name=path[,name2=path2...]`; names are `[a-z0-9_.-]`.
+/// Seconds from now until the filter in `setup.envoys[e]` reports its first successful sync.
+fn wait_for_first_sync(setup: &Setup, e: usize, name: &str) -> Result<f64> {
+    let t = Instant::now();
+    let stat = mtls_gate_core::metrics::envoy_stat(mtls_gate_core::metrics::SYNC_SUCCESS);
+    loop {
+        if setup.envoys[e].envoy.stat(&stat)?.unwrap_or(0) > 0 {
+            return Ok(t.elapsed().as_secs_f64());
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            let log = setup.envoys[e].envoy.log();
+            let tail: String = log.lines().rev().take(8).collect::<Vec<_>>().join("\n");
+            bail!("{name}: no successful sync within 120 s; Envoy's log ends:\n{tail}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn parse_extra_wasm(spec: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -570,6 +587,7 @@ fn main() -> Result<()> {
     let mut fill_report = None;
     let mut first_sync_s = None;
     let mut snapshot = None;
+    let mut cert_auth_gate = None;
     let shim = if args.shim {
         let encoding = hex::encode(Sha256::digest(format!("bench-{:?}", Instant::now())));
         let fill_dir = tempfile::Builder::new()
@@ -644,20 +662,8 @@ fn main() -> Result<()> {
             &[],
         )?;
         // The first full sync: from Envoy ready to the filter's first successful sync.
-        let t = Instant::now();
-        let stat = mtls_gate_core::metrics::envoy_stat(mtls_gate_core::metrics::SYNC_SUCCESS);
-        loop {
-            if setup.envoys[e].envoy.stat(&stat)?.unwrap_or(0) > 0 {
-                first_sync_s = Some(t.elapsed().as_secs_f64());
-                break;
-            }
-            if t.elapsed() > Duration::from_secs(120) {
-                let log = setup.envoys[e].envoy.log();
-                let tail: String = log.lines().rev().take(8).collect::<Vec<_>>().join("\n");
-                bail!("cert-auth: no successful sync within 120 s; Envoy's log ends:\n{tail}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        first_sync_s = Some(wait_for_first_sync(&setup, e, "cert-auth")?);
+        cert_auth_gate = Some((gate, shim.port()));
         setup.add(
             &format!("cert-auth-{}", report::count_label(args.sessions)),
             format!(
@@ -719,6 +725,27 @@ fn main() -> Result<()> {
             false,
             Refusal::Status(403),
         );
+        // And on the certificate-auth path, synced from the same shim.
+        if let Some((gate, shim_port)) = &cert_auth_gate {
+            let scenario = format!("extra-cert-auth:{name}");
+            let e = setup.start(
+                &scenario,
+                &render(config(gate).shim_port(*shim_port).wasm(wasm))?,
+                &[],
+            )?;
+            wait_for_first_sync(&setup, e, &scenario)?;
+            setup.add(
+                &scenario,
+                format!(
+                    "`{}` as the filter, certificate auth, {} sessions synced",
+                    wasm.display(),
+                    args.sessions
+                ),
+                e,
+                false,
+                Refusal::Status(401),
+            );
+        }
     }
     let Setup {
         mut envoys,

@@ -503,36 +503,53 @@ pub fn render(
         }));
     }
 
-    let extras: Vec<&ScenarioResult> = results
+    // Each extra build beside the current filter on the same path: `extra:` on the static
+    // allow path (static-1), `extra-cert-auth:` on certificate auth.
+    let extras: Vec<(&ScenarioResult, &str, &[Run])> = results
         .iter()
-        .filter(|r| r.name.starts_with("extra:"))
+        .filter_map(|r| {
+            let (name, current) = if let Some(name) = r.name.strip_prefix("extra:") {
+                (name, find("static-1")?)
+            } else if let Some(name) = r.name.strip_prefix("extra-cert-auth:") {
+                let current = results.iter().find(|c| c.name.starts_with("cert-auth-"))?;
+                (name, current.loaded.as_slice())
+            } else {
+                return None;
+            };
+            Some((r, name, current))
+        })
         .collect();
     let mut extra_json = Vec::new();
-    if let (false, Some(current)) = (extras.is_empty(), find("static-1")) {
+    if !extras.is_empty() {
         let _ = writeln!(
             out,
-            "\n## Other filter builds on the static allow path (`BENCH_EXTRA_WASM`)\n\n\
-             Cost ratio of the current filter against each: cpu(extra) / cpu(current), per \
-             round; above 1.00 the current filter is cheaper.\n"
+            "\n## Other filter builds beside the current one (`BENCH_EXTRA_WASM`)\n\n\
+             Each build on the static allow path (1 entry) and, with a shim, on certificate \
+             auth, against the current filter on the same path in the same run. Cost ratio: \
+             cpu(extra) / cpu(current), per round; above 1.00 the current filter is cheaper.\n"
         );
         let _ = writeln!(
             out,
-            "| build | its CPU µs/req | current CPU µs/req | current vs it |"
+            "| build | path | its CPU µs/req | current CPU µs/req | current vs it |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|");
-        let current_cpu = Spread::of(&current.iter().map(|x| x.cpu_us).collect::<Vec<_>>());
-        for r in extras {
+        let _ = writeln!(out, "|---|---|---:|---:|---:|");
+        for (r, name, current) in extras {
+            let path = match r.name.starts_with("extra:") {
+                true => "static allow",
+                false => "certificate auth",
+            };
             let cpu = Spread::of(&r.loaded.iter().map(|x| x.cpu_us).collect::<Vec<_>>());
+            let current_cpu = Spread::of(&current.iter().map(|x| x.cpu_us).collect::<Vec<_>>());
             let ratio = cost_ratio(current, &r.loaded);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} |",
-                r.name.trim_start_matches("extra:"),
+                "| {name} | {path} | {} | {} | {} |",
                 cpu.show(1),
                 current_cpu.show(1),
                 ratio.show(3)
             );
-            extra_json.push(json!({"name": r.name, "cpu_us_per_request": cpu.to_json(),
+            extra_json.push(json!({"name": r.name, "path": path,
+                "cpu_us_per_request": cpu.to_json(),
                 "current_cost_ratio_vs_it": ratio.to_json()}));
         }
     }
