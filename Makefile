@@ -253,7 +253,9 @@ test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32
 
 # One test binary per suite (tests/harness/tests/main.rs, tests/e2e/tests/main.rs): each
 # extra binary linking wasmtime costs hundreds of MB of disk.
+# host_calls.rs sets the filter's wasm work per request beside the bench's empty filter.
 test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host (tests/harness), and the host's unit tests
+	$(CARGO) build -p mtls-gate-bench-empty-filter --target wasm32-wasip1 --release
 	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-harness --lib --test harness
 
 # The e2e launchers start the echo-upstream tool from the test binary's profile folder

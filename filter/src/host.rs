@@ -5,6 +5,8 @@
 //! SDK's trait helpers: those `unwrap()` host statuses, and `get_http_request_header`
 //! panics on a non-UTF-8 value that any client can send. A panic traps the VM.
 
+use crate::abi;
+use mtls_gate_core::header_map::HeaderMap;
 use mtls_gate_core::host::{Host, HostError, LogLevel};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel as ProxyLogLevel, MapType, MetricType, Status};
@@ -126,11 +128,10 @@ impl Host for EnvoyHost {
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// One `proxy_get_header_map_pairs` instead of a call per header. The SDK only panics
-    /// on a status Envoy does not give for the request headers during their callback, or on
-    /// a non-UTF-8 header name, which Envoy's codecs refuse before any filter runs.
-    fn request_header_pairs(&self) -> Option<Vec<(String, Vec<u8>)>> {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()
+    /// One `proxy_get_header_map_pairs` instead of a call per header, read in place
+    /// ([`abi::request_header_map`]).
+    fn request_header_pairs(&self) -> Option<HeaderMap> {
+        abi::request_header_map().and_then(HeaderMap::parse)
     }
 
     fn set_request_header(&self, name: &str, value: &str) {

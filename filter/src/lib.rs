@@ -3,9 +3,12 @@
 //!
 //! - [`host`]: core's `Host` over `proxy_wasm::hostcalls`, the only module that calls the
 //!   host; it never panics on host data. Also the panic hook.
+//! - [`abi`]: the one host call made without the SDK (the request headers, read in place),
+//!   and the crate's only `unsafe`.
 //! - [`root_context`]: proxy-wasm's root callbacks → `mtls_gate_core::gate_root`.
 //! - [`http_context`]: proxy-wasm's request callbacks → `mtls_gate_core::gate_request`.
 
+pub mod abi;
 pub mod host;
 pub mod http_context;
 pub mod root_context;

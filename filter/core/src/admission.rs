@@ -35,10 +35,16 @@ pub fn strip_gate_owned_headers(host: &dyn Host, headers: &mut RequestHeaders) -
         remove_gate_owned_headers(host);
         return ForgedHeaders::default();
     }
-    let mut forged = 0u8;
+    // One pass over the names; only one under the gate's prefix is compared further.
+    let prefix = headers::GATE_OWNED_PREFIX.as_bytes();
+    let forged = headers
+        .names()
+        .filter(|name| name.starts_with(prefix))
+        .fold(0u8, |forged, name| {
+            forged | std::str::from_utf8(name).map_or(0, owned_bit)
+        });
     for (bit, name) in headers::GATE_OWNED.iter().enumerate() {
-        if headers.may_contain(name) {
-            forged |= 1 << bit;
+        if forged & (1 << bit) != 0 {
             headers.forget(name);
         }
     }

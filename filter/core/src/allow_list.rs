@@ -4,16 +4,16 @@
 
 use crate::cert_ref::CertRef;
 use crate::fingerprint::Fingerprint;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
-    by_fingerprint: HashMap<Fingerprint, CertRef>,
+    by_fingerprint: FxHashMap<Fingerprint, CertRef>,
 }
 
 impl AllowList {
     pub fn new(entries: impl IntoIterator<Item = CertRef>) -> Self {
-        let mut by_fingerprint: HashMap<Fingerprint, CertRef> = HashMap::new();
+        let mut by_fingerprint: FxHashMap<Fingerprint, CertRef> = FxHashMap::default();
         for entry in entries {
             let fingerprint = entry.fingerprint();
             // A self-contained (pinned) entry never depends on the store, so it wins over a

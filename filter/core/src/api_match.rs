@@ -5,7 +5,7 @@
 
 use crate::domain::DomainPattern;
 use crate::listen_path::ListenPath;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// What routing needs of an API: where it listens by host and by path.
 pub trait Route {
@@ -17,7 +17,7 @@ pub trait Route {
 #[derive(Debug, Clone, Default)]
 pub struct ApiRouter {
     /// API indexes per exact lowercase domain, longest listen path first.
-    by_domain: HashMap<String, Vec<usize>>,
+    by_domain: FxHashMap<String, Vec<usize>>,
     /// APIs with a host template, longest listen path first (checked one by one).
     by_template: Vec<usize>,
     /// APIs for any host, longest listen path first.
@@ -38,10 +38,12 @@ impl ApiRouter {
                 DomainPattern::Template(_) => router.by_template.push(index),
             }
         }
-        // Stable: among equal lengths in one tier, the earlier API in the config wins.
+        // Among equal lengths in one tier, the earlier API in the config wins: the index
+        // breaks ties (an unstable sort, whose code is smaller in the .wasm than a stable one).
         let longest_first = |list: &mut Vec<usize>| {
-            list.sort_by_key(|&i| {
-                std::cmp::Reverse(apis.get(i).map_or(0, |a| a.listen_path().tyk_length()))
+            list.sort_unstable_by_key(|&i| {
+                let length = apis.get(i).map_or(0, |a| a.listen_path().tyk_length());
+                (std::cmp::Reverse(length), i)
             });
         };
         router.by_domain.values_mut().for_each(longest_first);

@@ -4,6 +4,8 @@
 //! a Tyk map key or an API's `proxy.target_url` (`scheme://host[:port]/...`). A full URL
 //! parser (`url` + IDNA tables) would add more to the wasm than everything else here.
 
+use std::borrow::Cow;
+
 /// `host` and optional `port` of an authority. IPv6 literals lose their brackets, so
 /// `[::1]:8443` and the map key `::1` name the same host (SPEC §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +84,13 @@ pub fn is_valid_authority(authority: &str) -> bool {
 
 /// The lowercase host of an `:authority`, port and IPv6 brackets removed. Hosts are
 /// case-insensitive (RFC 9110 §4.2.3); every comparison goes through this.
-pub fn normalized_host(authority: &str) -> String {
-    split_host_port(authority.trim())
-        .host
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
+/// Borrowed when the host is lowercase already (the usual case on every request).
+pub fn normalized_host(authority: &str) -> Cow<'_, str> {
+    let host = split_host_port(authority.trim()).host.trim_end_matches('.');
+    match host.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(host.to_ascii_lowercase()),
+        false => Cow::Borrowed(host),
+    }
 }
 
 /// An upstream target parsed from Tyk's `proxy.target_url`.

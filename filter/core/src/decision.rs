@@ -29,7 +29,7 @@ pub enum PeerCertificate {
 pub trait RequestFacts {
     fn peer_certificate(&mut self) -> PeerCertificate;
     /// TLS SNI, if the listener recorded one.
-    fn sni(&mut self) -> Option<String>;
+    fn sni(&mut self) -> Option<&str>;
     /// `not_after` of the presented certificate, from Envoy's own XFCC PEM (parsed once
     /// per fingerprint and cached by the implementation). `None` when unknown.
     fn peer_not_after(&mut self, fingerprint: &Fingerprint) -> Option<i64>;
@@ -174,7 +174,7 @@ fn check_sni(config: &GateConfig, host: &str, facts: &mut dyn RequestFacts) -> O
     if config.mtls_domains.is_empty() {
         return None;
     }
-    let sni = normalized_host(&facts.sni()?);
+    let sni = normalized_host(facts.sni()?);
     let names_mtls_api = config.mtls_domains.contains(&sni) || config.mtls_domains.contains(host);
     (!sni.is_empty() && sni != host && names_mtls_api).then_some(Denial::DomainDoesNotMatchSni)
 }

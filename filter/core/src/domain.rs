@@ -9,7 +9,7 @@
 use crate::authority::normalized_host;
 use crate::mux_template::{self, Part};
 use regex_lite::Regex;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 /// Where an API listens, by host.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ impl DomainPattern {
         if !mux_template::is_template(domain) {
             let host = normalized_host(domain);
             check_host_characters(&host)?;
-            return Ok(DomainPattern::Exact(host));
+            return Ok(DomainPattern::Exact(host.into_owned()));
         }
         let parts = mux_template::parse(domain).map_err(|e| e.to_string())?;
         for part in &parts {
@@ -84,7 +84,7 @@ fn check_host_characters(host: &str) -> Result<(), String> {
 /// Hosts named by the APIs that need a client certificate: the SNI check's trigger set.
 #[derive(Debug, Clone, Default)]
 pub struct DomainSet {
-    exact: HashSet<String>,
+    exact: FxHashSet<String>,
     templates: Vec<Regex>,
 }
 

@@ -1,6 +1,7 @@
 //! Header names mtls-gate reads, sets or removes: one place, shared by filter, renderer and docs.
 //! And [`RequestHeaders`], the request's headers as one request reads them.
 
+use crate::header_map::HeaderMap;
 use crate::host::Host;
 use std::borrow::Cow;
 
@@ -22,6 +23,8 @@ pub const XFCC: &str = "x-forwarded-client-cert";
 /// Headers a client must never be able to inject: removed from every request before the
 /// filter sets its own values.
 pub const GATE_OWNED: [&str; 5] = [ROUTING, KEY_ALIAS, SESSION_KEY, CERT_SHA256, API_ID];
+/// What every name of [`GATE_OWNED`] begins with: a header without it is none of them.
+pub const GATE_OWNED_PREFIX: &str = "x-mtls-gate-";
 
 /// The request's headers as the gate read them: all at once when the host can list them
 /// ([`Host::request_header_pairs`]), so every later read is free and a write is made only
@@ -29,7 +32,7 @@ pub const GATE_OWNED: [&str; 5] = [ROUTING, KEY_ALIAS, SESSION_KEY, CERT_SHA256,
 #[derive(Debug, Default)]
 pub struct RequestHeaders {
     /// `None`: the host cannot list them (or they were not read yet).
-    pairs: Option<Vec<(String, Vec<u8>)>>,
+    pairs: Option<HeaderMap>,
 }
 
 impl RequestHeaders {
@@ -44,10 +47,7 @@ impl RequestHeaders {
     /// from the snapshot (no allocation for valid UTF-8), or read from the host.
     pub fn get<'a>(&'a self, host: &dyn Host, name: &str) -> Option<Cow<'a, str>> {
         match &self.pairs {
-            Some(pairs) => pairs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, value)| String::from_utf8_lossy(value)),
+            Some(pairs) => pairs.get(name).map(String::from_utf8_lossy),
             None => host.request_header(name).map(Cow::Owned),
         }
     }
@@ -55,9 +55,7 @@ impl RequestHeaders {
     /// False only when the snapshot shows `name` (lower-case) absent: a removal of it
     /// would change nothing.
     pub fn may_contain(&self, name: &str) -> bool {
-        self.pairs
-            .as_ref()
-            .is_none_or(|pairs| pairs.iter().any(|(n, _)| n == name))
+        self.pairs.as_ref().is_none_or(|pairs| pairs.contains(name))
     }
 
     /// True when the snapshot was read: removals and rewrites can be skipped where they
@@ -66,10 +64,17 @@ impl RequestHeaders {
         self.pairs.is_some()
     }
 
+    /// The names in the snapshot (none without one), in the host's order.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.pairs
+            .iter()
+            .flat_map(|pairs| pairs.iter().map(|(name, _)| name))
+    }
+
     /// Drops `name` from the snapshot only: later reads see it absent.
     pub fn forget(&mut self, name: &str) {
         if let Some(pairs) = &mut self.pairs {
-            pairs.retain(|(n, _)| n != name);
+            pairs.remove(name);
         }
     }
 
@@ -79,8 +84,21 @@ impl RequestHeaders {
             return;
         }
         host.remove_request_header(name);
-        if let Some(pairs) = &mut self.pairs {
-            pairs.retain(|(n, _)| n != name);
+        self.forget(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn every_gate_owned_name_has_the_prefix_the_strip_looks_for() {
+        for name in GATE_OWNED {
+            assert!(name.starts_with(GATE_OWNED_PREFIX), "{name}");
+            assert_eq!(name, name.to_ascii_lowercase());
         }
     }
 }

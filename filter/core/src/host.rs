@@ -11,6 +11,7 @@
 //! write or metric increment changes nothing the filter could do. An implementation must
 //! never panic on host data (a panic traps the VM).
 
+use crate::header_map::HeaderMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -104,7 +105,7 @@ pub trait Host {
     /// With it the gate reads the request once, and removes or rewrites only what is there
     /// (ARCHITECTURE "Hot path budget"). `None` (the default): the host cannot list them,
     /// and the gate reads each header it needs by name and removes its own names blind.
-    fn request_header_pairs(&self) -> Option<Vec<(String, Vec<u8>)>> {
+    fn request_header_pairs(&self) -> Option<HeaderMap> {
         None
     }
 

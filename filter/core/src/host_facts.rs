@@ -89,16 +89,19 @@ impl RequestFacts for HostFacts<'_> {
         self.read.peer_certificate(self.host)
     }
 
-    fn sni(&mut self) -> Option<String> {
+    fn sni(&mut self) -> Option<&str> {
         let host = self.host;
         self.read
             .sni
             .get_or_insert_with(|| {
                 host.property(property::SNI)
-                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .map(|bytes| {
+                        String::from_utf8(bytes)
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                    })
                     .filter(|sni| !sni.is_empty())
             })
-            .clone()
+            .as_deref()
     }
 
     fn peer_not_after(&mut self, fingerprint: &Fingerprint) -> Option<i64> {

@@ -31,6 +31,7 @@ pub mod feed;
 pub mod fingerprint;
 pub mod gate_request;
 pub mod gate_root;
+pub mod header_map;
 pub mod headers;
 pub mod host;
 pub mod host_facts;

@@ -12,6 +12,7 @@
 //! token, and an empty value reads back as "no value" with a token, as the SDK sees it.
 //! Every host call is written to a journal, so a test can count the calls of a request.
 
+use crate::header_map::HeaderMap;
 use crate::host::{Host, HostError, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -469,18 +470,18 @@ impl Host for MockHost {
         self.header(name)
     }
 
-    fn request_header_pairs(&self) -> Option<Vec<(String, Vec<u8>)>> {
+    fn request_header_pairs(&self) -> Option<HeaderMap> {
         if !self.worker.borrow().lists_headers {
             return None;
         }
         self.record("request_header_pairs".to_owned());
-        let pairs = self.worker.borrow().request_headers.clone();
-        Some(
-            pairs
-                .into_iter()
-                .map(|(n, v)| (n, v.into_bytes()))
-                .collect(),
-        )
+        let worker = self.worker.borrow();
+        Some(HeaderMap::from_pairs(
+            worker
+                .request_headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        ))
     }
 
     fn set_request_header(&self, name: &str, value: &str) {

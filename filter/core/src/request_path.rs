@@ -26,13 +26,27 @@ pub struct AmbiguousPath;
 
 /// The path without query or fragment, as sent.
 pub fn without_query(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or(path)
+    path.bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .and_then(|end| path.get(..end))
+        .unwrap_or(path)
 }
 
 /// The canonical form of a request path (see the module doc), or [`AmbiguousPath`].
-/// Borrows when the path has nothing to decode or strip (the usual case): no allocation.
+/// Borrows when the path has nothing to decode or strip (the usual case): no allocation,
+/// and one pass over its bytes.
 pub fn canonical(path: &str) -> Result<Cow<'_, str>, AmbiguousPath> {
     let path = without_query(path);
+    match plain_path_is_canonical(path) {
+        Some(true) => return Ok(Cow::Borrowed(path)),
+        Some(false) => return Err(AmbiguousPath),
+        None => {}
+    }
+    decoded_canonical(path)
+}
+
+/// [`canonical`]'s full reading of a path without query or fragment.
+fn decoded_canonical(path: &str) -> Result<Cow<'_, str>, AmbiguousPath> {
     if path.contains('\\') || has_encoded_separator(path) {
         return Err(AmbiguousPath);
     }
@@ -51,6 +65,31 @@ pub fn canonical(path: &str) -> Result<Cow<'_, str>, AmbiguousPath> {
 /// where possible, else the decoded path as it is.
 pub fn best_effort(path: &str) -> Cow<'_, str> {
     canonical(path).unwrap_or_else(|_| percent_decode_str(without_query(path)).decode_utf8_lossy())
+}
+
+/// For a path with nothing to decode or strip (no `%`, `;` or `\\`), in one pass: whether it
+/// is canonical as it is (`false`: it has an empty segment or a dot segment, as
+/// [`canonical`]'s full reading would find); `None` for any other path.
+fn plain_path_is_canonical(path: &str) -> Option<bool> {
+    let dot_segment = |len: usize, dots: usize| (len == 1 || len == 2) && dots == len;
+    let (mut len, mut dots, mut after_slash) = (0usize, 0usize, false);
+    for byte in path.bytes() {
+        match byte {
+            b'%' | b';' | b'\\' => return None,
+            b'/' => {
+                if after_slash || dot_segment(len, dots) {
+                    return Some(false);
+                }
+                (len, dots, after_slash) = (0, 0, true);
+            }
+            _ => {
+                len += 1;
+                dots += usize::from(byte == b'.');
+                after_slash = false;
+            }
+        }
+    }
+    Some(!dot_segment(len, dots))
 }
 
 /// `/a;x/b;y=1;z` → `/a/b`: each segment loses everything from its first `;`.
@@ -81,6 +120,9 @@ mod tests {
             ("/secure/orders", "/secure/orders"),
             ("/a/b.c/d..e/", "/a/b.c/d..e/"),
             ("/files/.hidden", "/files/.hidden"),
+            ("/.../x", "/.../x"),
+            ("/x/", "/x/"),
+            ("x", "x"),
             ("/q?next=/../x&p=%2e%2f", "/q"),
             ("/x#/../y", "/x"),
             ("", ""),
@@ -139,9 +181,38 @@ mod tests {
             "/open/%2e%2e;x/secure",
             // An emptied segment is an empty segment.
             "/open/;x/secure",
+            // Read in one pass (nothing to decode): the same answers.
+            ".",
+            "..",
+            "./x",
+            "/x/.",
+            "/x/..",
+            "/x//",
+            "x//y",
         ] {
             assert_eq!(canonical(path), Err(AmbiguousPath), "{path:?}");
         }
+    }
+
+    #[test]
+    fn the_one_pass_reading_agrees_with_the_full_one() {
+        // Every path of up to 7 characters over the bytes that matter.
+        let alphabet = ['/', '.', 'a'];
+        let mut paths = vec![String::new()];
+        for _ in 0..7 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            for path in &longer {
+                let fast = plain_path_is_canonical(path);
+                assert_eq!(fast, Some(decoded_canonical(path).is_ok()), "{path:?}");
+            }
+            paths = longer;
+        }
+        assert_eq!(plain_path_is_canonical("/a%41"), None);
+        assert_eq!(plain_path_is_canonical("/a;x"), None);
+        assert_eq!(plain_path_is_canonical("/a\\b"), None);
     }
 
     #[test]

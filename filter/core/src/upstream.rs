@@ -4,13 +4,13 @@
 use crate::authority::split_host_port;
 use crate::cert_ref::CertRef;
 use crate::fingerprint::Fingerprint;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Tyk's `upstream_certificates` / `security.certificates.upstream`: host pattern → certificate.
 /// Keys are stored normalized (lowercase, IPv6 without brackets unless a port follows).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamCertMap {
-    by_key: HashMap<String, CertRef>,
+    by_key: FxHashMap<String, CertRef>,
 }
 
 /// How specific a match was; Tyk precedence, low to high.
@@ -28,7 +28,7 @@ impl UpstreamCertMap {
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = (&'a str, CertRef)>,
     ) -> Result<Self, (String, String)> {
-        let mut by_key = HashMap::new();
+        let mut by_key = FxHashMap::default();
         for (key, cert) in entries {
             if key.contains("://") {
                 return Err((

@@ -53,8 +53,8 @@ impl RequestFacts for FakeFacts {
         self.peer_reads += 1;
         self.peer.unwrap_or(PeerCertificate::NotTls)
     }
-    fn sni(&mut self) -> Option<String> {
-        self.sni.clone()
+    fn sni(&mut self) -> Option<&str> {
+        self.sni.as_deref()
     }
     fn peer_not_after(&mut self, _fingerprint: &Fingerprint) -> Option<i64> {
         self.xfcc_not_after

@@ -149,7 +149,7 @@ impl RequestFacts for Facts {
     fn peer_certificate(&mut self) -> PeerCertificate {
         self.0
     }
-    fn sni(&mut self) -> Option<String> {
+    fn sni(&mut self) -> Option<&str> {
         None
     }
     fn peer_not_after(&mut self, _fingerprint: &Fingerprint) -> Option<i64> {
