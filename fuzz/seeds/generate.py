@@ -6,7 +6,8 @@ were discarded), plus small hand-written JSON and XFCC. No private key is writte
 `upload` seeds hold certificates and a public key only. `ok-*` seeds must be accepted by their
 target and `bad-*` refused (checked by the crates' tests/fuzz_regressions.rs).
 
-Run from anywhere: python3 fuzz/seeds/generate.py (needs only the standard library).
+Run from anywhere: python3 fuzz/seeds/generate.py (needs the standard library, and cargo for
+the postcard seeds of `shared_data`).
 """
 
 import base64
@@ -16,6 +17,7 @@ import json
 import pathlib
 import shutil
 import struct
+import subprocess
 import urllib.parse
 
 FUZZ = pathlib.Path(__file__).resolve().parent.parent
@@ -117,6 +119,12 @@ def main():
     for target in SEEDS.iterdir():
         if target.is_dir():
             shutil.rmtree(target)
+    # shared_data's values are postcard: the core writes those seeds from its own types.
+    subprocess.run(
+        ["cargo", "test", "-q", "-p", "mtls-gate-core", "--lib", "write_shared_data_fuzz_seeds", "--", "--ignored"],
+        cwd=REPO,
+        check=True,
+    )
 
     ec_chain = pem("ec-leaf.crt") + pem("ec-intermediate.crt") + pem("ec-root.crt")
     leaf = pem("ed25519-leaf.crt")
@@ -240,9 +248,6 @@ def main():
     )
     write("change_feed", "bad-fingerprint.json", json.dumps({"version": 1, "full": False, "certs": [dict(leaf_entry, fingerprint="e3:b0")], "removed_certs": [], "sessions": [], "removed_sessions": []}))
 
-    write("shared_data", "ok-certificate.json", json.dumps(ca_entry))
-    write("shared_data", "ok-session.json", json.dumps(grant))
-    write("shared_data", "ok-sync-state.json", json.dumps({"version": 9, "generation": 2, "last_success_ms": 1893456000000, "started_ms": 1893455000000}))
     write("shared_data", "ok-lease.txt", "7:1893456000500")
     write("shared_data", "bad-tombstone.txt", "-")
 

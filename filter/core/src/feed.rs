@@ -22,7 +22,9 @@
 //! to them after the last page, at the first page's `version`. Later pages may come from a
 //! newer state of the store than the first (the shim never answers from an older one): an
 //! entry changed meanwhile is in the incremental set after `version` too, so the next
-//! incremental set brings the receiver to the truth. Without `page_size` a snapshot is one
+//! incremental set brings the receiver to the truth. The receiver asks for those sets
+//! between pages too (once a sync interval has passed), and writes them into both the
+//! entries it serves and the pages already in: a revocation does not wait for the last page. Without `page_size` a snapshot is one
 //! body, as before pages existed: a 100,000-session store is a 35 MiB answer, more than
 //! Envoy hands a filter's call (README "Limits").
 //!
@@ -326,8 +328,6 @@ impl PagedSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const FP: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

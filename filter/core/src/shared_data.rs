@@ -1,7 +1,8 @@
 //! Keys and values of mtls-gate's entries in proxy-wasm shared data: the cache that the
 //! syncing worker writes and every HTTP context reads. Versioned so that a new filter never
-//! misreads an old layout (Envoy keeps shared data across a plugin reload): `v2` since a
-//! session's value carries its certificate's index entry ([`CachedSession`]).
+//! misreads an old layout (Envoy keeps shared data across a plugin reload): `v3` since a
+//! paging carries the version its incremental sets reached ([`Paging::caught_up_to`]); `v2`
+//! since a session's value carries its certificate's index entry ([`CachedSession`]).
 //!
 //! Shared data has no delete and no listing (ABI 0.2.1): removals are tombstones, and a
 //! full snapshot moves to a new `generation`, so stale entries of the old generation are
@@ -14,7 +15,7 @@ use crate::session::SessionGrant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-const PREFIX: &str = "mtls-gate/v2/";
+const PREFIX: &str = "mtls-gate/v3/";
 
 /// Where one gate's entries live. Shared data is per `vm_id`, and two gates in one Envoy
 /// with different stores must not share a lease, a version or sessions: every key is scoped
@@ -109,10 +110,15 @@ pub struct SyncState {
 pub struct Paging {
     /// The generation its pages are written to.
     pub generation: u64,
-    /// The version of its first page: the sync state's version once the last page is in.
+    /// The version of its first page.
     pub version: u64,
-    /// The cursor to ask the next page with.
-    pub next: String,
+    /// The cursor to ask the next page with; `None` once the last page is in, until the
+    /// catch-up (the changes after `version`) is applied and the generation served.
+    pub next: Option<String>,
+    /// The store version that the incremental sets asked between pages have brought the
+    /// served generation to (`version` until the first): a revocation made while a snapshot
+    /// pages in takes effect within a sync interval, not after the last page.
+    pub caught_up_to: u64,
 }
 
 impl SyncState {
@@ -380,8 +386,6 @@ mod stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn lease_round_trips_and_expires() {
@@ -412,6 +416,56 @@ mod tests {
         assert!(!state.is_stale(2_500, 1_000));
         assert!(state.is_stale(3_001, 1_000));
         assert_eq!(SyncState::decode(&state.encode()), Some(state));
+    }
+
+    /// Writes the postcard seeds of the `shared_data` fuzz target (`fuzz/seeds/generate.py`
+    /// writes the text ones and runs this): `cargo test -p mtls-gate-core --lib
+    /// write_shared_data_fuzz_seeds -- --ignored`.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    #[ignore = "writes fuzz/seeds/shared_data/*.bin"]
+    fn write_shared_data_fuzz_seeds() {
+        use crate::test_support::{cert_entry, grant};
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/shared_data");
+        let leaf = cert_entry("org1", "leaf", true);
+        let seeds = [
+            ("ok-certificate.bin", encode_certificate(&leaf)),
+            (
+                "ok-session.bin",
+                encode_session(&CachedSession {
+                    grant: grant(),
+                    certificate: CachedCertificate::Present(leaf.clone()),
+                }),
+            ),
+            (
+                "ok-session-from-lookup.bin",
+                encode_session(&CachedSession {
+                    grant: grant(),
+                    certificate: CachedCertificate::Unrecorded,
+                }),
+            ),
+            (
+                "ok-sync-state.bin",
+                SyncState {
+                    version: 42,
+                    generation: 3,
+                    last_success_ms: 1_893_456_000_000,
+                    started_ms: 1_893_455_000_000,
+                    paging: Some(Paging {
+                        generation: 4,
+                        version: 44,
+                        next: Some("44:s:org1abc".into()),
+                        caught_up_to: 46,
+                    }),
+                }
+                .encode(),
+            ),
+        ];
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
     }
 
     #[test]
@@ -448,7 +502,8 @@ mod tests {
             paging: Some(Paging {
                 generation: 2,
                 version: 7,
-                next: "7:s:k".into(),
+                next: Some("7:s:k".into()),
+                caught_up_to: 9,
             }),
             ..SyncState::default()
         };

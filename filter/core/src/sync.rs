@@ -36,14 +36,31 @@ pub struct Syncer {
     /// once a store is configured, and passes nothing until uploaded).
     referenced: BTreeSet<String>,
     missing: BTreeSet<String>,
+    /// When this syncer last asked for the changes after a version: while a snapshot pages
+    /// in, it asks for them between pages once a sync interval has passed.
+    changes_asked_ms: Option<i64>,
 }
 
 #[derive(Debug)]
 struct InFlight {
     token: u32,
     deadline_ms: i64,
-    /// The paged snapshot this call asks the next page of; `None` for a change set.
-    continues: Option<Paging>,
+    asked: Asked,
+}
+
+/// What a feed call asked for.
+#[derive(Debug, Clone)]
+enum Asked {
+    /// The changes after the synced version (or a snapshot's first page).
+    Changes,
+    /// The next page of this paged snapshot.
+    Page(Paging),
+    /// The changes after this paging's `caught_up_to`, between two of its pages, for the
+    /// generation served.
+    ChangesWhilePaging(Paging),
+    /// Every page is in: the changes after the snapshot's version, for its generation, which
+    /// is then served.
+    CatchUp(Paging),
 }
 
 /// What applying one answer did to the sync state.
@@ -75,6 +92,7 @@ impl Syncer {
             metrics,
             referenced,
             missing: BTreeSet::new(),
+            changes_asked_ms: None,
         }
     }
 
@@ -162,25 +180,48 @@ impl Syncer {
         self.call_feed(host, now);
     }
 
-    /// Asks the feed for what comes next: the next page of a paged snapshot under way, or
-    /// the changes after the synced version.
+    /// Asks the feed for what comes next: the next page of a paged snapshot under way (or,
+    /// once a sync interval has passed, the changes made since it began), or the changes
+    /// after the synced version.
     fn call_feed(&mut self, host: &dyn Host, now: i64) {
         let state = host
             .shared_get(&self.link.namespace.sync_state())
             .0
             .and_then(|v| SyncState::decode(&v))
             .unwrap_or_default();
-        let path = match &state.paging {
-            Some(paging) => snapshot_page_path(&paging.next, SNAPSHOT_PAGE_SIZE),
-            None => changes_path_in_pages(state.version, SNAPSHOT_PAGE_SIZE),
+        let changes_due = self.changes_asked_ms.is_none_or(|asked| {
+            now.saturating_sub(asked) >= i64::try_from(self.link.sync_interval_ms).unwrap_or(0)
+        });
+        let (path, asked) = match state.paging {
+            Some(paging) => match &paging.next {
+                None => (
+                    changes_path_in_pages(paging.version, SNAPSHOT_PAGE_SIZE),
+                    Asked::CatchUp(paging),
+                ),
+                Some(_) if changes_due => (
+                    changes_path_in_pages(paging.caught_up_to, SNAPSHOT_PAGE_SIZE),
+                    Asked::ChangesWhilePaging(paging),
+                ),
+                Some(cursor) => (
+                    snapshot_page_path(cursor, SNAPSHOT_PAGE_SIZE),
+                    Asked::Page(paging),
+                ),
+            },
+            None => (
+                changes_path_in_pages(state.version, SNAPSHOT_PAGE_SIZE),
+                Asked::Changes,
+            ),
         };
         match store_call::dispatch(host, &self.link, &path) {
             Ok(token) => {
+                if !matches!(asked, Asked::Page(_)) {
+                    self.changes_asked_ms = Some(now);
+                }
                 let deadline_ms = now.saturating_add(self.lease_ttl_ms());
                 self.in_flight = Some(InFlight {
                     token,
                     deadline_ms,
-                    continues: state.paging,
+                    asked,
                 });
             }
             Err(status) => {
@@ -217,20 +258,28 @@ impl Syncer {
         match ChangeSet::decode(&body) {
             Ok(changes) => {
                 let now = host.now_ms();
-                let continues = in_flight.continues.as_ref();
-                match apply_answer(host, &self.link.namespace, &changes, continues, now) {
+                let ns = &self.link.namespace;
+                let applied = match &in_flight.asked {
+                    Asked::Changes => apply_answer(host, ns, &changes, None, now),
+                    Asked::Page(paging) => apply_answer(host, ns, &changes, Some(paging), now),
+                    Asked::ChangesWhilePaging(paging) => {
+                        apply_while_paging(host, ns, &changes, paging)
+                    }
+                    Asked::CatchUp(paging) => finish_paging(host, ns, &changes, paging, now),
+                };
+                match applied {
                     Applied::Synced => {
-                        let snapshot_generation = changes.full.then(|| {
-                            continues.map_or_else(
-                                || current_generation(host, &self.link.namespace),
-                                |p| p.generation,
-                            )
-                        });
+                        let snapshot_generation = match &in_flight.asked {
+                            Asked::CatchUp(paging) => Some(paging.generation),
+                            _ => changes
+                                .full
+                                .then(|| current_generation(host, &self.link.namespace)),
+                        };
                         self.note_missing(host, &changes, snapshot_generation);
                         self.metrics.sync_succeeded(host);
                     }
-                    // The next page at once, not a tick later: a 100,000-session snapshot
-                    // is 50 pages.
+                    // The next call at once, not a tick later: a 100,000-session snapshot is
+                    // 50 pages, and its generation is served only after its catch-up.
                     Applied::MorePages => {
                         if self.take_lease(host, now) {
                             self.call_feed(host, now);
@@ -307,7 +356,8 @@ pub fn apply_answer(
                     next.paging = Some(Paging {
                         generation,
                         version: changes.version,
-                        next: cursor.clone(),
+                        next: Some(cursor.clone()),
+                        caught_up_to: changes.version,
                     });
                 }
                 None => {
@@ -323,19 +373,11 @@ pub fn apply_answer(
             if state.paging.as_ref() != Some(paging) {
                 return Applied::Ignored;
             }
-            match &changes.next {
-                Some(cursor) => {
-                    next.paging = Some(Paging {
-                        next: cursor.clone(),
-                        ..paging.clone()
-                    });
-                }
-                None => {
-                    next.paging = None;
-                    next.generation = paging.generation;
-                    next.version = paging.version;
-                }
-            }
+            // After the last page (`next: None`) the paging waits for its catch-up.
+            next.paging = Some(Paging {
+                next: changes.next.clone(),
+                ..paging.clone()
+            });
             paging.generation
         }
     };
@@ -359,6 +401,94 @@ pub fn apply_answer(
     } else {
         Applied::Synced
     }
+}
+
+/// The changes made since a paged snapshot began (or since the last such set), asked between
+/// two of its pages and written into the generation served, so that a revocation takes
+/// effect now rather than after the last page. The paging goes on ([`Applied::MorePages`]).
+///
+/// Not into the generation paging in: the shim cuts the pages from one copy of the store
+/// (`crate::feed`, "Snapshots in pages"), so a later page could write back an entry this
+/// set removed. That generation catches up once, after its last page ([`finish_paging`]).
+/// The served generation may be at a version before the snapshot's: what changed in between
+/// reaches requests only with the switch, as before.
+fn apply_while_paging(
+    host: &dyn Host,
+    ns: &Namespace,
+    changes: &ChangeSet,
+    asked: &Paging,
+) -> Applied {
+    let (state_bytes, state_cas) = host.shared_get(&ns.sync_state());
+    let Some(state) = state_bytes.and_then(|v| SyncState::decode(&v)) else {
+        return Applied::Ignored;
+    };
+    // Another worker moved the paging on (or finished it) meanwhile.
+    if state.paging.as_ref() != Some(asked) {
+        return Applied::Ignored;
+    }
+    // A snapshot here means the shim's log no longer reaches back to `caught_up_to`: the
+    // paging goes on, and its catch-up still brings the truth.
+    if changes.full || changes.version < asked.caught_up_to {
+        return Applied::MorePages;
+    }
+    write_entries(host, ns, changes, state.generation);
+    let mut next = state.clone();
+    next.paging = Some(Paging {
+        caught_up_to: changes.version,
+        ..asked.clone()
+    });
+    if host
+        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
+        .is_err()
+    {
+        host.log(
+            LogLevel::Warn,
+            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
+        );
+        return Applied::Ignored;
+    }
+    Applied::MorePages
+}
+
+/// Every page of a snapshot is in: the changes after its version bring its generation to the
+/// truth (a page may be older than a change the served generation already has), and it is
+/// served from then on. Should the shim answer a snapshot instead (its log no longer reaches
+/// back that far), the generation is served at the snapshot's version and the next tick
+/// asks from there.
+fn finish_paging(
+    host: &dyn Host,
+    ns: &Namespace,
+    changes: &ChangeSet,
+    asked: &Paging,
+    now_ms: i64,
+) -> Applied {
+    let (state_bytes, state_cas) = host.shared_get(&ns.sync_state());
+    let Some(state) = state_bytes.and_then(|v| SyncState::decode(&v)) else {
+        return Applied::Ignored;
+    };
+    if state.paging.as_ref() != Some(asked) {
+        return Applied::Ignored;
+    }
+    let mut next = state.clone();
+    next.paging = None;
+    next.generation = asked.generation;
+    next.version = asked.version;
+    next.last_success_ms = now_ms;
+    if !changes.full && changes.version >= asked.version {
+        write_entries(host, ns, changes, asked.generation);
+        next.version = changes.version;
+    }
+    if host
+        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
+        .is_err()
+    {
+        host.log(
+            LogLevel::Warn,
+            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
+        );
+        return Applied::Ignored;
+    }
+    Applied::Synced
 }
 
 /// Certificates first, then sessions, each session with its certificate's entry

@@ -606,8 +606,9 @@ fn the_lookup_budget_is_validated_like_the_rest_of_the_config() {
 }
 
 /// Issue 14: a store too big for one answer (100,000 sessions are 35 MiB) is synced in
-/// pages. The pages go aside and are served only once the last one is in; each page is
-/// asked as soon as the one before it is answered, with the cursor the shim gave.
+/// pages. The pages go aside and are served only once the last one is in and caught up;
+/// each page is asked as soon as the one before it is answered, with the cursor the shim
+/// gave.
 #[test]
 fn a_snapshot_in_pages_is_asked_page_after_page_and_served_once_complete() {
     let host = filter();
@@ -642,9 +643,28 @@ fn a_snapshot_in_pages_is_asked_page_after_page_and_served_once_complete() {
             .respond_http_call(call.token, 200, &[], &page(cert, alias, more).encode())
             .unwrap();
     }
+    // Every page is in: the changes since the snapshot's version come first (a page may be
+    // older than a change the pages missed), then the pages are served.
+    let early = dyn_request(&mut worker, &alice);
+    assert!(early.is_paused(), "served before the catch-up");
+    let calls = feed_calls(&worker);
+    let [call] = calls.as_slice() else {
+        panic!("one catch-up call, at once: {calls:?}")
+    };
+    assert_eq!(
+        call.header(":path"),
+        Some("/mtls-gate/v1/changes?since=9&page_size=2000")
+    );
+    let caught_up = ChangeSet {
+        version: 10,
+        ..ChangeSet::default()
+    };
+    worker
+        .respond_http_call(call.token, 200, &[], &caught_up.encode())
+        .unwrap();
     assert!(
         feed_calls(&worker).is_empty(),
-        "no call after the last page until a tick"
+        "no call after the catch-up until a tick"
     );
     for (cert, alias) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
         let out = dyn_request(&mut worker, cert);
@@ -657,7 +677,7 @@ fn a_snapshot_in_pages_is_asked_page_after_page_and_served_once_complete() {
     let calls = feed_calls(&worker);
     assert_eq!(
         calls.first().and_then(|c| c.header(":path")),
-        Some("/mtls-gate/v1/changes?since=9&page_size=2000"),
-        "then incremental from the first page's version"
+        Some("/mtls-gate/v1/changes?since=10&page_size=2000"),
+        "then incremental from the catch-up's version"
     );
 }
