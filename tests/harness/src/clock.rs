@@ -71,29 +71,3 @@ impl Clock {
         self.inner.monotonic_nanos.load(Ordering::SeqCst)
     }
 }
-
-/// WASI `wall-clock` backed by the manual clock.
-pub(crate) struct WasiWallClock(pub Clock);
-
-impl wasmtime_wasi::HostWallClock for WasiWallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_nanos(1)
-    }
-
-    fn now(&self) -> Duration {
-        Duration::from_nanos(self.0.unix_nanos())
-    }
-}
-
-/// WASI `monotonic-clock` backed by the manual clock.
-pub(crate) struct WasiMonotonicClock(pub Clock);
-
-impl wasmtime_wasi::HostMonotonicClock for WasiMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-
-    fn now(&self) -> u64 {
-        self.0.monotonic_nanos()
-    }
-}

@@ -39,6 +39,7 @@ mod shared_data;
 mod shared_queue;
 mod state;
 mod status;
+mod wasi;
 mod worker;
 
 pub use clock::{Clock, DEFAULT_UNIX_SECONDS};
@@ -61,7 +62,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstancePre, Linker, Module, OptLevel};
+use wasmtime::{Config, Engine, InstancePre, Linker, Module, OptLevel};
 
 /// Overrides where [`Host::load_filter`] looks for the filter (shared with the e2e launchers).
 pub use mtls_gate_testkit::paths::FILTER_WASM_ENV;
@@ -88,9 +89,8 @@ impl std::fmt::Debug for Host {
 type CompiledModules = Mutex<HashMap<(PathBuf, Option<SystemTime>, u64), Module>>;
 
 /// One engine per test binary. Compiling the filter with a debug build of Cranelift takes
-/// seconds, so compiled code is cached on disk under `target/wasmtime-cache` (keyed by the
-/// module's hash and the engine settings), and optimisation is off: tests need the
-/// plugin's behaviour, not its speed.
+/// seconds, so optimisation is off (tests need the plugin's behaviour, not its speed) and
+/// each module is compiled once per test binary ([`compile_cached`]).
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
@@ -105,11 +105,6 @@ fn engine() -> &'static Engine {
         // Fuel counts the plugin's own wasm work per callback (`Outcome::wasm_fuel`): a
         // measure of a path's cost that does not depend on the machine or its load.
         config.consume_fuel(true);
-        let mut cache = CacheConfig::new();
-        cache.with_directory(paths::target_dir().join("wasmtime-cache"));
-        if let Ok(cache) = Cache::new(cache) {
-            config.cache(Some(cache));
-        }
         Engine::new(&config).unwrap_or_default()
     })
 }

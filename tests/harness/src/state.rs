@@ -9,10 +9,9 @@ use super::properties::{Properties, PropertyPath};
 use super::shared_data::SharedData;
 use super::shared_queue::SharedQueues;
 use super::status::{Level, Status};
+use crate::wasi::{WasiCtx, WasiView};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Everything every worker of one host shares, like one Envoy process.
 #[derive(Debug, Default)]
@@ -101,11 +100,7 @@ pub(crate) struct Stream {
 
 /// The wasmtime store data of one worker.
 pub(crate) struct WorkerState {
-    pub wasi: WasiP1Ctx,
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
-    pub stdout_seen: usize,
-    pub stderr_seen: usize,
+    pub wasi: WasiCtx,
     pub host: Arc<HostShared>,
     pub worker_id: u64,
     pub root_id: u32,
@@ -147,9 +142,7 @@ impl WorkerState {
     pub(crate) fn new(
         host: Arc<HostShared>,
         worker_id: u64,
-        wasi: WasiP1Ctx,
-        stdout: MemoryOutputPipe,
-        stderr: MemoryOutputPipe,
+        wasi: WasiCtx,
         plugin_config: Vec<u8>,
     ) -> Self {
         let metrics = WorkerMetrics::new(host.metrics.clone());
@@ -157,10 +150,6 @@ impl WorkerState {
         foreign_status.insert("clear_route_cache".to_string(), Status::Ok);
         WorkerState {
             wasi,
-            stdout,
-            stderr,
-            stdout_seen: 0,
-            stderr_seen: 0,
             host,
             worker_id,
             root_id: 1,
@@ -214,18 +203,21 @@ impl WorkerState {
     /// Moves what the plugin wrote to WASI stdout/stderr into the logs, as Envoy logs
     /// them (stdout at info, stderr at error).
     pub(crate) fn drain_stdio(&mut self) {
-        for (pipe, seen, level) in [
-            (&self.stdout, &mut self.stdout_seen, Level::Info),
-            (&self.stderr, &mut self.stderr_seen, Level::Error),
+        for (output, level) in [
+            (&mut self.wasi.stdout, Level::Info),
+            (&mut self.wasi.stderr, Level::Error),
         ] {
-            let all = pipe.contents();
-            if let Some(fresh) = all.get(*seen..) {
-                let text = String::from_utf8_lossy(fresh);
-                for line in text.lines().filter(|l| !l.is_empty()) {
-                    self.logs.push((level, line.to_string()));
-                }
+            let fresh = output.take();
+            let text = String::from_utf8_lossy(&fresh);
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                self.logs.push((level, line.to_string()));
             }
-            *seen = all.len();
         }
+    }
+}
+
+impl WasiView for WorkerState {
+    fn wasi(&mut self) -> &mut WasiCtx {
+        &mut self.wasi
     }
 }

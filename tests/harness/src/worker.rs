@@ -1,19 +1,17 @@
 //! One plugin VM, as one Envoy worker thread runs it, and the events a test drives into it.
 
-use super::clock::{WasiMonotonicClock, WasiWallClock};
 use super::headers::HeaderMap;
 use super::outcome::{Action, HttpCall, Outcome};
 use super::properties::{Properties, PropertyPath};
 use super::request::Request;
 use super::state::{CallResponse, HostShared, PluginExports, Stream, WorkerState};
 use super::status::{Level, Status};
+use crate::wasi::{Output, WasiCtx};
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{Extern, Instance, InstancePre, Store, TypedFunc, WasmParams, WasmResults};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// How many log lines an error message quotes.
 const LOGS_IN_ERRORS: usize = 40;
@@ -179,27 +177,16 @@ impl Worker {
             reason: Refusal::Harness(format!("{e:#}")),
             logs: Vec::new(),
         };
-        let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
         // Inherit nothing from the test process: no env, args, preopens or stdio. The
         // environment is only what the test gave the host (`Host::set_vm_environment`).
-        let environment = host.settings().environment.clone();
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .envs(&environment)
-            .wall_clock(WasiWallClock(host.clock.clone()))
-            .monotonic_clock(WasiMonotonicClock(host.clock.clone()))
-            .build_p1();
+        let wasi = WasiCtx {
+            env: host.settings().environment.clone(),
+            stdout: Output::new(STDIO_CAPACITY),
+            stderr: Output::new(STDIO_CAPACITY),
+            clock: host.clock.clone(),
+        };
         let vm_config_len = host.settings().vm_config.len();
-        let state = WorkerState::new(
-            host,
-            worker_id,
-            wasi,
-            stdout,
-            stderr,
-            plugin_config.to_vec(),
-        );
+        let state = WorkerState::new(host, worker_id, wasi, plugin_config.to_vec());
         let mut store = Store::new(pre.module().engine(), state);
         // Never the limit: fuel is only counted (see `invoke`).
         store

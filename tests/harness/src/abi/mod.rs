@@ -60,9 +60,9 @@ pub(crate) fn status(result: CallResult) -> wasmtime::Result<i32> {
     }
 }
 
-/// Registers every implemented `env` host call and WASI preview 1.
+/// Registers every implemented `env` host call and Envoy's part of WASI preview 1.
 pub(crate) fn register(linker: &mut Linker<WorkerState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_sync(linker, |state: &mut WorkerState| &mut state.wasi)?;
+    crate::wasi::add_to_linker(linker)?;
     vm::register(linker)?;
     buffers::register(linker)?;
     header_maps::register(linker)?;
