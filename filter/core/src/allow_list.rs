@@ -45,8 +45,6 @@ impl AllowList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn pinned_entry_wins_over_store_id_for_the_same_fingerprint() {

@@ -82,8 +82,6 @@ impl ApiRouter {
 #[cfg(test)]
 mod tests {
     use crate::config::GateConfig;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn assert_selects(config: &GateConfig, cases: &[(&str, &str, Option<&str>)]) {
         for (host, path, want) in cases {

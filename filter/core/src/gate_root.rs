@@ -127,8 +127,6 @@ mod tests {
     use crate::mock_host::MockHost;
     use crate::test_support::{STORE, store_link};
     use std::time::Duration;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn configured(host: &MockHost, json: &str) -> GateRoot {
         host.set_plugin_configuration(json);

@@ -115,8 +115,6 @@ impl HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// proxy-wasm's serialization of `pairs`, as the host writes it.
     fn serialized(pairs: &[(&str, &[u8])]) -> Vec<u8> {

@@ -91,8 +91,6 @@ impl RequestHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn every_gate_owned_name_has_the_prefix_the_strip_looks_for() {

@@ -144,8 +144,6 @@ impl RequestFacts for HostFacts<'_> {
 mod tests {
     use super::*;
     use crate::mock_host::MockHost;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn peer(host: &MockHost) -> (PeerCertificate, usize, usize) {
         let cache = RefCell::default();

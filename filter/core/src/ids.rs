@@ -171,8 +171,6 @@ str_like!(SessionKey);
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn an_id_is_the_org_then_the_fingerprint_and_a_session_key_is_that_id() {

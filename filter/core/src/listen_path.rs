@@ -93,8 +93,6 @@ fn tyk_length(template: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn listen_path_matching_table() {

@@ -120,8 +120,6 @@ mod tests {
     use crate::lookup_budget::LookupBudget;
     use crate::mock_host::MockHost;
     use crate::test_support::{grant, store_link};
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn asked(key: &str) -> AskedLookup {
         AskedLookup {

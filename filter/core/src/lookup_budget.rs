@@ -59,8 +59,6 @@ impl Drop for LookupPermit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn permits_up_to_the_limit_then_none() {

@@ -109,8 +109,6 @@ fn bump(host: &dyn Host, id: Option<u32>) {
 mod tests {
     use super::*;
     use crate::mock_host::MockHost;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn every_denial_label_has_its_own_counter() {

@@ -541,8 +541,6 @@ impl Host for MockHost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn shared_data_follows_envoys_cas_rules() {

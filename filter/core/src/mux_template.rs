@@ -127,8 +127,6 @@ pub fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn templates_split_into_literals_and_variables() {

@@ -80,8 +80,6 @@ impl Default for NegativeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn an_answer_is_believed_for_the_ttl_and_no_longer() {

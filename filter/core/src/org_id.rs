@@ -53,8 +53,6 @@ fn is_allowed(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn tyk_org_ids_are_accepted() {

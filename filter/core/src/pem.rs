@@ -117,8 +117,6 @@ fn split_boundary_label(text: &str) -> Result<(&str, &str), PemError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const HELLO_BLOCK: &str =
         "-----BEGIN CERTIFICATE-----\naGVsbG8g\nd29ybGQ=\n-----END CERTIFICATE-----\n";

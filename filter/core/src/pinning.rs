@@ -194,8 +194,6 @@ pub fn is_verification_failure(code_details: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// A hex "key" whose bytes spell a readable name, for table tests.
     fn key(name: &str) -> String {

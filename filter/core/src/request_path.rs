@@ -110,8 +110,6 @@ fn has_encoded_separator(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn canonical_form_table() {

@@ -116,8 +116,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// A session as Tyk's dashboard writes it: many fields mtls-gate does not use, and nulls.
     const TYK_SESSION: &str = r#"{

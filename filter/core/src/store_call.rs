@@ -50,8 +50,6 @@ mod tests {
     use super::*;
     use crate::mock_host::MockHost;
     use crate::test_support::store_link;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn every_call_carries_method_path_authority_and_the_feed_token() {

@@ -223,8 +223,6 @@ mod tests {
     use crate::mock_host::MockHost;
     use crate::session::SessionGrant;
     use crate::test_support::{cert_entry, grant, store_link};
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn write_state(host: &MockHost, link: &StoreLink, state: &SyncState) {
         host.put_shared(&link.namespace.sync_state(), &state.encode());

@@ -138,8 +138,6 @@ pub fn envoy_version(tyk_number: u16) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn go_names_map_to_boringssl_names_case_insensitively() {

@@ -181,8 +181,6 @@ pub fn cluster_name(api_id: &str, client_certificate: Option<&Fingerprint>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// A pinned reference whose fingerprint encodes a readable name, for table tests.
     fn cert(name: &str) -> CertRef {

@@ -146,8 +146,6 @@ fn leaf_der(encoded: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn fields_are_read_from_the_last_element_and_quotes_protect_separators() {

@@ -15,8 +15,6 @@ use mtls_gate_core::ids::CertificateId;
 use mtls_gate_core::session::SessionGrant;
 use mtls_gate_core::upstream::cluster_name;
 use std::collections::HashMap;
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NOW: i64 = 1_800_000_000;
 

@@ -1,12 +1,13 @@
-//! Proves that `make test-wasm` really runs the core's tests as wasm32 under node: this test
-//! checks the architecture it runs on. (`#[wasm_bindgen_test]` tests are collected only on
-//! wasm32; a native `cargo test` lists none here.)
+//! Proves that `make test-wasm` really runs the core's tests on `wasm32-wasip1`, the filter's
+//! own target, under the harness's WASI: this test checks where it runs. (A native `cargo
+//! test` compiles none here.)
 
-use wasm_bindgen_test::wasm_bindgen_test;
+#![cfg(target_arch = "wasm32")]
 
-#[wasm_bindgen_test]
-fn runs_as_wasm32_under_the_test_runner() {
+#[test]
+fn runs_on_the_filters_own_target() {
     assert_eq!(std::env::consts::ARCH, "wasm32");
+    assert!(cfg!(target_os = "wasi"));
     assert_eq!(usize::BITS, 32);
     // The core's JSON dependency works on this target too.
     let config = serde_json::from_str::<serde_json::Value>(r#"{"apis": []}"#).ok();

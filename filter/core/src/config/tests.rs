@@ -2,8 +2,6 @@
 //! Test-only: `config/mod.rs` includes it under `#[cfg(test)]`, so unwraps here cannot trap a VM.
 
 use super::*;
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const FP: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const TYK_SAMPLE: &str = include_str!("../../tests/fixtures/app_sample.json");

@@ -351,8 +351,6 @@ pub(super) fn closest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// Sorted: object key order depends on serde_json's `preserve_order` feature, which
     /// another crate in the same build may switch on.

@@ -13,8 +13,6 @@ use crate::metrics;
 use crate::mock_host::MockHost;
 use crate::sync;
 use crate::test_support::{STORE, cert_entry, fp, grant, store_link};
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NO_SESSION: (u32, &str) = (
     401,

@@ -5,8 +5,6 @@
 use super::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// 2030-01-01T00:00:00Z.
 const NOW: i64 = 1_893_456_000;

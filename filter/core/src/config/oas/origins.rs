@@ -46,8 +46,6 @@ fn within<'p>(path: &'p str, field: &str) -> Option<&'p str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn the_most_specific_field_names_the_path_and_the_rest_is_kept() {

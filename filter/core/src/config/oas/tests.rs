@@ -15,8 +15,6 @@ use crate::fingerprint::Fingerprint;
 use crate::test_support::{cert_entry, fp, grant};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const STATIC_MTLS: &str = include_str!("../testdata/oas/static-mtls.oas.json");
 const CERTIFICATE_AUTH: &str = include_str!("../testdata/oas/certificate-auth.oas.json");
