@@ -605,6 +605,68 @@ fn the_lookup_budget_is_validated_like_the_rest_of_the_config() {
     );
 }
 
+/// Answers the one feed call out with `changes`; returns the path it asked.
+fn answer_feed(worker: &mut Worker, changes: &ChangeSet) -> String {
+    let calls = feed_calls(worker);
+    let [call] = calls.as_slice() else {
+        panic!("one feed call out: {calls:?}")
+    };
+    worker
+        .respond_http_call(call.token, 200, &[], &changes.encode())
+        .unwrap();
+    call.header(":path").unwrap_or_default().to_owned()
+}
+
+/// Issue 14: a key deleted while a snapshot pages in (a 100,000-session first sync is 50
+/// pages, seconds) is refused before the last page: between pages, once a sync interval has
+/// passed, the filter asks the changes since the snapshot began and applies them to the
+/// sessions it serves.
+#[test]
+fn a_key_deleted_while_a_snapshot_pages_in_is_refused_before_its_last_page() {
+    let host = filter();
+    let mut worker = host.worker(default_gate()).unwrap();
+    let (alice, bob) = (TestCert::new("alice"), TestCert::new("bob"));
+    sync(
+        &host,
+        &mut worker,
+        &snapshot(5, &[(&alice, grant("alice")), (&bob, grant("bob"))]),
+    );
+    assert_forwarded(&dyn_request(&mut worker, &alice));
+    // The shim's log no longer covers version 5: a snapshot in pages.
+    let page = |cert: &TestCert, alias: &str, next: &str| ChangeSet {
+        next: Some(next.to_owned()),
+        ..snapshot(20, &[(cert, grant(alias))])
+    };
+    let asked = sync(&host, &mut worker, &page(&alice, "alice", "20:s:one"));
+    assert_eq!(asked, "/mtls-gate/v1/changes?since=5&page_size=2000");
+    host.clock().advance(Duration::from_millis(SYNC_MS));
+    let asked = answer_feed(&mut worker, &page(&bob, "bob", "20:s:two"));
+    assert_eq!(
+        asked,
+        "/mtls-gate/v1/changes?since=0&page_size=2000&after=20%3As%3Aone"
+    );
+    // A sync interval has passed: the changes come before the next page.
+    let revoked = ChangeSet {
+        version: 21,
+        full: false,
+        removed_sessions: vec![session_key(key_of(&alice))],
+        ..snapshot(21, &[])
+    };
+    assert_eq!(
+        answer_feed(&mut worker, &revoked),
+        "/mtls-gate/v1/changes?since=20&page_size=2000"
+    );
+    let out = dyn_request(&mut worker, &alice);
+    assert_denied(&out, 401, "Access to this API has been disallowed");
+    assert_forwarded(&dyn_request(&mut worker, &bob));
+    // The paging goes on from its cursor.
+    let calls = feed_calls(&worker);
+    assert_eq!(
+        calls.first().and_then(|c| c.header(":path")),
+        Some("/mtls-gate/v1/changes?since=0&page_size=2000&after=20%3As%3Atwo")
+    );
+}
+
 /// Issue 14: a store too big for one answer (100,000 sessions are 35 MiB) is synced in
 /// pages. The pages go aside and are served only once the last one is in and caught up;
 /// each page is asked as soon as the one before it is answered, with the cursor the shim
