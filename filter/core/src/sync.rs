@@ -350,9 +350,19 @@ pub fn apply_answer(
         // A snapshot goes to a fresh generation: whatever it omits is gone, with no need
         // to know the old keys (shared data cannot list or delete them).
         (true, None) => {
-            let generation = state.next_generation();
+            let mut generation = state.next_generation();
             match &changes.next {
                 Some(cursor) => {
+                    // Before any sync, requests are served from lookups recorded under
+                    // generation 0. One answered before the shim read this snapshot may miss
+                    // a change older than its version, which the changes asked between pages
+                    // never bring: such requests look up again, under a generation of their
+                    // own (below the paged one, so no later snapshot reuses it), from answers
+                    // no older than the snapshot.
+                    if state.generation == 0 {
+                        next.generation = generation;
+                        generation = generation.saturating_add(1);
+                    }
                     next.paging = Some(Paging {
                         generation,
                         version: changes.version,

@@ -152,9 +152,9 @@ pub fn run(env: &Env, trials: usize) -> Result<Revocation> {
             .context("key deletion during the first sync")?;
         let paging_after = envoy.stat(&synced)?.unwrap_or(0) == 0;
         eprintln!(
-            "bench: revocation during the first sync: {:.0} ms (paging throughout: {})",
+            "bench: revocation during the first sync: {:.0} ms (paging when the key passed: \
+             {paging_before}; when it was refused: {paging_after})",
             ms(t1 - t0),
-            paging_before && paging_after
         );
         Some((ms(t1 - t0), paging_before && paging_after))
     };
