@@ -396,14 +396,7 @@ pub fn apply_answer(
     if !more_pages {
         next.last_success_ms = now_ms;
     }
-    if host
-        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
-        .is_err()
-    {
-        host.log(
-            LogLevel::Warn,
-            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
-        );
+    if !write_state(host, ns, &next, state_cas) {
         return Applied::Ignored;
     }
     if more_pages {
@@ -428,14 +421,9 @@ fn apply_while_paging(
     changes: &ChangeSet,
     asked: &Paging,
 ) -> Applied {
-    let (state_bytes, state_cas) = host.shared_get(&ns.sync_state());
-    let Some(state) = state_bytes.and_then(|v| SyncState::decode(&v)) else {
+    let Some((state, state_cas)) = still_paging(host, ns, asked) else {
         return Applied::Ignored;
     };
-    // Another worker moved the paging on (or finished it) meanwhile.
-    if state.paging.as_ref() != Some(asked) {
-        return Applied::Ignored;
-    }
     // A snapshot here means the shim's log no longer reaches back to `caught_up_to`: the
     // paging goes on, and its catch-up still brings the truth.
     if changes.full || changes.version < asked.caught_up_to {
@@ -447,14 +435,7 @@ fn apply_while_paging(
         caught_up_to: changes.version,
         ..asked.clone()
     });
-    if host
-        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
-        .is_err()
-    {
-        host.log(
-            LogLevel::Warn,
-            format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
-        );
+    if !write_state(host, ns, &next, state_cas) {
         return Applied::Ignored;
     }
     Applied::MorePages
@@ -472,13 +453,9 @@ fn finish_paging(
     asked: &Paging,
     now_ms: i64,
 ) -> Applied {
-    let (state_bytes, state_cas) = host.shared_get(&ns.sync_state());
-    let Some(state) = state_bytes.and_then(|v| SyncState::decode(&v)) else {
+    let Some((state, state_cas)) = still_paging(host, ns, asked) else {
         return Applied::Ignored;
     };
-    if state.paging.as_ref() != Some(asked) {
-        return Applied::Ignored;
-    }
     let mut next = state.clone();
     next.paging = None;
     next.generation = asked.generation;
@@ -488,17 +465,38 @@ fn finish_paging(
         write_entries(host, ns, changes, asked.generation);
         next.version = changes.version;
     }
-    if host
-        .shared_set(&ns.sync_state(), &next.encode(), state_cas)
-        .is_err()
-    {
+    if !write_state(host, ns, &next, state_cas) {
+        return Applied::Ignored;
+    }
+    Applied::Synced
+}
+
+/// The sync state and its CAS token, if its paging is still the one `asked` was made in: not
+/// when another worker moved it on or finished it meanwhile.
+fn still_paging(
+    host: &dyn Host,
+    ns: &Namespace,
+    asked: &Paging,
+) -> Option<(SyncState, Option<u32>)> {
+    let (bytes, cas) = host.shared_get(&ns.sync_state());
+    let state = bytes.and_then(|v| SyncState::decode(&v))?;
+    (state.paging.as_ref() == Some(asked)).then_some((state, cas))
+}
+
+/// Writes the sync state with the CAS token it was read with: `false` (and a log line) when
+/// another worker wrote it meanwhile, so that this answer is dropped and the next tick
+/// starts from what that worker wrote.
+fn write_state(host: &dyn Host, ns: &Namespace, next: &SyncState, cas: Option<u32>) -> bool {
+    let written = host
+        .shared_set(&ns.sync_state(), &next.encode(), cas)
+        .is_ok();
+    if !written {
         host.log(
             LogLevel::Warn,
             format_args!("mtls-gate: sync state changed under us; the next tick resyncs"),
         );
-        return Applied::Ignored;
     }
-    Applied::Synced
+    written
 }
 
 /// Certificates first, then sessions, each session with its certificate's entry

@@ -93,6 +93,15 @@ fn put<T>(caller: &mut Caller<'_, T>, ptr: i32, data: &[u8]) -> bool {
     memory(caller).is_some_and(|m| m.write(&mut *caller, addr(ptr), data).is_ok())
 }
 
+/// A call's result written at `ptr`: its errno.
+fn reply<T>(caller: &mut Caller<'_, T>, ptr: i32, data: &[u8]) -> i32 {
+    if put(caller, ptr, data) {
+        errno::SUCCESS
+    } else {
+        errno::FAULT
+    }
+}
+
 fn get<T>(caller: &mut Caller<'_, T>, ptr: i32, len: usize) -> Option<Vec<u8>> {
     let memory = memory(caller)?;
     let mut out = vec![0; len];
@@ -154,11 +163,7 @@ fn fd_write<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, iovs: i32, n: i32,
     } else {
         wasi.stderr.write(&data);
     }
-    if put(caller, out, &(data.len() as u32).to_le_bytes()) {
-        errno::SUCCESS
-    } else {
-        errno::FAULT
-    }
+    reply(caller, out, &(data.len() as u32).to_le_bytes())
 }
 
 /// Nanoseconds: realtime (0) since the Unix epoch, the others since the host started.
@@ -210,11 +215,7 @@ pub(crate) fn add_to_linker<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Re
             let Some(now) = now_nanos(&c.data_mut().wasi().clock, id) else {
                 return errno::INVAL;
             };
-            if put(&mut c, out, &now.to_le_bytes()) {
-                errno::SUCCESS
-            } else {
-                errno::FAULT
-            }
+            reply(&mut c, out, &now.to_le_bytes())
         },
     )?;
     linker.func_wrap(
@@ -225,11 +226,7 @@ pub(crate) fn add_to_linker<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Re
             if getrandom::getrandom(&mut bytes).is_err() {
                 return errno::INVAL;
             }
-            if put(&mut c, buf, &bytes) {
-                errno::SUCCESS
-            } else {
-                errno::FAULT
-            }
+            reply(&mut c, buf, &bytes)
         },
     )?;
     linker.func_wrap(
@@ -250,11 +247,7 @@ pub(crate) fn add_to_linker<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Re
                 return errno::BADF;
             }
             // filetype unknown (0), no flags, no rights: 24 bytes.
-            if put(&mut c, out, &[0; 24]) {
-                errno::SUCCESS
-            } else {
-                errno::FAULT
-            }
+            reply(&mut c, out, &[0; 24])
         },
     )?;
     linker.func_wrap(
@@ -293,11 +286,7 @@ pub(crate) fn add_to_linker<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Re
             if fd != 0 {
                 return errno::BADF;
             }
-            if put(&mut c, out, &0u32.to_le_bytes()) {
-                errno::SUCCESS
-            } else {
-                errno::FAULT
-            }
+            reply(&mut c, out, &0u32.to_le_bytes())
         },
     )?;
     Ok(())
