@@ -11,7 +11,7 @@ use mtls_gate_core::host::{Host, HostError, LogLevel};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel as ProxyLogLevel, MapType, MetricType, Status};
 use std::fmt;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The level the filter logs at; Envoy filters further by its own.
 pub const LOG_LEVEL: ProxyLogLevel = ProxyLogLevel::Info;
@@ -46,11 +46,11 @@ fn host_error(status: Status) -> HostError {
 }
 
 impl Host for EnvoyHost {
+    /// Through [`abi::now_nanos`]: no 128-bit arithmetic on the request path.
     fn now_ms(&self) -> i64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        abi::now_nanos().map_or(0, |nanos| {
+            i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+        })
     }
 
     /// Through the SDK's logger, which drops what is below [`LOG_LEVEL`] without a host call.
@@ -114,10 +114,9 @@ impl Host for EnvoyHost {
         let _ = hostcalls::increment_metric(id, 1);
     }
 
+    /// Through [`abi::property`]: the path serialized on the stack.
     fn property(&self, dotted_path: &str) -> Option<Vec<u8>> {
-        hostcalls::get_property(dotted_path.split('.').collect())
-            .ok()
-            .flatten()
+        abi::property(dotted_path)
     }
 
     /// Invalid UTF-8 is replaced, not trusted and never trapped on.

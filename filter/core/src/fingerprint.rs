@@ -37,7 +37,7 @@ impl Fingerprint {
             return None;
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(compact, &mut bytes).ok()?;
+        const_hex::decode_to_slice(compact, &mut bytes).ok()?;
         Some(Fingerprint(bytes))
     }
 
@@ -49,7 +49,7 @@ impl Fingerprint {
             return Err(FingerprintHexError::Length(text.len()));
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| FingerprintHexError::NotHex)?;
+        const_hex::decode_to_slice(text, &mut bytes).map_err(|_| FingerprintHexError::NotHex)?;
         Ok(Fingerprint(bytes))
     }
 
@@ -82,7 +82,7 @@ impl Fingerprint {
     pub fn hex(&self) -> FingerprintHex {
         let mut text = [0u8; HEX_LEN];
         // 32 bytes always fit 64 characters.
-        let _ = hex::encode_to_slice(self.0, &mut text);
+        let _ = const_hex::encode_to_slice(self.0, &mut text);
         FingerprintHex(text)
     }
 }
@@ -93,7 +93,7 @@ pub struct FingerprintHex([u8; HEX_LEN]);
 
 impl FingerprintHex {
     pub fn as_str(&self) -> &str {
-        // Only ever filled by `hex::encode_to_slice`: ASCII.
+        // Only ever filled by `const_hex::encode_to_slice`: ASCII.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }

@@ -35,7 +35,7 @@ impl Namespace {
             .chain_update([0u8])
             .chain_update(authority.as_bytes())
             .finalize();
-        let scope = hex::encode(digest.get(..8).unwrap_or_default());
+        let scope = const_hex::encode(digest.get(..8).unwrap_or_default());
         let prefix = format!("{PREFIX}{scope}/");
         Namespace {
             sync_key: format!("{prefix}sync"),

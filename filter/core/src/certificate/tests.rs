@@ -484,7 +484,7 @@ fn damaged_certificates_are_refused_or_read_as_x509_parser_read_them() {
                 refused += 1;
             }
             if !agrees(&ours, &theirs, &variant) {
-                differences.push((hex::encode(&variant), ours, theirs));
+                differences.push((const_hex::encode(&variant), ours, theirs));
             }
         }
     }
