@@ -86,6 +86,7 @@ pub struct Outcome {
     pub(crate) route_cache_clears: usize,
     pub(crate) host_calls: BTreeMap<&'static str, usize>,
     pub(crate) wasm_fuel: u64,
+    pub(crate) fuel_at_calls: Vec<(&'static str, u64)>,
 }
 
 impl Outcome {
@@ -107,6 +108,7 @@ impl Outcome {
             route_cache_clears: stream.route_cache_clears,
             host_calls: stream.host_calls.clone(),
             wasm_fuel: stream.wasm_fuel,
+            fuel_at_calls: stream.fuel_at_calls.clone(),
         }
     }
 
@@ -217,6 +219,12 @@ impl Outcome {
     /// machine for one `.wasm`.
     pub fn wasm_fuel(&self) -> u64 {
         self.wasm_fuel
+    }
+
+    /// Each host call this stream made so far, in order, with the wasm fuel its callbacks
+    /// had burnt when it was made: where a path's fuel goes between host calls.
+    pub fn fuel_at_calls(&self) -> &[(&'static str, u64)] {
+        &self.fuel_at_calls
     }
 
     /// Every host call this stream made so far.

@@ -94,6 +94,9 @@ pub(crate) struct Stream {
     /// Wasm fuel (about one unit per instruction) the plugin burnt in this stream's
     /// callbacks, host calls excluded.
     pub wasm_fuel: u64,
+    /// Each host call of this stream, in order, with the fuel its callbacks had burnt when
+    /// it was made: the differences are the wasm work between calls.
+    pub fuel_at_calls: Vec<(&'static str, u64)>,
     pub http_calls: Vec<HttpCall>,
     pub last_action: Option<Action>,
 }
@@ -129,6 +132,8 @@ pub(crate) struct WorkerState {
     /// calls need one or both, and looking them up by name in each call cost about a sixth
     /// of a long test's time (a flood of 100,000 requests).
     pub exports: PluginExports,
+    /// The store's fuel when the callback under way began (see `Worker::invoke`).
+    pub fuel_at_callback_start: u64,
 }
 
 /// Exports of the plugin that host calls use.
@@ -171,6 +176,7 @@ impl WorkerState {
             properties: Properties::default(),
             done_called: false,
             exports: PluginExports::default(),
+            fuel_at_callback_start: 0,
         }
     }
 

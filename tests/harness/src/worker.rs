@@ -281,6 +281,7 @@ impl Worker {
         let root = self.store.data().root_id;
         self.store.data_mut().effective = context;
         let fuel_before = self.store.get_fuel().unwrap_or(0);
+        self.store.data_mut().fuel_at_callback_start = fuel_before;
         let result = func.call(&mut self.store, params);
         let burnt = fuel_before.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let state = self.store.data_mut();

@@ -476,7 +476,9 @@ fn host_calls_per_request_are_pinned_per_path() {
 
 /// Not a check: a loop for `perf record` (README "Profiling the filter"). Runs
 /// `MTLS_GATE_PROFILE_PATH` ("certificate auth", else static allow) `MTLS_GATE_PROFILE_N`
-/// times on one worker.
+/// times on one worker, then prints where the last request's wasm fuel went between its
+/// host calls (`MTLS_GATE_PROFILE_N=2` for that alone). A scratch build can mark a point
+/// of its own with any host call, e.g. a counter increment.
 #[test]
 #[ignore = "a profiling loop, run by hand"]
 fn profile_a_path() {
@@ -498,9 +500,21 @@ fn profile_a_path() {
         }
     };
     let started = std::time::Instant::now();
+    let mut last = None;
     for _ in 0..n {
         let out = mtls(&mut worker, &alice, path);
         assert_forwarded(&out);
+        last = Some(out);
     }
     println!("{wanted}: {:?} per request", started.elapsed() / n as u32);
+    if let Some(out) = last {
+        println!("wasm fuel before each host call of the last request, then to its end:");
+        let mut burnt_before = 0;
+        for (call, burnt) in out.fuel_at_calls() {
+            println!("{:>8}  {call}", burnt.saturating_sub(burnt_before));
+            burnt_before = *burnt;
+        }
+        let end = out.wasm_fuel().saturating_sub(burnt_before);
+        println!("{end:>8}  (end; {} in all)", out.wasm_fuel());
+    }
 }

@@ -44,10 +44,14 @@ pub(crate) type CallResult = Result<(), CallError>;
 /// Counts one host call against the effective stream (calls in the root context are not
 /// a request's cost, so they are not counted), for the per-request host-call budget.
 pub(crate) fn count_call(c: &mut Ctx, name: &'static str) {
+    let fuel_left = c.get_fuel().unwrap_or(0);
     let state = c.data_mut();
     let effective = state.effective;
+    let in_callback = state.fuel_at_callback_start.saturating_sub(fuel_left);
     if let Some(stream) = state.streams.get_mut(&effective) {
         *stream.host_calls.entry(name).or_default() += 1;
+        let burnt = stream.wasm_fuel + in_callback;
+        stream.fuel_at_calls.push((name, burnt));
     }
 }
 
