@@ -130,7 +130,7 @@ lint-native: toolchain
 	$(CARGO) clippy --workspace --all-targets --features mtls-gate-tools/bench -- -D warnings
 
 lint-wasm: toolchain
-	$(CARGO) clippy -p mtls-gate-filter -p mtls-gate-core --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p mtls-gate-filter -p mtls-gate-core -p mtls-gate-bench-floor-gate --target wasm32-wasip1 -- -D warnings
 
 # licenses, bans (duplicates only warn) and sources need nothing but crates.io. advisories
 # needs the RustSec database: fetched when GitHub answers, else a copy already in
@@ -257,9 +257,9 @@ test-wasm: toolchain sysdeps ## the core's tests on wasm32-wasip1 (the filter's 
 
 # One test binary per suite (tests/harness/tests/main.rs, tests/e2e/tests/main.rs): each
 # extra binary linking wasmtime costs hundreds of MB of disk.
-# host_calls.rs sets the filter's wasm work per request beside the bench's empty filter.
+# host_calls.rs sets the filter's wasm work per request beside the bench's empty and floor filters.
 test-harness: wasm ## the real .wasm in the wasmtime proxy-wasm host (tests/harness), and the host's unit tests
-	$(CARGO) build -p mtls-gate-bench-empty-filter --target wasm32-wasip1 --release
+	$(CARGO) build -p mtls-gate-bench-empty-filter -p mtls-gate-bench-floor-gate --target wasm32-wasip1 --release
 	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) $(CARGO) test -p mtls-gate-harness --lib --test harness
 
 # The e2e launchers start the echo-upstream tool from the test binary's profile folder
@@ -293,12 +293,13 @@ crash: ## crash safety, long form: 50 kill -9 trials per store backend (make tes
 	MTLS_GATE_CRASH_TRIALS=50 $(CARGO) test -p mtls-gate-shim --test shim crash_safety -- --nocapture
 
 # Issue 14: every anchor in one run (no filter, TLS hash, RBAC + CEL, empty wasm filter, the
-# native module when MTLS_GATE_NATIVE_MODULE names it), Envoy CPU per request, the targets'
-# PASS/FAIL, revocation; writes bench/REPORT.md. BENCH_EXTRA_WASM="name=path,..." adds other
-# .wasm builds on the static allow path. About 10 minutes.
+# floor gate of tests/tools/floor-gate, the native module when MTLS_GATE_NATIVE_MODULE names
+# it), Envoy CPU per request, the targets' PASS/FAIL, revocation; writes bench/REPORT.md.
+# BENCH_EXTRA_WASM="name=path,..." adds other .wasm builds on the static allow path. About
+# 15 minutes.
 .PHONY: bench-smoke bench-scale
 bench: build envoy native ## every anchor in one run: CPU/request, ratios, targets, revocation → bench/REPORT.md (scripts/bench.sh)
-	$(CARGO) build -p mtls-gate-bench-empty-filter --target wasm32-wasip1 --release
+	$(CARGO) build -p mtls-gate-bench-empty-filter -p mtls-gate-bench-floor-gate --target wasm32-wasip1 --release
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
 	  MTLS_GATE_NATIVE_MODULE=$(NATIVE_MODULE) scripts/bench.sh
 

@@ -62,9 +62,9 @@ fi
 # The smoke run (make test) uses the debug tools and whatever shim the caller names (the debug
 # one under make test): its figures mean nothing, and release builds would cost minutes.
 if [[ $mode == smoke ]]; then profile=debug; profile_flag=(); else profile=release; profile_flag=(--release); fi
-echo "bench: building the filter, the empty filter, the shim and the bench tools ($profile tools)" >&2
+echo "bench: building the filter, the empty and floor filters, the shim and the bench tools ($profile tools)" >&2
 # The tools crate links no wasmtime (that is tests/harness only).
-$CARGO build --quiet -p mtls-gate-filter -p mtls-gate-bench-empty-filter --target wasm32-wasip1 --release
+$CARGO build --quiet -p mtls-gate-filter -p mtls-gate-bench-empty-filter -p mtls-gate-bench-floor-gate --target wasm32-wasip1 --release
 if [[ $mode != smoke ]]; then
   $CARGO build --quiet -p mtls-gate-shim --release
 fi
@@ -78,6 +78,7 @@ args=(
   --connections "${BENCH_CONNECTIONS:-16}"
   --concurrency "${BENCH_CONCURRENCY:-1}"
   --empty-wasm "$target/wasm32-wasip1/release/mtls_gate_bench_empty_filter.wasm"
+  --floor-wasm "$target/wasm32-wasip1/release/mtls_gate_bench_floor_gate.wasm"
 )
 case $mode in
   full)

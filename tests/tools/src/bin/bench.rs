@@ -83,6 +83,8 @@ pub struct Args {
     /// Where the report is also written (the committed `bench/REPORT.md`).
     pub report: Option<PathBuf>,
     pub empty_wasm: PathBuf,
+    /// The floor gate (`tests/tools/floor-gate`): only the host calls any certificate gate makes.
+    pub floor_wasm: PathBuf,
     pub extra_wasm: Vec<(String, PathBuf)>,
     pub native_module: Option<PathBuf>,
     pub revocation_trials: usize,
@@ -110,6 +112,8 @@ fn parse_args() -> Result<Args> {
         report: None,
         empty_wasm: paths::target_dir()
             .join("wasm32-wasip1/release/mtls_gate_bench_empty_filter.wasm"),
+        floor_wasm: paths::target_dir()
+            .join("wasm32-wasip1/release/mtls_gate_bench_floor_gate.wasm"),
         extra_wasm: Vec::new(),
         native_module: None,
         revocation_trials: 20,
@@ -136,6 +140,7 @@ fn parse_args() -> Result<Args> {
             "--out-dir" => a.out_dir = value()?.into(),
             "--report" => a.report = Some(value()?.into()),
             "--empty-wasm" => a.empty_wasm = value()?.into(),
+            "--floor-wasm" => a.floor_wasm = value()?.into(),
             "--extra-wasm" => a.extra_wasm = parse_extra_wasm(&value()?)?,
             "--native-module" => a.native_module = Some(value()?.into()),
             "--revocation-trials" => a.revocation_trials = value()?.parse()?,
@@ -158,7 +163,7 @@ fn parse_args() -> Result<Args> {
                 "unknown argument {other}; flags: --connections N --threads N --warmup S \
                  --duration S --latency-duration S --rounds N --concurrency N \
                  --allow-list-size N --sessions N --no-shim --only NAME[,NAME...] \
-                 --out-dir DIR --report FILE --empty-wasm FILE --extra-wasm NAME=FILE[,...] \
+                 --out-dir DIR --report FILE --empty-wasm FILE --floor-wasm FILE --extra-wasm NAME=FILE[,...] \
                  --native-module FILE --revocation-trials N \
                  --fill-dir DIR --no-pin --scale --smoke"
             ),
@@ -532,6 +537,31 @@ fn main() -> Result<()> {
         false,
         Refusal::None,
     );
+    // The floor gate: the digest read and compared; then with the header work any gate does
+    // around it (tests/tools/floor-gate says what, and why it is no gate to deploy).
+    if !args.floor_wasm.is_file() {
+        bail!(
+            "{} not found: cargo build -p mtls-gate-bench-floor-gate --target wasm32-wasip1 --release",
+            args.floor_wasm.display()
+        );
+    }
+    for (name, admits, what) in [
+        (
+            "floor-digest",
+            fp.clone(),
+            "the floor of a proxy-wasm certificate gate: the digest property read and compared \
+             with one fingerprint, nothing else",
+        ),
+        (
+            "floor-gate",
+            format!("{fp} headers"),
+            "the floor gate, plus what a gate does around the check: `:authority` and `:path` \
+             read, the client's XFCC removed, the digest written upstream",
+        ),
+    ] {
+        let e = setup.start(name, &render(config(&admits).wasm(&args.floor_wasm))?, &[])?;
+        setup.add(name, what.into(), e, false, Refusal::Status(403));
+    }
     let static_1 = static_api(std::slice::from_ref(&fp));
     let e = setup.start("static-1", &render(config(&static_1))?, &[])?;
     setup.add(

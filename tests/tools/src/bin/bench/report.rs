@@ -503,6 +503,8 @@ pub fn render(
         }));
     }
 
+    let floor_json = floor_section(&mut out, results);
+
     // Each extra build beside the current filter on the same path: `extra:` on the static
     // allow path (static-1), `extra-cert-auth:` on certificate auth.
     let extras: Vec<(&ScenarioResult, &str, &[Run])> = results
@@ -657,6 +659,7 @@ pub fn render(
     let json = json!({
         "scenarios": rows,
         "targets": target_json,
+        "floor": floor_json,
         "extra_wasm": extra_json,
         "envoys": facts.envoys.iter().map(|e| json!({
             "label": e.label, "start_s": e.start_s, "rss_kib": e.rss_kib,
@@ -675,6 +678,72 @@ pub fn render(
         markdown: out,
         json,
     }
+}
+
+/// The pairs the floor section compares, each "x vs anchor": what the host calls alone cost
+/// against the empty filter, then mtls-gate's own work against the floor gate.
+const FLOOR_PAIRS: [(&str, &str, &str); 4] = [
+    (
+        "floor-digest",
+        "empty-wasm",
+        "the digest read and compared, against no work at all",
+    ),
+    (
+        "floor-gate",
+        "empty-wasm",
+        "a gate's host calls (digest, `:authority`, `:path`, XFCC removed, one header written), against no work at all",
+    ),
+    (
+        "static-1",
+        "floor-gate",
+        "mtls-gate static allow, against the floor gate",
+    ),
+    (
+        "cert-auth-",
+        "floor-gate",
+        "mtls-gate certificate auth, against the floor gate",
+    ),
+];
+
+/// "The floor of a proxy-wasm certificate gate": how far the static-allow target (0.95 × the
+/// empty filter) is reachable at all, by the floor gate's own ratio, and how much of
+/// mtls-gate's cost is its own work rather than the calls every gate makes. Nothing when the
+/// floor gate was not measured.
+fn floor_section(out: &mut String, results: &[ScenarioResult]) -> Vec<Value> {
+    let find = |prefix: &str| {
+        results
+            .iter()
+            .find(|r| r.name == prefix || (prefix.ends_with('-') && r.name.starts_with(prefix)))
+    };
+    let rows: Vec<(String, String, &str, Spread)> = FLOOR_PAIRS
+        .iter()
+        .filter_map(|(x, anchor, what)| {
+            let (x, anchor) = (find(x)?, find(anchor)?);
+            let ratio = cost_ratio(&x.loaded, &anchor.loaded);
+            Some((x.name.clone(), anchor.name.clone(), *what, ratio))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let _ = writeln!(
+        out,
+        "\n## The floor of a proxy-wasm certificate gate\n\n\
+         `floor-digest` and `floor-gate` (`tests/tools/floor-gate`) make only the host calls a \
+         gate that admits a client by its certificate must make, with no logic between them. \
+         Against the empty filter they bound what any proxy-wasm gate can reach on this \
+         Envoy; mtls-gate against `floor-gate` is the cost of its own work (API matching, \
+         the allow list, sessions, the headers it owns). Cost ratio per round, median \
+         (min–max).\n"
+    );
+    let _ = writeln!(out, "| x vs anchor | what | cost ratio |");
+    let _ = writeln!(out, "|---|---|---:|");
+    rows.into_iter()
+        .map(|(x, anchor, what, ratio)| {
+            let _ = writeln!(out, "| {x} vs {anchor} | {what} | {} |", ratio.show(2));
+            json!({"scenario": x, "anchor": anchor, "cost_ratio": ratio.to_json()})
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -715,6 +784,39 @@ mod tests {
         let r = cost_ratio(&x, &anchor);
         assert_eq!((r.min, r.max), (0.5, 1.0));
         assert!((r.median - 0.7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn floor_section_pairs_what_was_measured_and_skips_the_rest() {
+        let result = |name: &str, cpu: &[f64]| ScenarioResult {
+            name: name.into(),
+            what: String::new(),
+            loaded: cpu.iter().map(|c| run(*c)).collect(),
+            one_connection: Vec::new(),
+        };
+        let mut out = String::new();
+        let without_floor = [result("empty-wasm", &[90.0]), result("static-1", &[120.0])];
+        assert!(floor_section(&mut out, &without_floor).is_empty());
+        assert!(out.is_empty(), "no floor gate measured, no section: {out}");
+
+        let results = [
+            result("empty-wasm", &[90.0, 100.0]),
+            result("floor-digest", &[100.0, 100.0]),
+            result("floor-gate", &[100.0, 125.0]),
+            result("static-1", &[125.0, 125.0]),
+            result("cert-auth-100k", &[200.0, 250.0]),
+        ];
+        let json = floor_section(&mut out, &results);
+        let ratio = |scenario: &str| {
+            json.iter()
+                .find(|row| row["scenario"] == scenario)
+                .map(|row| row["cost_ratio"]["median"].as_f64())
+        };
+        assert_eq!(json.len(), 4);
+        assert_eq!(ratio("floor-digest"), Some(Some(0.95)));
+        assert_eq!(ratio("static-1"), Some(Some(0.9)));
+        assert_eq!(ratio("cert-auth-100k"), Some(Some(0.5)));
+        assert!(out.contains("| cert-auth-100k vs floor-gate |"), "{out}");
     }
 
     #[test]
