@@ -55,18 +55,25 @@ impl ApiRouter {
     /// `host` must be normalized (lowercase, no port); `path` canonical
     /// ([`crate::request_path::canonical`]).
     pub fn select<R: Route>(&self, apis: &[R], host: &str, path: &str) -> Option<usize> {
-        let first_match = |candidates: &[usize]| {
+        // Only a template's candidates need their domain matched: `by_domain` files each API
+        // under its exact domain, so its candidates for `host` match it (comparing again is a
+        // byte-at-a-time `memcmp` in wasm), and `any_domain`'s match every host.
+        let first_match = |candidates: &[usize], domain_matched: bool| {
             candidates.iter().copied().find(|&i| {
                 apis.get(i).is_some_and(|api| {
-                    api.domain().matches(host) && api.listen_path().matches(path)
+                    (domain_matched || api.domain().matches(host))
+                        && api.listen_path().matches(path)
                 })
             })
         };
         let length = |i: usize| apis.get(i).map_or(0, |a| a.listen_path().tyk_length());
-        let exact = self.by_domain.get(host).and_then(|list| first_match(list));
+        let exact = self
+            .by_domain
+            .get(host)
+            .and_then(|list| first_match(list, true));
         let template = match self.by_template.is_empty() {
             true => None,
-            false => first_match(&self.by_template),
+            false => first_match(&self.by_template, false),
         };
         let bound = match (exact, template) {
             // Tyk leaves equal lengths to an unstable sort; the exact host, being the more
@@ -75,7 +82,7 @@ impl ApiRouter {
             (Some(e), _) => Some(e),
             (None, t) => t,
         };
-        bound.or_else(|| first_match(&self.any_domain))
+        bound.or_else(|| first_match(&self.any_domain, true))
     }
 }
 

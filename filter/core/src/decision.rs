@@ -6,7 +6,8 @@
 //! caches them, so the allow path costs one property read (the digest) and the deny path
 //! a second one (to tell "no TLS" from "no certificate").
 
-use crate::authority::{is_valid_authority, normalized_host};
+use crate::authority::{normalized_host, read_authority};
+use crate::bytes_eq::bytes_eq;
 use crate::cert_ref::CertRef;
 use crate::client_trust::ClientTrust;
 use crate::config::{ApiSpec, DefaultAction, GateConfig};
@@ -112,12 +113,12 @@ pub fn decide<'a>(
     store: &dyn StoreView,
     now: i64,
 ) -> Verdict<'a> {
+    let (host, valid_authority) = read_authority(request.authority);
     // Where some API is bound to a host, a Host the filter cannot read as `host[:port]`
     // could be read differently upstream (`x@h`, `h:1:2`, `a,b`): refuse it.
-    if !config.mtls_domains.is_empty() && !is_valid_authority(request.authority) {
+    if !config.mtls_domains.is_empty() && !valid_authority {
         return Verdict::Deny(Denial::InvalidHost);
     }
-    let host = normalized_host(request.authority);
     if let Some(denial) = check_sni(config, &host, facts) {
         return Verdict::Deny(denial);
     }
@@ -175,8 +176,12 @@ fn check_sni(config: &GateConfig, host: &str, facts: &mut dyn RequestFacts) -> O
         return None;
     }
     let sni = normalized_host(facts.sni()?);
+    // The usual request names one host twice: then no domain needs looking up.
+    if sni.is_empty() || bytes_eq(sni.as_bytes(), host.as_bytes()) {
+        return None;
+    }
     let names_mtls_api = config.mtls_domains.contains(&sni) || config.mtls_domains.contains(host);
-    (!sni.is_empty() && sni != host && names_mtls_api).then_some(Denial::DomainDoesNotMatchSni)
+    names_mtls_api.then_some(Denial::DomainDoesNotMatchSni)
 }
 
 /// SPEC §3: the leaf must be in the API's list or the global list, and be neither expired
@@ -264,10 +269,11 @@ fn authenticate_certificate(
     // The certificate's store ID, and the key of its session (SPEC §2): the same string,
     // built as the shim builds them.
     let cert_id = CertificateId::new(&api.org_id, &fingerprint);
-    let certificate_key = SessionKey::of(cert_id.clone());
     // Read once, with the session: the same entry answers the expiry here and "still in the
     // store" below.
     let (certificate_session, in_store) = store.certificate_session(cert_id.as_str());
+    // The ID is not read again: it becomes the key without a copy.
+    let certificate_key = SessionKey::of(cert_id);
     let not_after = match &in_store {
         Some(entry) => entry.expiry(),
         None => store

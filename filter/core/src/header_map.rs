@@ -6,6 +6,7 @@
 //! The layout: the number of pairs `n` (u32, little-endian), then `n` pairs of lengths
 //! (name, value; u32 each), then each name and each value in order, each followed by a NUL.
 
+use crate::bytes_eq::bytes_eq;
 use std::ops::Range;
 
 /// Header pairs over one buffer. Names and values are bytes as the host holds them; the
@@ -82,13 +83,11 @@ impl HeaderMap {
 
     /// The first value of `name` (exact bytes: the host's names are lower-case).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        let (_, value) = self.pairs.iter().find(|(n, _)| self.is_named(n, name))?;
+        let (_, value) = self
+            .pairs
+            .iter()
+            .find(|(n, _)| is_named(&self.bytes, n, name))?;
         self.bytes.get(value.clone())
-    }
-
-    /// Lengths first: most names differ in length, and then no bytes are compared.
-    fn is_named(&self, range: &Range<usize>, name: &str) -> bool {
-        range.len() == name.len() && self.bytes.get(range.clone()) == Some(name.as_bytes())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -98,9 +97,7 @@ impl HeaderMap {
     /// Drops every pair named `name`.
     pub fn remove(&mut self, name: &str) {
         let bytes = &self.bytes;
-        self.pairs.retain(|(n, _)| {
-            n.len() != name.len() || bytes.get(n.clone()) != Some(name.as_bytes())
-        });
+        self.pairs.retain(|(n, _)| !is_named(bytes, n, name));
     }
 
     pub fn len(&self) -> usize {
@@ -110,6 +107,15 @@ impl HeaderMap {
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
+}
+
+/// Is the name at `range` of `bytes` exactly `name`? Lengths first: most names differ in
+/// length, and then no bytes are compared.
+fn is_named(bytes: &[u8], range: &Range<usize>, name: &str) -> bool {
+    range.len() == name.len()
+        && bytes
+            .get(range.clone())
+            .is_some_and(|field| bytes_eq(field, name.as_bytes()))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod admission;
 pub mod allow_list;
 pub mod api_match;
 pub mod authority;
+pub mod bytes_eq;
 pub mod cert_ref;
 pub mod certificate;
 pub mod client_trust;

@@ -7,6 +7,7 @@
 //! `?`, `#`, backslash, `//` or dot segment) would leave its API unreachable, and an mTLS
 //! API's upstream reachable through another: it is refused.
 
+use crate::bytes_eq::starts_with;
 use crate::mux_template;
 use percent_encoding::percent_decode_str;
 use regex_lite::Regex;
@@ -57,7 +58,7 @@ impl ListenPath {
     /// `path` is canonical (see [`crate::request_path::canonical`]).
     pub fn matches(&self, path: &str) -> bool {
         match self {
-            ListenPath::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            ListenPath::Prefix(prefix) => starts_with(path.as_bytes(), prefix.as_bytes()),
             ListenPath::Template { regex, .. } => regex.is_match(path),
         }
     }
