@@ -303,6 +303,16 @@ bench: build envoy native ## every anchor in one run: CPU/request, ratios, targe
 	ENVOY_BIN=$(ENVOY) MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
 	  MTLS_GATE_NATIVE_MODULE=$(NATIVE_MODULE) scripts/bench.sh
 
+# The same scenarios with every Envoy under Valgrind's callgrind: instructions per request, a
+# measure this shared VM does not move (CPU time does, by ±25 % between rounds), to tell
+# ratios apart that differ by a few per cent. Writes bench/INSTRUCTIONS.md. About 15 minutes.
+.PHONY: bench-instructions
+bench-instructions: build envoy native ## Envoy's instructions per request under callgrind, every anchor → bench/INSTRUCTIONS.md
+	@command -v valgrind >/dev/null || { echo "installing valgrind with apt"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+	$(CARGO) build -p mtls-gate-bench-empty-filter -p mtls-gate-bench-floor-gate --target wasm32-wasip1 --release
+	MTLS_GATE_FILTER_WASM=$(FILTER_WASM) MTLS_GATE_SHIM_BIN=$(SHIM_BIN) \
+	  MTLS_GATE_NATIVE_MODULE=$(NATIVE_MODULE) scripts/bench.sh instructions
+
 # Every anchor's config started, checked (allow and refuse) and measured once, with the debug
 # shim and tools `make test` already built: a broken anchor fails in well under a minute.
 bench-smoke: sysdeps envoy wasm ## the bench's short form (make test runs it): every anchor's config, checked once

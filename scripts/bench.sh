@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # `make bench`: what mtls-gate costs through real Envoy beside every anchor (no filter, TLS-level
-# hash check, Envoy RBAC with CEL, an empty wasm filter, the native module when built), as
+# hash check, Envoy RBAC with CEL, an empty wasm filter, the floor gate, the native module when built), as
 # Envoy CPU per request and cost ratios measured in one run (issue 14). Prints a Markdown
 # table with the targets' PASS/FAIL and writes bench/REPORT.md, target/bench/report.md and
 # target/bench/results.json. See tests/tools/src/bin/bench.rs for the method.
 #
 # Modes (first argument):
-#   (none)   the full run: 5 rounds, 100,000-entry allow lists, 25,000 synced sessions, 20
-#            revocation trials per kind; about 10 minutes after the build on 2 cores.
+#   (none)   the full run: 5 rounds, 100,000-entry allow lists, 100,000 synced sessions, 20
+#            revocation trials per kind; about 15 minutes after the build on 2 cores.
 #   smoke    every anchor's config started, checked and measured once, briefly (< 60 s after
 #            the build; debug tools); writes only target/bench/smoke/. `make bench-smoke`, which
 #            `make test` runs, so a broken anchor config fails the tests.
 #   scale    the shim at 100,000 certificates + sessions, SQLite and Redis: admin API adds/s,
 #            listing, the feed snapshot, Envoy's first sync; writes bench/SCALE.md.
 #            `make bench-scale`.
+#   instructions  the same scenarios with every Envoy under Valgrind's callgrind
+#            (scripts/envoy-callgrind.sh): instructions per request instead of CPU time, a
+#            measure this shared machine does not move; 1,000-entry lists and sessions, 2
+#            rounds; writes bench/INSTRUCTIONS.md. `make bench-instructions`.
 #
 # Load: tests/tools/src/bin/loadgen.rs (keep-alive TLS 1.3 with a client certificate, HDR
 # histogram; it samples Envoy's CPU over its measured window), not ab or oha: the reason is at
@@ -104,8 +108,30 @@ case $mode in
     args+=(--scale --sessions "${BENCH_SESSIONS:-100000}" --report "$root/bench/SCALE.md" --out-dir "$target/bench")
     timeout_s=${BENCH_TIMEOUT:-1800}
     ;;
+  instructions)
+    # The Python launcher of .venv/bin/envoy runs Envoy as a child, which Valgrind would not
+    # follow: callgrind gets the binary itself.
+    real=$(find "$root/.venv/lib" -path '*/site-packages/envoy/_bin/envoy' -type f | head -1)
+    [[ -x $real ]] || { echo "bench: no Envoy binary under $root/.venv/lib" >&2; exit 1; }
+    command -v callgrind_control >/dev/null || { echo "bench: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+    export ENVOY_REAL_BIN=$real ENVOY_BIN=$root/scripts/envoy-callgrind.sh
+    # Under Valgrind V8 takes a minute or more to compile the filter in each VM.
+    export ENVOY_START_TIMEOUT_S=${ENVOY_START_TIMEOUT_S:-600}
+    CALLGRIND_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mtls-gate-callgrind-XXXXXX")
+    export CALLGRIND_DIR
+    args+=(
+      --instructions
+      --rounds "${BENCH_ROUNDS:-2}"
+      --allow-list-size "${BENCH_ALLOW_LIST_SIZE:-1000}"
+      --sessions "${BENCH_SESSIONS:-1000}"
+      --revocation-trials 0
+      --report "$root/bench/INSTRUCTIONS.md"
+      --out-dir "$target/bench/instructions"
+    )
+    timeout_s=${BENCH_TIMEOUT:-2400}
+    ;;
   *)
-    echo "bench: unknown mode $mode (none, smoke or scale)" >&2
+    echo "bench: unknown mode $mode (none, smoke, scale or instructions)" >&2
     exit 2
     ;;
 esac
@@ -123,11 +149,12 @@ args+=(${BENCH_ARGS:-})
 # driver's children inherit), so both a timeout and an interrupt here stop all of them.
 timeout --signal=TERM --kill-after=30 "$timeout_s" "$target/$profile/bench" "${args[@]}" &
 group=$!
-trap 'kill -TERM -- "-$group" 2>/dev/null || true' EXIT
+trap 'kill -TERM -- "-$group" 2>/dev/null || true; rm -rf "${CALLGRIND_DIR:-/nonexistent}"' EXIT
 trap 'exit 130' INT TERM
 rc=0
 wait "$group" || rc=$?
 trap - EXIT
+[[ -z ${CALLGRIND_DIR:-} ]] || rm -rf "$CALLGRIND_DIR"
 if (( rc == 124 )); then
   echo "bench: stopped after $timeout_s s" >&2
 fi

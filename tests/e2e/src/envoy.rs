@@ -21,7 +21,12 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 /// V8 compiles the filter once per VM (main thread + each worker); allow for a busy machine.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long Envoy may take to be ready; `ENVOY_START_TIMEOUT_S` overrides it (the bench's
+/// instruction count runs Envoy under Valgrind, where V8 compiling the filter takes minutes).
+fn start_timeout() -> Duration {
+    let seconds = env_or("ENVOY_START_TIMEOUT_S", "60").parse().unwrap_or(60);
+    Duration::from_secs(seconds)
+}
 const CONCURRENCY: usize = 2;
 /// Listener names in `envoy-config/envoy.yaml.tmpl`.
 const TLS_LISTENER: &str = "mtls_gate_tls";
@@ -84,13 +89,13 @@ impl Envoy {
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn("envoy", cmd, &dir.path().join("envoy.log"))?;
 
-        let admin = wait::until("Envoy's admin address", START_TIMEOUT, || {
+        let admin = wait::until("Envoy's admin address", start_timeout(), || {
             process.ensure_running()?;
             Ok(std::fs::read_to_string(&admin_path)
                 .ok()
                 .and_then(|s| s.trim().parse::<SocketAddr>().ok()))
         })?;
-        wait::until("Envoy /ready", START_TIMEOUT, || {
+        wait::until("Envoy /ready", start_timeout(), || {
             process.ensure_running()?;
             Ok(admin_http::get(admin, "/ready")
                 .ok()

@@ -37,6 +37,8 @@
 mod anchors;
 #[path = "bench/envoy_raw.rs"]
 mod envoy_raw;
+#[path = "bench/instructions.rs"]
+mod instructions;
 #[path = "bench/populate.rs"]
 mod populate;
 #[path = "bench/probe.rs"]
@@ -91,6 +93,9 @@ pub struct Args {
     pub pin: bool,
     pub smoke: bool,
     pub scale: bool,
+    /// Count Envoy's instructions per request under callgrind instead of timing its CPU
+    /// (`bench/instructions.rs`; Envoy must run under `scripts/envoy-callgrind.sh`).
+    pub instructions: bool,
     /// Where the pre-filled stores live (tmpfs by default: filling is not what is measured).
     pub fill_dir: PathBuf,
 }
@@ -120,6 +125,7 @@ fn parse_args() -> Result<Args> {
         pin: true,
         smoke: false,
         scale: false,
+        instructions: false,
         fill_dir: PathBuf::from("/dev/shm"),
     };
     let mut args = std::env::args().skip(1);
@@ -147,6 +153,7 @@ fn parse_args() -> Result<Args> {
             "--fill-dir" => a.fill_dir = value()?.into(),
             "--no-pin" => a.pin = false,
             "--scale" => a.scale = true,
+            "--instructions" => a.instructions = true,
             // Every anchor's config, started, checked and measured once, briefly: a broken
             // anchor fails here in seconds. The figures mean nothing.
             "--smoke" => {
@@ -165,7 +172,7 @@ fn parse_args() -> Result<Args> {
                  --allow-list-size N --sessions N --no-shim --only NAME[,NAME...] \
                  --out-dir DIR --report FILE --empty-wasm FILE --floor-wasm FILE --extra-wasm NAME=FILE[,...] \
                  --native-module FILE --revocation-trials N \
-                 --fill-dir DIR --no-pin --scale --smoke"
+                 --fill-dir DIR --no-pin --scale --smoke --instructions"
             ),
         }
     }
@@ -330,6 +337,7 @@ impl Loadgen<'_> {
         duration: f64,
         expect: u16,
         cpu_pid: Option<u32>,
+        max_requests: Option<u64>,
     ) -> Result<(Run, Value)> {
         let mut cmd = if self.pin {
             let mut c = Command::new("taskset");
@@ -353,6 +361,9 @@ impl Loadgen<'_> {
         if let Some(pid) = cpu_pid {
             cmd.args(["--cpu-pid", &pid.to_string()]);
         }
+        if let Some(n) = max_requests {
+            cmd.args(["--max-requests", &n.to_string()]);
+        }
         let out = cmd.output().context("running loadgen")?;
         if !out.status.success() {
             bail!(
@@ -368,7 +379,7 @@ impl Loadgen<'_> {
 
     /// A short single-connection run that must see only `expect`.
     fn check(&self, port: u16, cert: &CertFiles, expect: u16) -> Result<()> {
-        let (run, raw) = self.run(port, cert, 1, 0.0, 0.3, expect, None)?;
+        let (run, raw) = self.run(port, cert, 1, 0.0, 0.3, expect, None, None)?;
         if run.bad > 0 || run.requests == 0 {
             bail!("expected only {expect} for {}: {raw}", cert.name);
         }
@@ -377,7 +388,7 @@ impl Loadgen<'_> {
 
     /// The handshake fails: no request completes, and the run counts errors.
     fn check_handshake_refused(&self, port: u16, cert: &CertFiles) -> Result<()> {
-        let (run, raw) = self.run(port, cert, 1, 0.0, 0.3, 200, None)?;
+        let (run, raw) = self.run(port, cert, 1, 0.0, 0.3, 200, None, None)?;
         if run.requests > 0 || run.errors == 0 {
             bail!("expected {}'s handshake to fail: {raw}", cert.name);
         }
@@ -837,6 +848,18 @@ fn main() -> Result<()> {
         })
         .collect();
     let mut raw = Vec::new();
+    let callgrind = match args.instructions {
+        true => Some(instructions::Callgrind::from_env()?),
+        false => None,
+    };
+    if callgrind.is_some() {
+        for s in &scenarios {
+            let port = envoys[s.envoy].envoy.tls_port();
+            let cert = if s.rogue { &pki.rogue } else { &pki.client };
+            let count = Some(instructions::WARM_UP);
+            lg.run(port, cert, 4, 0.0, 300.0, s.expect, None, count)?;
+        }
+    }
     for round in 0..args.rounds {
         for k in 0..n {
             let i = (k + round) % n;
@@ -844,6 +867,38 @@ fn main() -> Result<()> {
             let started = &envoys[s.envoy];
             let port = started.envoy.tls_port();
             let cert = if s.rogue { &pki.rogue } else { &pki.client };
+            if let Some(callgrind) = &callgrind {
+                let count = |requests: u64| -> Result<(u64, Run)> {
+                    callgrind.zero(started.pid)?;
+                    let (run, _) =
+                        lg.run(port, cert, 4, 0.0, 300.0, s.expect, None, Some(requests))?;
+                    Ok((callgrind.dump(started.pid)?, run))
+                };
+                let (short, short_run) = count(instructions::SHORT)?;
+                let (long, mut run) = count(instructions::LONG)?;
+                let per_request =
+                    instructions::per_request((short, short_run.requests), (long, run.requests));
+                // The report's cost column: thousands of instructions per request.
+                run.cpu_us = per_request / 1000.0;
+                run.bad += short_run.bad;
+                eprintln!(
+                    "bench: round {} {:<22} {:>9.0} instructions/request{}",
+                    round + 1,
+                    s.name,
+                    per_request,
+                    if run.bad > 0 {
+                        format!("  ({} errors/unexpected)", run.bad)
+                    } else {
+                        String::new()
+                    }
+                );
+                raw.push(json!({"round": round + 1, "scenario": s.name,
+                    "instructions": {"short": [short, short_run.requests],
+                                     "long": [long, run.requests],
+                                     "per_request": per_request}}));
+                results[i].loaded.push(run);
+                continue;
+            }
             let (run, v) = lg.run(
                 port,
                 cert,
@@ -852,6 +907,7 @@ fn main() -> Result<()> {
                 args.duration,
                 s.expect,
                 Some(started.pid),
+                None,
             )?;
             let (run1, v1) = lg.run(
                 port,
@@ -860,6 +916,7 @@ fn main() -> Result<()> {
                 args.warmup.min(0.5),
                 args.latency_duration,
                 s.expect,
+                None,
                 None,
             )?;
             eprintln!(

@@ -397,9 +397,31 @@ pub fn render(
         wasm_size(&filter_wasm),
         wasm_size(&args.empty_wasm),
     );
-    let _ = writeln!(
-        out,
-        "Method: every scenario has its own Envoy, identical but for the HTTP filter (or, for \
+    if args.instructions {
+        let _ = writeln!(
+            out,
+            "Method: every scenario has its own Envoy, identical but for the HTTP filter (or, for \
+             `tls-hash`, the TLS validation), each run under Valgrind's callgrind \
+             (`scripts/envoy-callgrind.sh`). After {} requests of warm-up, each round counts \
+             the instructions all of Envoy's threads execute over {} and over {} requests \
+             (`loadgen`, 4 keep-alive TLS 1.3 connections with a client certificate, fresh \
+             for each count); their difference divided by the {} requests between them is the \
+             **k instructions/request** column, so handshakes and timers cancel out. {} \
+             rounds. A **cost ratio** x vs y is instructions(y) / instructions(x) per round \
+             (1.00: as cheap as y). An instruction count is steady from run to run, unlike \
+             CPU time on this shared machine, but it is not time: a cache miss weighs as \
+             much as an add. Under Valgrind requests/s and latencies mean nothing. Total {:.0} s.\n",
+            super::instructions::WARM_UP,
+            super::instructions::SHORT,
+            super::instructions::LONG,
+            super::instructions::LONG - super::instructions::SHORT,
+            args.rounds,
+            facts.took.as_secs_f64()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Method: every scenario has its own Envoy, identical but for the HTTP filter (or, for \
          `tls-hash`, the TLS validation). Load: `loadgen` ({} keep-alive TLS 1.3 connections with \
          a client certificate, {} thread), {} s warm-up + {} s per scenario per round, then one \
          connection for {} s (its p50 is the unloaded latency); {} rounds, each running every \
@@ -407,17 +429,19 @@ pub fn render(
          Envoy threads (`/proc/<pid>/task/*/schedstat`) over the measured window divided by the \
          requests in it. A **cost ratio** x vs y is cpu(y) / cpu(x) per round (1.00: as cheap as \
          y); figures are medians over rounds with (min–max). Total {:.0} s.\n",
-        args.connections,
-        args.threads,
-        args.warmup,
-        args.duration,
-        args.latency_duration,
-        args.rounds,
-        facts.took.as_secs_f64()
-    );
+            args.connections,
+            args.threads,
+            args.warmup,
+            args.duration,
+            args.latency_duration,
+            args.rounds,
+            facts.took.as_secs_f64()
+        );
+    }
     let _ = writeln!(
         out,
-        "| scenario | Envoy CPU µs/req | vs no filter | vs empty wasm | vs RBAC | req/s | p50 µs | p99 µs | 1-conn p50 µs |"
+        "| scenario | Envoy {} | vs no filter | vs empty wasm | vs RBAC | req/s | p50 µs | p99 µs | 1-conn p50 µs |",
+        cost_label(args)
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
@@ -436,9 +460,20 @@ pub fn render(
             .map(|x| x.bad)
             .sum();
         let show = |s: Option<Spread>| s.map_or("—".into(), |s| s.show(2));
+        // Under Valgrind the load figures say how slow Valgrind is, nothing about Envoy.
+        let load = match args.instructions {
+            true => "— | — | — | —".to_owned(),
+            false => format!(
+                "{} | {:.0} | {:.0} | {:.0}",
+                rps.show(0),
+                p50.median,
+                p99.median,
+                p50_1.median
+            ),
+        };
         let _ = writeln!(
             out,
-            "| **{}**: {}{} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
+            "| **{}**: {}{} | {} | {} | {} | {} | {} |",
             r.name,
             r.what,
             if bad > 0 {
@@ -450,10 +485,7 @@ pub fn render(
             show(v_nf),
             show(v_empty),
             show(v_rbac),
-            rps.show(0),
-            p50.median,
-            p99.median,
-            p50_1.median,
+            load,
         );
         rows.push(json!({
             "scenario": r.name,
@@ -528,11 +560,12 @@ pub fn render(
             "\n## Other filter builds beside the current one (`BENCH_EXTRA_WASM`)\n\n\
              Each build on the static allow path (1 entry) and, with a shim, on certificate \
              auth, against the current filter on the same path in the same run. Cost ratio: \
-             cpu(extra) / cpu(current), per round; above 1.00 the current filter is cheaper.\n"
+             cost(extra) / cost(current), per round; above 1.00 the current filter is cheaper.\n"
         );
         let _ = writeln!(
             out,
-            "| build | path | its CPU µs/req | current CPU µs/req | current vs it |"
+            "| build | path | its {cost} | current {cost} | current vs it |",
+            cost = cost_label(args)
         );
         let _ = writeln!(out, "|---|---|---:|---:|---:|");
         for (r, name, current) in extras {
@@ -649,13 +682,22 @@ pub fn render(
         let _ = writeln!(out, "\n{}", rev.markdown());
         rev.to_json()
     });
-    let _ = writeln!(
-        out,
-        "\nReading the figures: CPU per request is the steady measure on this shared machine; \
-         requests/s and the latencies move with whatever else runs (the load averages above say \
-         how busy it was). The load generator is one closed-loop thread, so requests/s is also \
-         bounded by its own CPU."
-    );
+    let _ = match args.instructions {
+        true => writeln!(
+            out,
+            "\nReading the figures: instructions per request repeat from run to run within \
+             about 0.3 %, so ratios a few per cent apart are told apart here, which CPU time on \
+             this shared machine cannot do; `make bench` gives the time. Spawn → ready and the \
+             configure times above are Valgrind's, many times Envoy's own."
+        ),
+        false => writeln!(
+            out,
+            "\nReading the figures: CPU per request is the steady measure on this shared \
+             machine; requests/s and the latencies move with whatever else runs (the load \
+             averages above say how busy it was). The load generator is one closed-loop \
+             thread, so requests/s is also bounded by its own CPU."
+        ),
+    };
     let json = json!({
         "scenarios": rows,
         "targets": target_json,
@@ -677,6 +719,14 @@ pub fn render(
     Rendered {
         markdown: out,
         json,
+    }
+}
+
+/// The cost column's unit: CPU time per request, or instructions under `--instructions`.
+fn cost_label(args: &Args) -> &'static str {
+    match args.instructions {
+        true => "k instructions/req",
+        false => "CPU µs/req",
     }
 }
 
